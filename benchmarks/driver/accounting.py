@@ -129,6 +129,14 @@ class PerSecond:
         self.t0_ns = t0_ns
         self.counts = []
 
+    def rebase(self, t0_ns):
+        """Moves the origin to t0_ns. Events counted before it (a receiver can
+        see traffic before its own process hears that the load started)
+        fold into the first second."""
+        early = sum(self.counts)
+        self.counts = [early] if early else []
+        self.t0_ns = t0_ns
+
     def add(self, t_ns, n=1):
         i = (t_ns - self.t0_ns) // 1_000_000_000
         if i < 0:

@@ -62,7 +62,7 @@ class Receiver:
             conn.after_frames = self.flush_acks
 
     def rebase(self, t0_ns):
-        self.per_second.t0_ns = t0_ns
+        self.per_second.rebase(t0_ns)
 
     def on_message(self, headers, body):
         t = now_ns()

@@ -67,7 +67,8 @@ class IntervalLatency:
         self.parts = []
 
     def record(self, value):
-        i = max(0, (time.monotonic_ns() - self.t0_ns) // self.interval_ns)
+        # Before the start is known (t0 unset) everything is interval 0.
+        i = max(0, (time.monotonic_ns() - self.t0_ns) // self.interval_ns) if self.t0_ns else 0
         while len(self.parts) <= i:
             self.parts.append(LatencyHistogram())
         self.parts[i].record(value)

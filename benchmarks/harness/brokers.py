@@ -1,0 +1,214 @@
+"""Starting and stopping the broker under test, fresh for every phase.
+
+Three kinds, one interface (start() returns a Running, whose stop() ends it):
+  stampede   build/stampede on a free ephemeral port of 127.0.0.1
+  rabbitmq / activemq
+             scripts/peers.sh start|stop, which prints the root pid to sample
+  HOST:PORT  a broker somebody else runs: nothing to start or stop; its RSS
+             is sampled only when --broker-pid names its process
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STAMPEDE = os.path.join(ROOT, "build", "stampede")
+PEERS = os.path.join(ROOT, "scripts", "peers.sh")
+PEER_NAMES = ("rabbitmq", "activemq")
+
+# What each broker does with the messages this harness sends (the driver sets
+# no `persistent` header), stated next to every figure (PEERS.md).
+DURABILITY = {
+    "stampede": "in memory; no persistence configured by the harness (see the broker "
+                "config, if any, recorded with the run)",
+    "rabbitmq": "transient messages (no `persistent` header, delivery mode 1); /queue/ "
+                "destinations are durable classic queues, /topic/ subscriptions exclusive "
+                "auto-delete queues; receipts on SEND wait for publisher confirms",
+    "activemq": "non-persistent messages (no `persistent:true` header): kept in memory, "
+                "spooled to the temp store under memory pressure; KahaDB is enabled but "
+                "holds persistent messages only; 512 MiB heap",
+}
+DEFAULT_LOGIN = {"rabbitmq": ("guest", "guest")}
+
+
+class BrokerError(Exception):
+    pass
+
+
+@dataclass
+class Options:
+    """How to start a broker: the harness's --broker-* flags."""
+    config: str = None
+    args: list = field(default_factory=list)
+    schedulers: int = None
+    io: str = None
+    stack_size: int = None
+    admin: str = None            # "auto", HOST:PORT, or None
+    pid: int = None              # for HOST:PORT brokers
+    login: str = None
+    passcode: str = None
+    vhost: str = "/"
+    start_timeout: float = 60.0
+    log_dir: str = None
+
+
+@dataclass
+class Running:
+    name: str
+    kind: str                    # stampede | peer | external
+    host: str
+    port: int
+    pid: int = None              # root of the process tree to sample
+    version: str = None
+    login: str = None
+    passcode: str = None
+    vhost: str = "/"
+    admin: str = None            # HOST:PORT of the admin endpoint
+    command: list = None
+    startup_seconds: float = None
+    durability: str = None
+    log: str = None
+    _stop: object = None
+
+    def stop(self):
+        if self._stop is not None:
+            self._stop()
+            self._stop = None
+
+    def describe(self):
+        return {k: v for k, v in self.__dict__.items()
+                if not k.startswith("_") and k != "passcode"}
+
+
+def start(spec, opts, phase="broker"):
+    """Starts a fresh broker named by `spec`; raises BrokerError on failure."""
+    if spec == "stampede":
+        return _start_stampede(opts, phase)
+    if spec in PEER_NAMES:
+        return _start_peer(spec, opts)
+    return _external(spec, opts)
+
+
+def free_port():
+    """An ephemeral port of 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, timeout, alive=lambda: True):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            if not alive():
+                return False
+            time.sleep(0.1)
+    return False
+
+
+def stampede_version():
+    if not os.access(STAMPEDE, os.X_OK):
+        return None
+    try:
+        out = subprocess.run([STAMPEDE, "--version"], capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or out.stderr.strip() or None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def stampede_command(opts, port, admin_port):
+    cmd = [STAMPEDE, "--listen", "127.0.0.1:%d" % port]
+    if opts.config:
+        cmd += ["--config", opts.config]
+    if opts.schedulers:
+        cmd += ["--schedulers", str(opts.schedulers)]
+    if opts.io:
+        cmd += ["--io", opts.io]
+    if opts.stack_size:
+        cmd += ["--stack-size", str(opts.stack_size)]
+    if admin_port:
+        cmd += ["--admin", "127.0.0.1:%d" % admin_port]
+    return cmd + list(opts.args)
+
+
+def _start_stampede(opts, phase):
+    if not os.access(STAMPEDE, os.X_OK):
+        raise BrokerError("%s does not exist yet: build it (scripts/setup.sh), or point "
+                          "--broker at HOST:PORT or a peer (rabbitmq, activemq)" % STAMPEDE)
+    port = free_port()
+    admin_port = None
+    admin = opts.admin
+    if admin == "auto":
+        admin_port = free_port()
+        admin = "127.0.0.1:%d" % admin_port
+    cmd = stampede_command(opts, port, admin_port)
+    log = os.path.join(opts.log_dir or "/tmp", "stampede-%s.log" % phase)
+    started = time.monotonic()
+    with open(log, "wb") as logf:
+        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    if not wait_for_port(port, opts.start_timeout, lambda: proc.poll() is None):
+        _terminate(proc)
+        raise BrokerError("stampede did not accept on 127.0.0.1:%d within %.0f s (exit %s); "
+                          "see %s" % (port, opts.start_timeout, proc.returncode, log))
+    return Running(name="stampede", kind="stampede", host="127.0.0.1", port=port, pid=proc.pid,
+                   version=stampede_version(), login=opts.login, passcode=opts.passcode,
+                   vhost=opts.vhost, admin=admin, command=cmd,
+                   startup_seconds=time.monotonic() - started,
+                   durability=DURABILITY["stampede"], log=log,
+                   _stop=lambda: _terminate(proc))
+
+
+def _terminate(proc, grace=15.0):
+    """SIGTERM (the clean stop), then SIGKILL after `grace` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def peers(*args, timeout=180):
+    return subprocess.run([PEERS, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def _start_peer(name, opts):
+    # A broker left over from an interrupted run would hold the port.
+    peers("stop", name)
+    started = time.monotonic()
+    out = peers("start", name, "--timeout", str(int(opts.start_timeout)))
+    if out.returncode != 0:
+        raise BrokerError("scripts/peers.sh start %s failed:\n%s" % (name, out.stderr.strip()))
+    info = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+    host, port = info["stomp"].rsplit(":", 1)
+    login, passcode = DEFAULT_LOGIN.get(name, (None, None))
+    return Running(name=name, kind="peer", host=host, port=int(port), pid=int(info["pid"]),
+                   version="%s %s" % (name, info.get("version", "?")),
+                   login=opts.login or login, passcode=opts.passcode or passcode,
+                   vhost=opts.vhost, admin=None, command=[PEERS, "start", name],
+                   startup_seconds=time.monotonic() - started,
+                   durability=DURABILITY[name], log=info.get("dir"),
+                   _stop=lambda: peers("stop", name))
+
+
+def _external(spec, opts):
+    host, sep, port = spec.rpartition(":")
+    if not sep or not port.isdigit():
+        raise BrokerError("--broker takes stampede, rabbitmq, activemq or HOST:PORT, not %r"
+                          % spec)
+    if host not in ("127.0.0.1", "localhost"):
+        raise BrokerError("only 127.0.0.1 is allowed here, not %r" % host)
+    return Running(name=spec, kind="external", host="127.0.0.1", port=int(port), pid=opts.pid,
+                   version=None, login=opts.login, passcode=opts.passcode, vhost=opts.vhost,
+                   admin=opts.admin if opts.admin != "auto" else None,
+                   durability="unknown (a broker this harness did not start)")

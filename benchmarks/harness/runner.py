@@ -1,0 +1,152 @@
+"""Running one phase on one fresh broker, and what follows from its samples."""
+
+import datetime
+import statistics
+import sys
+import time
+
+from harness import brokers, loadgen, machine, rss
+
+
+def log(msg):
+    print("[harness] %s" % msg, file=sys.stderr, flush=True)
+
+
+def run_phase(phase, broker_spec, opts, settings):
+    """Starts a fresh broker, samples its RSS while the driver runs the
+    phase, stops the broker; returns the phase document (DRIVER.md's result
+    under "result", with everything needed to reproduce it around it).
+
+    `settings`: driver kind, quick, overrides {phase: {param: value}},
+    soak_seconds. A broker that does not start gives a document with "error"
+    and no result, so one bad phase does not end the run.
+    """
+    params = phase.params(settings["quick"], settings["overrides"].get(phase.name),
+                          settings.get("soak_seconds"))
+    doc = {
+        "phase": phase.name, "scenario": phase.scenario, "title": phase.title,
+        "quick": settings["quick"], "parameters": params,
+        "backend": opts.io, "schedulers": opts.schedulers, "stack_size": opts.stack_size,
+        "broker_config": opts.config, "broker_args": list(opts.args),
+        "machine": machine.describe(),
+        "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "error": None,
+    }
+    started = time.monotonic()
+    log("%s on %s: starting a fresh broker" % (phase.name, broker_spec))
+    try:
+        broker = brokers.start(broker_spec, opts, phase.name)
+    except (brokers.BrokerError, OSError) as e:
+        doc["error"] = "broker did not start: %s" % e
+        log(doc["error"])
+        return doc
+    doc["broker"] = broker.describe()
+    try:
+        sampler = rss.RssSampler(broker.pid).start()
+        doc["admin_stats"] = {"before": loadgen.fetch_stats(broker.admin)}
+        log("%s on %s: driver %s, %s" % (phase.name, broker.name, settings["driver"],
+                                         " ".join("%s=%s" % kv for kv in params.items())))
+        result, status, cmd = loadgen.run(settings["driver"], phase.scenario, broker, params,
+                                          phase.timeout(params))
+        doc["admin_stats"]["after"] = loadgen.fetch_stats(broker.admin)
+        samples = sampler.stop()
+    finally:
+        broker.stop()
+    doc["driver"] = {"kind": settings["driver"], "command": cmd, "exit_status": status,
+                     "version": result.get("driver_version") if result else None}
+    doc["result"] = result
+    if result is None:
+        doc["error"] = "driver gave no JSON (exit status %s)" % status
+    t0 = result.get("t0_ns") if result else None
+    interval = params.get("interval", 60) if phase.name == "soak" else 60
+    doc["rss"] = rss.summarize(samples, t0, interval)
+    doc["derived"] = derive(phase.name, result, samples, params) if result else {}
+    doc["wall_seconds"] = time.monotonic() - started
+    log("%s on %s: done in %.0f s%s" % (phase.name, broker.name, doc["wall_seconds"],
+                                         "" if result and result.get("ok") else " (NOT ok)"))
+    return doc
+
+
+def derive(name, result, samples, params):
+    """Figures that need both the driver's timestamps and the RSS samples."""
+    if not samples:
+        return {}
+    if name == "conns":
+        return conns_memory(result, samples)
+    if name == "slow":
+        return slow_memory(result, samples, params)
+    if name == "soak":
+        return soak_memory(result, samples, params)
+    return {}
+
+
+def median_between(samples, start, end):
+    vals = rss.between(samples, start, end)
+    return statistics.median(vals) if vals else None
+
+
+def conns_memory(result, samples):
+    """RSS per connection: (median RSS while all sit idle - RSS before the
+    first connection) / connections held."""
+    t0, hs, he = result.get("t0_ns"), result.get("hold_start_ns"), result.get("hold_end_ns")
+    before = median_between(samples, (t0 or 0) - 2_000_000_000, t0 or 0) if t0 else None
+    if before is None:
+        before = samples[0][1]
+    after = median_between(samples, hs, he) if hs and he else None
+    n = result.get("connected") or 0
+    return {"rss_before_bytes": before, "rss_idle_bytes": after,
+            "rss_per_connection_bytes": (after - before) / n if after and n else None}
+
+
+def slope(points):
+    """Least-squares slope of [(seconds, bytes)], bytes/s; None if < 2 points."""
+    if len(points) < 2:
+        return None
+    mx = sum(x for x, _ in points) / len(points)
+    my = sum(y for _, y in points) / len(points)
+    den = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / den if den else None
+
+
+def slow_memory(result, samples, params):
+    """Does memory stay bounded while the slow subscriber stalls? Growth over
+    the slow window, and the RSS slope over its second half compared with
+    what keeping every undelivered message would add (rate x body size)."""
+    t0, end = result.get("t0_ns"), result.get("slow_ended_ns")
+    if not t0 or not end:
+        return {}
+    window = [(t, b) for t, b in samples if t0 <= t <= end]
+    if not window:
+        return {}
+    mid = t0 + (end - t0) // 2
+    late = [((t - t0) / 1e9, b) for t, b in window if t >= mid]
+    late_slope = slope(late)
+    keep_all = float(params.get("publish_rate", 0)) * float(params.get("body_size", 0))
+    return {
+        "rss_at_start_bytes": window[0][1],
+        "rss_peak_bytes": max(b for _, b in window),
+        "rss_growth_bytes": max(b for _, b in window) - window[0][1],
+        "rss_late_slope_bytes_per_s": late_slope,
+        "keep_everything_bytes_per_s": keep_all,
+        "rss_bounded": (late_slope is not None and keep_all > 0
+                        and late_slope < 0.1 * keep_all),
+    }
+
+
+def soak_memory(result, samples, params):
+    """RSS per interval of the soak and its drift from the first to the last
+    full interval."""
+    t0 = result.get("t0_ns")
+    interval = float(params.get("interval", 60))
+    duration = float(params.get("duration", 0))
+    if not t0:
+        return {}
+    means = []
+    for i in range(max(1, int(duration // interval))):
+        start = t0 + int(i * interval * 1e9)
+        vals = rss.between(samples, start, start + int(interval * 1e9))
+        means.append(sum(vals) // len(vals) if vals else None)
+    known = [m for m in means if m]
+    drift = (known[-1] - known[0]) / known[0] if len(known) >= 2 else None
+    return {"rss_interval_seconds": interval, "rss_per_interval_bytes": means,
+            "rss_drift": drift}
