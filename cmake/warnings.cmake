@@ -3,5 +3,5 @@
 add_library(stampede_warnings INTERFACE)
 add_library(stampede::warnings ALIAS stampede_warnings)
 target_compile_options(stampede_warnings INTERFACE
-    -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
-    -Wcast-align -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough)
+    -Wall -Wextra -Wpedantic -Wshadow -Wold-style-cast
+    -Wcast-align -Woverloaded-virtual -Wimplicit-fallthrough)

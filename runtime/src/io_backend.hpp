@@ -1,0 +1,137 @@
+#pragma once
+
+// The interface between the schedulers and an I/O backend (io_uring or Asio),
+// and the machinery both backends share: operations that block a fiber, and
+// streams that close only once none of their operations is in flight.
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "stampede/runtime/detail/fiber_ctl.hpp"
+#include "stampede/runtime/detail/intrusive.hpp"
+#include "stampede/runtime/io.hpp"
+#include "stampede/runtime/runtime.hpp"
+#include "stampede/runtime/scheduler.hpp"
+
+namespace stampede::runtime::detail {
+
+/// One blocking operation of a fiber on a stream or listener.
+class io_waiter : public waiter {
+public:
+    list_hook owner_hook;  ///< in the stream's list of operations in flight
+};
+
+/// Operations in flight on one fd, so that close can interrupt and await them
+/// (STYLE.md buffers rule 4: an fd closes only when none of them is in flight).
+class op_registry {
+public:
+    bool idle() const noexcept { return ops_.empty(); }
+
+    void started(io_waiter& op) noexcept { ops_.push_back(&op); }
+
+    /// The operation's completion arrived; wakes a closer waiting for the last one.
+    void finished(scheduler& sched, io_waiter& op) noexcept;
+
+    /// Interrupts every operation in flight with `why`, then waits (on the
+    /// calling fiber) until all of them have completed.
+    void interrupt_and_drain(scheduler& sched, errc why) noexcept;
+
+private:
+    intrusive_list<io_waiter, &io_waiter::owner_hook> ops_;
+    waiter* drain_ = nullptr;
+};
+
+/// The error an interrupted operation reports: why it was interrupted.
+inline boost::system::error_code interruption_error(const waiter& w, int err) noexcept {
+    if (w.interrupted_by != errc{}) {
+        return make_error_code(w.interrupted_by);
+    }
+    return errno_code(err);
+}
+
+class stream_impl {
+public:
+    virtual ~stream_impl() = default;
+    virtual result<rx_buffer> receive(time_point deadline) = 0;
+    virtual result<std::size_t> read_some(std::span<char> into, time_point deadline) = 0;
+    virtual result<void> write(std::span<const char> bytes, time_point deadline) = 0;
+    virtual result<void> writev(std::span<iovec> parts, time_point deadline) = 0;
+    virtual void shutdown_send() noexcept = 0;
+    virtual void close() noexcept = 0;
+    virtual bool is_open() const noexcept = 0;
+    virtual int fd() const noexcept = 0;
+};
+
+class listener_impl {
+public:
+    virtual ~listener_impl() = default;
+    virtual result<unique_fd> accept(time_point deadline) = 0;
+    virtual void close() noexcept = 0;
+    virtual bool is_open() const noexcept = 0;
+    virtual endpoint local_endpoint() const = 0;
+};
+
+/// A scheduler's I/O engine. poll(), has_pending_work() and the factories run
+/// on the scheduler's thread; wake() on any thread.
+class io_backend {
+public:
+    virtual ~io_backend() = default;
+    virtual const char* name() const noexcept = 0;
+
+    /// Submits what is queued and handles completions; waits up to `timeout`
+    /// for one when there is none (negative: no limit; zero: do not wait).
+    virtual void poll(std::chrono::nanoseconds timeout) = 0;
+
+    /// True when operations are in flight or submissions are queued.
+    virtual bool has_pending_work() const noexcept = 0;
+
+    /// Ends a poll() that is waiting. Any thread.
+    virtual void wake() noexcept = 0;
+
+    /// Shutdown has begun: stop re-arming internal operations.
+    virtual void begin_shutdown() noexcept = 0;
+
+    /// The scheduler loop has ended; release what must be released on its
+    /// own thread. wake() must stay harmless afterwards.
+    virtual void finish() noexcept = 0;
+
+    virtual result<std::unique_ptr<stream_impl>> adopt(unique_fd fd) = 0;
+    virtual result<std::unique_ptr<stream_impl>> connect(const endpoint& to,
+                                                         time_point deadline) = 0;
+    virtual result<std::unique_ptr<listener_impl>> listen(const endpoint& at, int backlog) = 0;
+};
+
+/// Creates the io_uring backend for the calling scheduler thread, or the reason it cannot.
+result<std::unique_ptr<io_backend>> make_uring_backend(scheduler& sched,
+                                                       const runtime_options& options);
+/// Creates the Asio backend for the calling scheduler thread.
+std::unique_ptr<io_backend> make_asio_backend(scheduler& sched,
+                                              const runtime_options& options);
+
+/// Whether io_uring can be used here at all, and if not why (for io_mode::automatic).
+bool probe_uring(std::string& why_not);
+
+// Socket helpers shared by both backends (socket.cpp).
+result<unique_fd> open_stream_socket(int family, bool non_blocking);
+result<unique_fd> open_listen_socket(const endpoint& at, int backlog, bool non_blocking);
+void set_nodelay(int fd) noexcept;
+result<void> set_non_blocking(int fd, bool on) noexcept;
+
+/// A free list of heap receive buffers: the Asio backend's pool, and the
+/// io_uring backend's fallback when its provided-buffer ring runs dry.
+class heap_buffer_pool final : public buffer_source {
+public:
+    heap_buffer_pool(std::size_t buffer_size, std::size_t keep) : size_(buffer_size), keep_(keep) {}
+    ~heap_buffer_pool() override;
+    std::size_t buffer_size() const noexcept { return size_; }
+    char* acquire();
+    void give_back(char* data, std::uint32_t) noexcept override;
+
+private:
+    std::size_t size_;
+    std::size_t keep_;
+    std::vector<char*> free_;
+};
+
+}  // namespace stampede::runtime::detail
