@@ -146,6 +146,7 @@ TEST_CASE("item 6: content-length reads exactly that many octets, NULs included"
     const frame f = only_frame("SEND\ncontent-length:5\n\na\0b\0c\0"sv, v12);
     CHECK(f.body == "a\0b\0c"sv);
     CHECK(only_frame("SEND\n\na\0"sv, v12).body == "a");
+    CHECK(only_frame("SEND\ncontent-length:0003\n\na\0b\0"sv, v12).body == "a\0b"sv);
     CHECK(error_of("SEND\ncontent-length:1\n\nab\0"sv, v12) == errc::missing_null_after_body);
     // Without content-length the first NUL ends the frame; the rest is the next frame's.
     const std::vector<event> events = parse_whole("SEND\n\na\0b\0c\n"sv, v12);

@@ -17,7 +17,7 @@ enum class version : std::uint8_t { v1_0, v1_1, v1_2 };
 std::string_view to_string(version v) noexcept;
 
 /// The version named exactly by `text` ("1.0", "1.1" or "1.2"), or nullopt.
-std::optional<version> parse_version(std::string_view text) noexcept;
+[[nodiscard]] std::optional<version> parse_version(std::string_view text) noexcept;
 
 /// A STOMP command, client frames first, then server frames.
 enum class command : std::uint8_t {
@@ -42,7 +42,7 @@ enum class command : std::uint8_t {
 std::string_view to_string(command c) noexcept;
 
 /// The command spelled exactly `text`, or nullopt; commands are case-sensitive.
-std::optional<command> parse_command(std::string_view text) noexcept;
+[[nodiscard]] std::optional<command> parse_command(std::string_view text) noexcept;
 
 /// Whether frames of this command may carry a body: true for SEND, MESSAGE and ERROR only.
 constexpr bool carries_body(command c) noexcept {

@@ -17,7 +17,8 @@ namespace stampede::protocol {
 /// nothing in the list is a version we speak (the broker then answers ERROR
 /// with errc::unsupported_version and a `version` header of
 /// supported_versions()).
-std::optional<version> negotiate_version(std::optional<std::string_view> accept_version) noexcept;
+[[nodiscard]] std::optional<version> negotiate_version(
+    std::optional<std::string_view> accept_version) noexcept;
 
 /// The versions we speak, as a `version` or `accept-version` header value: "1.0,1.1,1.2".
 std::string_view supported_versions() noexcept;
@@ -47,7 +48,7 @@ struct heart_beat_result {
 /// The value must be exactly two non-negative decimal integers separated by
 /// one comma, without blanks or signs, each fitting 32 bits; anything else is
 /// errc::invalid_heart_beat.
-heart_beat_result parse_heart_beat(std::optional<std::string_view> value) noexcept;
+[[nodiscard]] heart_beat_result parse_heart_beat(std::optional<std::string_view> value) noexcept;
 
 /// When the server sends heart-beats and how often it expects traffic, in ms; 0 means never.
 struct heart_beat_plan {

@@ -77,7 +77,7 @@ class parser {
     /// connection's input cannot be resynchronised; the caller should send an
     /// ERROR frame and close. The bytes of `input` may be modified (unescaping)
     /// once a frame completes.
-    parse_result parse(std::span<char> input);
+    [[nodiscard]] parse_result parse(std::span<char> input);
 
     /// The frame of the last parse() that returned complete.
     const frame_view& frame() const noexcept { return frame_; }
