@@ -1,0 +1,389 @@
+#!/usr/bin/python3
+"""Tests of the benchmark harness (stdlib unittest, run with /usr/bin/python3).
+
+    /usr/bin/python3 benchmarks/tests/test_harness.py [--broker SPEC] [-v]
+
+SPEC (or the environment variable STAMPEDE_BENCH_BROKER) is what run.sh's
+--broker takes: HOST:PORT of a running broker, or stampede / rabbitmq /
+activemq to start a fresh one for the smoke runs. Without either, the smoke
+runs start build/stampede when it exists and are skipped (saying so) when it
+does not. STAMPEDE_BENCH_LOGIN / STAMPEDE_BENCH_PASSCODE give credentials for
+a HOST:PORT broker (rabbitmq gets guest/guest by itself).
+
+Three parts:
+  - the accounting on synthetic inputs (completeness, loss, fairness,
+    histograms, the frame parser), so a broken verdict cannot pass unseen;
+  - DRIVER.md read as the list of fields every scenario must print;
+  - a short smoke run of every phase with the python driver (and the native
+    one when build/stampede-load exists), checking those fields and that
+    nothing was lost.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BENCH = os.path.dirname(HERE)
+ROOT = os.path.dirname(BENCH)
+sys.path.insert(0, BENCH)
+sys.path.insert(0, os.path.join(BENCH, "driver"))
+
+import accounting  # noqa: E402
+from stomp_wire import FrameParser, encode_frame  # noqa: E402
+from harness import brokers, loadgen, phases  # noqa: E402
+
+BROKER_SPEC = os.environ.get("STAMPEDE_BENCH_BROKER")
+LATENCY_OBJECTS = ("latency_ns", "fast_latency_ns", "topic_latency_ns", "queue_latency_ns",
+                   "rtt_ns")
+
+# Each phase made tiny: seconds, not minutes.
+SMOKE = {
+    "fanout": dict(subscribers=5, publishers=2, messages=500, body_size=256),
+    "slow": dict(publish_rate=500, duration=3, body_size=256, drain_timeout=15),
+    "queue": dict(consumers=3, producers=2, messages=2000, body_size=256, prefetch=50),
+    "soak": dict(duration=6, interval=2, topic_publishers=1, topic_subscribers=3,
+                 topic_rate=200, queue_producers=1, queue_consumers=2, queue_rate=300,
+                 body_size=128),
+    "conns": dict(connections=200, hold=1),
+    "topic-nosub": dict(subscribers=0, publishers=1, messages=2000, body_size=256),
+    "load-unload": dict(messages=2000, producers=1, consumers=1, body_size=256),
+    "topic-10x10": dict(subscribers=10, publishers=10, messages=1000, body_size=20),
+    "request-reply": dict(requesters=1, responders=1, requests=200, body_size=64),
+}
+
+
+# DRIVER.md as data ----------------------------------------------------------
+
+def driver_md_fields():
+    """{section: [field names]} from DRIVER.md's field tables: the common
+    fields, the latency object, and each scenario's."""
+    with open(os.path.join(BENCH, "DRIVER.md")) as f:
+        text = f.read()
+    out = {}
+    for m in re.finditer(r"^### (.+?)\n(.*?)(?=^##|\Z)", text, re.M | re.S):
+        title, body = m.group(1), m.group(2)
+        if not re.match(r"`?[\w-]+`? fields|Fields of every scenario|Latency object", title):
+            continue
+        key = ("common" if title.startswith("Fields of every") else
+               "latency" if title.startswith("Latency") else title.split("`")[1])
+        names = []
+        for row in re.findall(r"^\| (.+?) \|", body, re.M):
+            names += re.findall(r"`([\w]+)`", row)
+        out[key] = [n for n in names if n not in ("field",)]
+    return out
+
+
+def missing_fields(result, fields):
+    """Every field of the scenario's DRIVER.md tables absent from `result`,
+    and every latency object lacking one of its fields."""
+    missing = [f for f in fields["common"] + fields[result["scenario"]] if f not in result]
+    for name in LATENCY_OBJECTS:
+        if isinstance(result.get(name), dict):
+            missing += ["%s.%s" % (name, f) for f in fields["latency"]
+                        if f not in result[name]]
+    return missing
+
+
+# Accounting on synthetic inputs ---------------------------------------------
+
+class AccountingTest(unittest.TestCase):
+
+    def tracker_with(self, pairs):
+        t = accounting.SequenceTracker()
+        for stream, seq in pairs:
+            t.record(stream, seq)
+        return t
+
+    def test_a_subscriber_that_got_everything_is_complete(self):
+        expected = {b"P0": 3, b"P1": 2}
+        got = self.tracker_with([(b"P0", 0), (b"P0", 1), (b"P0", 2), (b"P1", 0), (b"P1", 1)])
+        out = accounting.completeness(expected, [(0, got), (1, got)])
+        self.assertTrue(out["complete"])
+        self.assertEqual(out["delivered"], 10)
+        self.assertEqual(out["expected_deliveries"], 10)
+        self.assertEqual(out["missing"], 0)
+
+    def test_one_missing_message_makes_the_run_incomplete_and_names_the_subscriber(self):
+        expected = {b"P0": 3}
+        full = self.tracker_with([(b"P0", 0), (b"P0", 1), (b"P0", 2)])
+        short = self.tracker_with([(b"P0", 0), (b"P0", 2)])
+        out = accounting.completeness(expected, [(0, full), (7, short)])
+        self.assertFalse(out["complete"])
+        self.assertEqual(out["missing"], 1)
+        self.assertEqual(out["subscribers_incomplete"], 1)
+        self.assertEqual(out["missing_by_subscriber"], [[7, 1]])
+
+    def test_a_subscriber_that_got_nothing_misses_everything(self):
+        out = accounting.completeness({b"P0": 5, b"P1": 5},
+                                      [(0, accounting.SequenceTracker())])
+        self.assertEqual(out["missing"], 10)
+        self.assertFalse(out["complete"])
+
+    def test_duplicates_are_counted_but_do_not_hide_a_gap(self):
+        got = self.tracker_with([(b"P0", 0), (b"P0", 0), (b"P0", 2)])
+        out = accounting.completeness({b"P0": 3}, [(0, got)])
+        self.assertEqual(out["duplicates"], 1)
+        self.assertEqual(out["missing"], 1)
+        self.assertFalse(out["complete"])
+
+    def test_messages_never_sent_are_unexpected_and_fail_completeness(self):
+        got = self.tracker_with([(b"P0", 0), (b"P0", 1), (b"P9", 0), (b"P0", 5)])
+        out = accounting.completeness({b"P0": 2}, [(0, got)])
+        self.assertEqual(out["missing"], 0)
+        self.assertEqual(out["unexpected"], 2)
+        self.assertFalse(out["complete"])
+
+    def test_queue_loss_over_merged_consumers(self):
+        a = self.tracker_with([(b"P0", 0), (b"P0", 1)])
+        b = self.tracker_with([(b"P0", 1), (b"P0", 3)])
+        merged = accounting.SequenceTracker().merge(a).merge(b)
+        out = accounting.queue_loss({b"P0": 5}, merged)
+        self.assertEqual(out["consumed"], 3)
+        self.assertEqual(out["lost"], 2)       # 2 and 4
+        self.assertEqual(out["duplicates"], 1)  # 1 went to both
+
+    def test_fairness_is_min_over_max(self):
+        self.assertEqual(accounting.fairness([100, 100, 100])["fairness"], 1.0)
+        f = accounting.fairness([50, 100, 150])
+        self.assertAlmostEqual(f["fairness"], 1 / 3)
+        self.assertAlmostEqual(f["share_max"], 0.5)
+        self.assertEqual(accounting.fairness([0, 10])["fairness"], 0.0)
+
+    def test_histogram_percentiles_are_within_two_percent(self):
+        h = accounting.LatencyHistogram()
+        for v in range(1, 100001):
+            h.record(v * 1000)
+        s = h.summary()
+        self.assertEqual(s["count"], 100000)
+        self.assertEqual(s["p100"], 100000 * 1000)
+        for q, key in ((0.5, "p50"), (0.9, "p90"), (0.99, "p99")):
+            self.assertAlmostEqual(s[key] / (q * 1e8), 1.0, delta=0.02)
+        self.assertEqual(sum(n for _, n in s["histogram"]), 100000)
+
+    def test_histogram_buckets_are_contiguous_and_ordered(self):
+        last = -1
+        for v in list(range(0, 5000)) + [10 ** k for k in range(4, 12)]:
+            b = accounting.bucket_of(v)
+            self.assertLessEqual(accounting.bucket_floor(b), v)
+            self.assertGreaterEqual(b, last if v < 5000 else 0)
+            last = b
+
+    def test_body_ids_round_trip_and_pad_to_size(self):
+        body = accounting.make_body(b"P12", 345, 64)
+        self.assertEqual(len(body), 64)
+        self.assertEqual(accounting.parse_body_id(body), (b"P12", 345))
+        self.assertEqual(accounting.parse_body_id(accounting.make_body(b"P1", 123456, 4)),
+                         (b"P1", 123456))
+        self.assertIsNone(accounting.parse_body_id(b"no id here"))
+
+    def test_split_evenly(self):
+        self.assertEqual(accounting.split_evenly(10, 3), [4, 3, 3])
+        self.assertEqual(sum(accounting.split_evenly(12345, 7)), 12345)
+
+
+class FrameParserTest(unittest.TestCase):
+
+    def frames(self):
+        return (encode_frame("MESSAGE", {"destination": "/topic/a", "ack": "ID\\c1"}, b"he\0llo")
+                + b"\n\n"  # heart-beats between frames
+                + b"RECEIPT\r\nreceipt-id:r1\r\n\r\n\0"
+                + b"MESSAGE\nsubscription:s\nk:v1\nk:v2\n\nno length\0")
+
+    def check(self, out):
+        self.assertEqual([c for c, _, _ in out], [b"MESSAGE", b"RECEIPT", b"MESSAGE"])
+        self.assertEqual(out[0][2], b"he\0llo")
+        self.assertEqual(out[0][1][b"ack"], b"ID\\c1")  # kept escaped, echoed as is
+        self.assertEqual(out[1][1][b"receipt-id"], b"r1")
+        self.assertEqual(out[2][1][b"k"], b"v1")  # the first repeated header wins
+        self.assertEqual(out[2][2], b"no length")
+
+    def test_a_stream_split_at_every_offset_parses_the_same(self):
+        data = self.frames()
+        for cut in range(len(data) + 1):
+            p = FrameParser()
+            self.check(p.feed(data[:cut]) + p.feed(data[cut:]))
+
+    def test_a_stream_fed_byte_by_byte_parses_the_same(self):
+        p = FrameParser()
+        out = []
+        for i in range(len(self.frames())):
+            out += p.feed(self.frames()[i:i + 1])
+        self.check(out)
+
+
+class DriverContractTest(unittest.TestCase):
+
+    def test_driver_md_lists_fields_for_every_scenario(self):
+        fields = driver_md_fields()
+        for key in ("common", "latency", "fanout", "slow", "queue", "soak", "conns",
+                    "load-unload", "request-reply"):
+            self.assertIn(key, fields)
+            self.assertTrue(fields[key], key)
+        self.assertIn("ok", fields["common"])
+        self.assertIn("p99", fields["latency"])
+
+    def test_missing_fields_are_found(self):
+        fields = driver_md_fields()
+        result = {f: 0 for f in fields["common"] + fields["queue"]}
+        result["scenario"] = "queue"
+        result["latency_ns"] = {"p50": 1}
+        self.assertIn("latency_ns.p99", missing_fields(result, fields))
+        del result["lost"]
+        self.assertIn("lost", missing_fields(result, fields))
+
+    def test_every_phase_has_smoke_parameters(self):
+        self.assertEqual(sorted(SMOKE), sorted(phases.BY_NAME))
+
+
+# Smoke runs against a broker ------------------------------------------------
+
+class SmokeBase:
+    """One broker for every phase of a driver (a smoke test, not a benchmark)."""
+    driver = None
+    broker = None
+
+    @classmethod
+    def setUpClass(cls):
+        spec = BROKER_SPEC
+        if spec is None:
+            if not os.access(brokers.STAMPEDE, os.X_OK):
+                raise unittest.SkipTest("no broker: set STAMPEDE_BENCH_BROKER=HOST:PORT (or "
+                                        "rabbitmq/activemq/stampede) or build build/stampede")
+            spec = "stampede"
+        opts = brokers.Options(login=os.environ.get("STAMPEDE_BENCH_LOGIN"),
+                               passcode=os.environ.get("STAMPEDE_BENCH_PASSCODE"),
+                               log_dir=tempfile.gettempdir())
+        cls.broker = brokers.start(spec, opts, "smoke")
+        cls.fields = driver_md_fields()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.broker is not None:
+            cls.broker.stop()
+
+    def run_phase(self, name):
+        phase = phases.BY_NAME[name]
+        result, status, cmd = loadgen.run(self.driver, phase.scenario, self.broker,
+                                          SMOKE[name], timeout=180)
+        self.assertIsNotNone(result, "no JSON from %s (exit %s)" % (" ".join(cmd), status))
+        self.assertEqual(missing_fields(result, self.fields), [])
+        self.assertEqual(result["driver"], self.driver)
+        self.assertEqual(result["errors"], 0, result["error_samples"])
+        self.assertFalse(result["timed_out"])
+        return result, status
+
+    def test_fanout(self):
+        r, status = self.run_phase("fanout")
+        self.assertTrue(r["complete"])
+        self.assertEqual(r["missing"], 0)
+        self.assertEqual(r["published"], 500)
+        self.assertEqual(r["delivered"], 500 * 5)
+        self.assertEqual(r["latency_ns"]["count"], 2500)
+        self.assertEqual(status, 0)
+
+    def test_slow(self):
+        r, status = self.run_phase("slow")
+        self.assertEqual(r["fast_missing"], 0)
+        self.assertEqual(r["fast_received"], r["published"])
+        self.assertTrue(r["broker_action"])
+        self.assertEqual(status, 0)
+
+    def test_queue(self):
+        r, status = self.run_phase("queue")
+        self.assertEqual((r["lost"], r["duplicates"], r["consumed"]), (0, 0, 2000))
+        self.assertEqual(sum(r["per_consumer"]), 2000)
+        self.assertEqual(len(r["per_consumer"]), 3)
+        self.assertEqual(status, 0)
+
+    def test_soak(self):
+        r, status = self.run_phase("soak")
+        self.assertEqual(r["lost"], 0)
+        self.assertTrue(r["topic"]["complete"])
+        self.assertEqual(r["queue"]["consumed"], r["queue"]["published"])
+        self.assertGreaterEqual(len(r["intervals"]), 3)
+        self.assertEqual(status, 0)
+
+    def test_conns(self):
+        r, status = self.run_phase("conns")
+        self.assertEqual((r["connected"], r["failures"], r["probe_missing"]), (200, 0, 0))
+        self.assertLess(r["hold_start_ns"], r["hold_end_ns"])
+        self.assertEqual(status, 0)
+
+    def test_topic_nosub(self):
+        r, status = self.run_phase("topic-nosub")
+        self.assertEqual(r["published"], 2000)
+        self.assertGreater(r["publish_rate"], 0)
+        self.assertEqual(status, 0)
+
+    def test_load_unload(self):
+        r, status = self.run_phase("load-unload")
+        self.assertEqual((r["lost"], r["duplicates"], r["consumed"]), (0, 0, 2000))
+        self.assertEqual(status, 0)
+
+    def test_topic_10x10(self):
+        r, status = self.run_phase("topic-10x10")
+        self.assertTrue(r["complete"])
+        self.assertEqual(r["delivered"], 1000 * 10)
+        self.assertEqual(status, 0)
+
+    def test_request_reply(self):
+        r, status = self.run_phase("request-reply")
+        self.assertEqual((r["replies"], r["timeouts"]), (200, 0))
+        self.assertEqual(status, 0)
+
+
+class PythonDriverSmokeTest(SmokeBase, unittest.TestCase):
+    driver = "python"
+
+
+class NativeDriverSmokeTest(SmokeBase, unittest.TestCase):
+    driver = "native"
+
+    @classmethod
+    def setUpClass(cls):
+        if not os.access(loadgen.NATIVE, os.X_OK):
+            raise unittest.SkipTest("build/stampede-load does not exist yet: native driver "
+                                    "not tested")
+        super().setUpClass()
+
+
+class HarnessEndToEndTest(unittest.TestCase):
+    """run.sh itself: one short phase, then the files it promises."""
+
+    def test_run_sh_writes_json_tables_and_index(self):
+        spec = BROKER_SPEC
+        if spec is None or ":" not in spec:
+            raise unittest.SkipTest("needs STAMPEDE_BENCH_BROKER=HOST:PORT (a running broker)")
+        with tempfile.TemporaryDirectory() as out:
+            cmd = [os.path.join(BENCH, "run.sh"), "--broker", spec, "--phases", "topic-nosub",
+                   "--quick", "--driver", "python", "--results", out,
+                   "--param", "topic-nosub.messages=1000"]
+            for env, flag in (("STAMPEDE_BENCH_LOGIN", "--login"),
+                              ("STAMPEDE_BENCH_PASSCODE", "--passcode")):
+                if os.environ.get(env):
+                    cmd += [flag, os.environ[env]]
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+            self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+            broker_dir = os.path.join(out, spec.replace(":", "_"))
+            with open(os.path.join(broker_dir, "topic-nosub.json")) as f:
+                doc = json.load(f)
+            for key in ("phase", "parameters", "broker", "machine", "driver", "result", "rss",
+                        "backend", "schedulers", "stack_size", "admin_stats"):
+                self.assertIn(key, doc)
+            self.assertEqual(doc["result"]["published"], 1000)
+            for name in ("run.json", "summary.md", "index.md"):
+                self.assertTrue(os.path.exists(os.path.join(out, name)), name)
+            self.assertTrue(os.path.exists(os.path.join(broker_dir, "topic-nosub.txt")))
+
+
+if __name__ == "__main__":
+    if "--broker" in sys.argv:
+        i = sys.argv.index("--broker")
+        BROKER_SPEC = sys.argv[i + 1]
+        del sys.argv[i:i + 2]
+    unittest.main()
