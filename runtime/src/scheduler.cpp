@@ -465,6 +465,14 @@ bool on_fiber() noexcept {
     return detail::tls.fiber != nullptr;
 }
 
+std::size_t stack_high_water() noexcept {
+    return on_fiber() ? ::stampede::runtime::stack_high_water(detail::tls.fiber->stack) : 0;
+}
+
+std::size_t stack_size() noexcept {
+    return on_fiber() ? detail::tls.fiber->stack.usable_size() : 0;
+}
+
 void yield() {
     assert(on_fiber());
     this_scheduler()->yield();

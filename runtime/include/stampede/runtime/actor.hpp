@@ -135,7 +135,11 @@ class from {
     explicit from(boost::intrusive_ptr<detail::call_state<R>> state) : state_(std::move(state)) {
         state_->add_responder();
     }
-    from(const from& other) : state_(other.state_) { state_->add_responder(); }
+    from(const from& other) : state_(other.state_) {
+        if (state_) {
+            state_->add_responder();
+        }
+    }
     from& operator=(const from& other) {
         from copy(other);
         std::swap(state_, copy.state_);
@@ -182,7 +186,20 @@ inline stop_t stop_actor(exit_reason reason = exit_reason::normal()) {
     return {std::move(reason)};
 }
 
-/// What handle_call returns: reply(v), noreply, or stop_actor(reason).
+template <class T>
+struct reply_and_stop_t {
+    T value;
+    exit_reason reason;
+};
+/// handle_call's "reply with `value`, then stop this actor".
+template <class T>
+reply_and_stop_t<std::decay_t<T>> reply_and_stop(T&& value,
+                                                 exit_reason reason = exit_reason::normal()) {
+    return {std::forward<T>(value), std::move(reason)};
+}
+
+/// What handle_call returns: reply(v), noreply, stop_actor(reason) or
+/// reply_and_stop(v, reason).
 template <class R>
 class call_result {
   public:
@@ -190,6 +207,9 @@ class call_result {
     call_result(reply_value<U> r) : value_(std::move(r.value)) {}  // NOLINT: implicit by design
     call_result(noreply_t) {}                                      // NOLINT
     call_result(stop_t s) : stop_(std::move(s.reason)) {}          // NOLINT
+    template <class U>
+    call_result(reply_and_stop_t<U> r)  // NOLINT
+        : value_(std::move(r.value)), stop_(std::move(r.reason)) {}
 
     std::optional<R>& value() noexcept { return value_; }
     std::optional<exit_reason>& stop() noexcept { return stop_; }

@@ -210,6 +210,12 @@ result<void> sleep_until(time_point deadline);
 /// True when the caller runs on a runtime fiber (blocking calls are allowed).
 bool on_fiber() noexcept;
 
+/// The calling fiber's stack high-water mark in bytes (0 outside a fiber).
+std::size_t stack_high_water() noexcept;
+
+/// The calling fiber's usable stack size in bytes (0 outside a fiber).
+std::size_t stack_size() noexcept;
+
 }  // namespace this_fiber
 
 }  // namespace stampede::runtime
