@@ -83,7 +83,7 @@ PHASES = [
                     ("duplicates", "result.duplicates", "", "lower"),
                     ("topic latency p99", "result.topic_latency_ns.p99", "ms", "lower"),
                     ("queue latency p99", "result.queue_latency_ns.p99", "ms", "lower"),
-                    ("RSS drift", "derived.rss_drift", "%", "lower"),
+                    ("RSS drift", "derived.rss_drift", "%", None),
                     ("RSS peak", "rss.peak_bytes", "MiB", "lower")]),
     Phase("conns", "conns", "N idle connections with one subscription each",
           full=dict(connections=10000, hold=10),
