@@ -213,6 +213,7 @@ def sweep_heatmap(out_dir, cells, subscribers, bodies, messages, broker):
         ax.set_title("%d messages" % m)
     fig.colorbar(image, ax=list(axes[0]), label="deliveries / s")
     fig.suptitle("fanout sweep on %s: delivery rate" % broker)
+    fig.subplots_adjust(top=0.82)
     path = os.path.join(out_dir, "sweep-heatmap.png")
     fig.savefig(path, dpi=110)
     plt.close(fig)

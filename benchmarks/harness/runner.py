@@ -46,8 +46,13 @@ def run_phase(phase, broker_spec, opts, settings):
         doc["admin_stats"] = {"before": loadgen.fetch_stats(broker.admin)}
         log("%s on %s: driver %s, %s" % (phase.name, broker.name, settings["driver"],
                                          " ".join("%s=%s" % kv for kv in params.items())))
-        result, status, cmd = loadgen.run(settings["driver"], phase.scenario, broker, params,
-                                          phase.timeout(params))
+        # The driver stops itself a little before the harness would kill it,
+        # so that a phase that hangs still reports what it saw.
+        limit = phase.timeout(params)
+        driver_params = dict(params)
+        driver_params.setdefault("timeout", int(limit - 30))
+        result, status, cmd = loadgen.run(settings["driver"], phase.scenario, broker,
+                                          driver_params, limit)
         doc["admin_stats"]["after"] = loadgen.fetch_stats(broker.admin)
         samples = sampler.stop()
     finally:
