@@ -2,6 +2,7 @@
 summaries every scenario's JSON is built from."""
 
 import asyncio
+import time
 
 from accounting import LatencyHistogram
 from clients import Errors, connect
@@ -93,3 +94,24 @@ def summary_of(values):
 
 def live(results):
     return [r for r in results if r is not None]
+
+
+def done_or_idle(barrier, keys, want, idle_seconds):
+    """A stop condition for the coordinator: once every worker passed
+    `barrier`, stop when the summed counters `keys` reach `want`, or when they
+    have not moved for `idle_seconds` (the broker delivers nothing more; what
+    is still missing is missing). Progress, not a fixed deadline, so a big
+    backlog that drains slowly is still counted to the end."""
+    state = {"value": None, "since": None}
+
+    def check(totals, passed):
+        if barrier not in passed:
+            return False
+        value = sum(totals.get(k, 0) for k in keys)
+        if value >= want:
+            return True
+        now = time.monotonic()
+        if value != state["value"] or state["since"] is None:
+            state["value"], state["since"] = value, now
+        return now - state["since"] > idle_seconds
+    return check

@@ -10,7 +10,7 @@ import time
 
 from accounting import LatencyHistogram, completeness, split_evenly, tracker_counts
 from clients import Errors, Publisher, Receiver, Tally, close_all, connect
-from common import (add_series, connect_limited, live, merge_errors,
+from common import (add_series, connect_limited, done_or_idle, live, merge_errors,
                     merge_latency, rate, span_seconds, summary_of, worker_errors)
 
 NAME = "fanout"
@@ -26,7 +26,8 @@ def add_args(p):
     p.add_argument("--rate", type=float, default=0,
                    help="total publish rate in messages/s (0: as fast as possible)")
     p.add_argument("--destination", default=None, help="default /topic/bench.fanout.<run-id>")
-    p.add_argument("--drain-timeout", type=float, default=30.0)
+    p.add_argument("--drain-timeout", type=float, default=30.0,
+                   help="after publishing, give up once nothing arrived for this long")
 
 
 def max_workers(args):
@@ -39,8 +40,8 @@ def expected_of(args):
 
 
 def stop_when(args):
-    want = args.messages * args.subscribers
-    return lambda totals, passed: "published" in passed and totals.get("received", 0) >= want
+    return done_or_idle("published", ["received"], args.messages * args.subscribers,
+                        args.drain_timeout)
 
 
 def show(totals):
@@ -77,7 +78,7 @@ async def worker(link, args):
         await asyncio.gather(*(p.run(counts[int(p.stream[1:])], per_publisher_rate, link.stop)
                        for p in publishers))
         await link.barrier("published")
-        await link.wait_stop(args.drain_timeout)
+        await link.wait_stop()
 
     for i, r in receivers.items():
         errors.from_connection("subscriber %d" % i, r.conn)

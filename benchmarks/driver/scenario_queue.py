@@ -9,8 +9,8 @@ import asyncio
 from accounting import (LatencyHistogram, SequenceTracker, fairness, queue_loss,
                         split_evenly)
 from clients import Errors, Publisher, Receiver, Tally, close_all
-from common import (add_series, connect_limited, live, merge_errors, merge_latency,
-                    rate, span_seconds, worker_errors)
+from common import (add_series, connect_limited, done_or_idle, live, merge_errors,
+                    merge_latency, rate, span_seconds, worker_errors)
 
 NAME = "queue"
 KIND = "queue"
@@ -26,7 +26,8 @@ def add_args(p):
     p.add_argument("--ack", choices=("client-individual", "client", "auto"),
                    default="client-individual")
     p.add_argument("--destination", default=None, help="default /queue/bench.queue.<run-id>")
-    p.add_argument("--drain-timeout", type=float, default=30.0)
+    p.add_argument("--drain-timeout", type=float, default=30.0,
+                   help="after publishing, give up once nothing arrived for this long")
 
 
 def max_workers(args):
@@ -38,7 +39,7 @@ def expected_of(args):
 
 
 def stop_when(args):
-    return lambda totals, passed: "published" in passed and totals.get("received", 0) >= args.messages
+    return done_or_idle("published", ["received"], args.messages, args.drain_timeout)
 
 
 def show(totals):
@@ -99,7 +100,7 @@ async def worker(link, args):
             r.rebase(t0)
         pubs = await publish_share(link, args, producers, t0, tally)
         await link.barrier("published")
-        await link.wait_stop(args.drain_timeout)
+        await link.wait_stop()
     for i, r in receivers.items():
         errors.from_connection("consumer %d" % i, r.conn)
     await close_all([r.conn for r in receivers.values()] + list(producers.values()))

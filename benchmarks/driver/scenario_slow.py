@@ -29,7 +29,8 @@ def add_args(p):
     p.add_argument("--trickle-rate", type=float, default=10,
                    help="trickle mode: messages' worth of bytes read per second")
     p.add_argument("--destination", default=None, help="default /topic/bench.slow.<run-id>")
-    p.add_argument("--drain-timeout", type=float, default=20.0)
+    p.add_argument("--drain-timeout", type=float, default=20.0,
+                   help="after publishing, give up once nothing arrived for this long")
 
 
 def max_workers(args):
@@ -91,7 +92,6 @@ async def worker(link, args):
     await publisher.run(count, args.publish_rate, link.stop)
     slow_ended = time.monotonic_ns()
     slow_while = slow.tracker.distinct
-    slow_error = slow_conn.error
     stop_trickle.set()
     if trickler:
         await trickler
@@ -100,14 +100,11 @@ async def worker(link, args):
     if slow_conn.alive:
         slow_conn.transport.resume_reading()
     expected = {b"P0": publisher.sent}
-    deadline = time.monotonic() + args.drain_timeout
-    while time.monotonic() < deadline and not link.stop.is_set():
-        fast_done = fast.tracker.distinct >= publisher.sent or not fast_conn.alive
-        slow_done = slow.tracker.distinct >= publisher.sent or not slow_conn.alive
-        if fast_done and slow_done:
-            break
-        await asyncio.sleep(0.05)
+    await drain(args, link, publisher.sent, [(fast, fast_conn), (slow, slow_conn)])
 
+    # Read only now: a broker that closed the stalled connection is seen when
+    # the slow one reads again (the close waits behind the unread bytes).
+    slow_error = slow_conn.error
     for role, c in (("fast subscriber", fast_conn), ("publisher", pub_conn)):
         errors.from_connection(role, c)
     fast_missing, _ = fast.tracker.check(expected)
@@ -117,6 +114,23 @@ async def worker(link, args):
                 fast=summary(fast, fast_missing), slow=summary(slow, slow_missing),
                 slow_received_while_slow=slow_while, slow_error=slow_error,
                 fast_latency=fast.latency, slow_latency=slow.latency)
+
+
+async def drain(args, link, sent, receivers):
+    """Waits until every live receiver has all `sent` messages, or nothing
+    new arrived for --drain-timeout seconds."""
+    last, since = None, time.monotonic()
+    while not link.stop.is_set():
+        pending = [r for r, conn in receivers if conn.alive and r.tracker.distinct < sent]
+        if not pending:
+            return
+        now = time.monotonic()
+        got = sum(r.tracker.distinct for r, _ in receivers)
+        if got != last:
+            last, since = got, now
+        elif now - since > args.drain_timeout:
+            return
+        await asyncio.sleep(0.05)
 
 
 def summary(r, missing):

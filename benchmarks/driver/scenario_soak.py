@@ -11,7 +11,7 @@ import time
 from accounting import (LatencyHistogram, completeness, queue_loss, split_evenly,
                         tracker_counts)
 from clients import Errors, Publisher, Receiver, Tally, close_all
-from common import (add_series, connect_limited, live, merge_errors, rate,
+from common import (add_series, connect_limited, done_or_idle, live, merge_errors, rate,
                     worker_errors)
 from scenario_queue import merged_tracker
 
@@ -32,7 +32,8 @@ def add_args(p):
     p.add_argument("--prefetch", type=int, default=100)
     p.add_argument("--destination", default=None, help="topic, default /topic/bench.soak.<run-id>")
     p.add_argument("--queue", default=None, help="default /queue/bench.soak.<run-id>")
-    p.add_argument("--drain-timeout", type=float, default=30.0)
+    p.add_argument("--drain-timeout", type=float, default=30.0,
+                   help="after publishing, give up once nothing arrived for this long")
 
 
 def max_workers(args):
@@ -49,8 +50,8 @@ def stop_when(args):
     topic, queue = plan(args)
     want_topic = sum(topic) * args.topic_subscribers
     want_queue = sum(queue)
-    return lambda t, passed: ("published" in passed and t.get("topic", 0) >= want_topic
-                              and t.get("queue", 0) >= want_queue)
+    return done_or_idle("published", ["topic", "queue"], want_topic + want_queue,
+                        args.drain_timeout)
 
 
 def show(totals):
@@ -119,7 +120,7 @@ async def worker(link, args):
                        link.stop) for p in prods]
         await asyncio.gather(*runs)
         await link.barrier("published")
-        await link.wait_stop(args.drain_timeout)
+        await link.wait_stop()
 
     for i, r in list(subs.items()) + list(consumers.items()):
         errors.from_connection("client %d" % i, r.conn)

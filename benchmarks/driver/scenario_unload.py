@@ -7,7 +7,7 @@ everything: the dequeue rate, and loss and duplicates over the union."""
 
 from accounting import LatencyHistogram
 from clients import Errors, Tally, close_all
-from common import (add_series, connect_limited, live, merge_errors, rate,
+from common import (add_series, connect_limited, done_or_idle, live, merge_errors, rate,
                     span_seconds, worker_errors)
 from scenario_queue import (consumer_result, merge_consumed, publish_share,
                             publish_stats, subscribe_consumers)
@@ -25,7 +25,8 @@ def add_args(p):
     p.add_argument("--ack", choices=("auto", "client-individual", "client"), default="auto")
     p.add_argument("--destination", default=None,
                    help="default /queue/bench.load-unload.<run-id>")
-    p.add_argument("--drain-timeout", type=float, default=60.0)
+    p.add_argument("--drain-timeout", type=float, default=30.0,
+                   help="give up once nothing arrived for this long")
 
 
 def max_workers(args):
@@ -33,7 +34,7 @@ def max_workers(args):
 
 
 def stop_when(args):
-    return lambda totals, passed: "loaded" in passed and totals.get("received", 0) >= args.messages
+    return done_or_idle("loaded", ["received"], args.messages, args.drain_timeout)
 
 
 def show(totals):
@@ -54,7 +55,7 @@ async def worker(link, args):
         receivers = await subscribe_consumers(link, args, args.consumers, tally, latency, errors)
         for r in receivers.values():
             r.rebase(t0)
-        await link.wait_stop(args.drain_timeout)
+        await link.wait_stop()
     for i, r in receivers.items():
         errors.from_connection("consumer %d" % i, r.conn)
     await close_all([r.conn for r in receivers.values()] + list(producers.values()))

@@ -181,6 +181,19 @@ class AccountingTest(unittest.TestCase):
                          (b"P1", 123456))
         self.assertIsNone(accounting.parse_body_id(b"no id here"))
 
+    def test_the_drain_stops_when_everything_arrived_or_nothing_moves(self):
+        import time
+        from common import done_or_idle
+        check = done_or_idle("published", ["a", "b"], want=10, idle_seconds=0.05)
+        self.assertFalse(check({"a": 10}, set()))  # not before publishing ended
+        self.assertTrue(check({"a": 6, "b": 4}, {"published"}))
+        check = done_or_idle("published", ["a"], want=10, idle_seconds=0.05)
+        self.assertFalse(check({"a": 3}, {"published"}))
+        time.sleep(0.03)
+        self.assertFalse(check({"a": 4}, {"published"}))  # progress restarts the clock
+        time.sleep(0.06)
+        self.assertTrue(check({"a": 4}, {"published"}))
+
     def test_split_evenly(self):
         self.assertEqual(accounting.split_evenly(10, 3), [4, 3, 3])
         self.assertEqual(sum(accounting.split_evenly(12345, 7)), 12345)
