@@ -83,7 +83,30 @@ def phase_table(doc):
     broker = doc.get("broker", {})
     text = "%s - %s\nbroker: %s (%s)\nparameters: %s\n\n" % (
         doc["phase"], doc["title"], broker.get("name"), broker.get("version"), params)
-    return text + markdown_table(["figure", "value"], rows) + "\n"
+    text += markdown_table(["figure", "value"], rows) + "\n"
+    if doc["phase"] == "soak":
+        text += "\n" + soak_intervals(doc)
+    return text
+
+
+def soak_intervals(doc):
+    """The soak per interval: rates, p99 latencies and the broker's RSS."""
+    res, derived = doc.get("result") or {}, doc.get("derived") or {}
+    rows_in = res.get("intervals") or []
+    if not rows_in:
+        return ""
+    seconds = doc["parameters"].get("interval", 60)
+    rss_means = derived.get("rss_per_interval_bytes") or []
+    rows = []
+    for r in rows_in:
+        i = r["index"]
+        rows.append((i, fmt(r["start_s"]),
+                     fmt(r["topic_delivered"] / seconds), fmt(r["queue_consumed"] / seconds),
+                     fmt(convert(r["topic_latency_p99_ns"], "ms")),
+                     fmt(convert(r["queue_latency_p99_ns"], "ms")),
+                     fmt(convert(rss_means[i], "MiB") if i < len(rss_means) else None)))
+    return markdown_table(["interval", "start (s)", "topic deliveries/s", "queue consumed/s",
+                           "topic p99 (ms)", "queue p99 (ms)", "RSS (MiB)"], rows) + "\n"
 
 
 def write_phase(out_dir, broker, doc):
@@ -190,6 +213,9 @@ def index_markdown(run, docs, brokers, plots):
                 continue
             if d.get("error"):
                 out += ["**%s: %s**" % (b, d["error"]), ""]
+            if p == "soak" and d.get("result"):
+                out += ["%s per interval (the last one is the drain):" % b, "",
+                        soak_intervals(d)]
             errs = (d.get("result") or {}).get("error_samples") or []
             if errs:
                 out += ["%s errors (first): `%s`" % (b, errs[0][:200]), ""]
