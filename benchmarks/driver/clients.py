@@ -208,17 +208,3 @@ async def close_all(conns, timeout=5.0):
     if live:
         await asyncio.gather(*(c.close(timeout) for c in live), return_exceptions=True)
 
-
-def merged_latency(receivers):
-    out = LatencyHistogram()
-    for r in receivers:
-        out.merge(r.latency)
-    return out
-
-
-def merged_per_second(parts, t0_ns):
-    out = PerSecond(t0_ns)
-    for p in parts:
-        out.merge(p)
-    return out.counts
-

@@ -9,7 +9,7 @@ import asyncio
 import time
 
 from accounting import LatencyHistogram, completeness, split_evenly, tracker_counts
-from clients import Errors, Publisher, Receiver, Tally, close_all, connect
+from clients import Errors, Publisher, Receiver, Tally, close_all
 from common import (add_series, connect_limited, done_or_idle, live, merge_errors,
                     merge_latency, rate, span_seconds, summary_of, worker_errors)
 

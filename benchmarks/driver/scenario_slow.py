@@ -110,8 +110,8 @@ async def worker(link, args):
     fast_missing, _ = fast.tracker.check(expected)
     slow_missing, _ = slow.tracker.check(expected)
     await close_all([fast_conn, slow_conn, pub_conn])
-    return dict(worker_errors(errors), t0_ns=t0, publisher=publisher.stats(), slow_ended_ns=slow_ended,
-                fast=summary(fast, fast_missing), slow=summary(slow, slow_missing),
+    return dict(worker_errors(errors), t0_ns=t0, publisher=publisher.stats(),
+                slow_ended_ns=slow_ended, fast=summary(fast, fast_missing), slow=summary(slow, slow_missing),
                 slow_received_while_slow=slow_while, slow_error=slow_error,
                 fast_latency=fast.latency, slow_latency=slow.latency)
 

@@ -8,6 +8,7 @@ import os
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.patches  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
 MiB = 1024 * 1024
@@ -181,8 +182,8 @@ def phase_plots(out_dir, phase, scenario, docs):
 def sweep_heatmap(out_dir, cells, subscribers, bodies, messages, broker):
     """One panel per message count: subscribers x body size, coloured by
     delivery rate, failed cells marked FAIL."""
-    fig, axes = plt.subplots(1, len(messages), figsize=(4.2 * len(messages) + 1, 4.2),
-                             squeeze=False)
+    fig, axes = plt.subplots(1, len(messages), figsize=(4.2 * len(messages) + 1.5, 4.4),
+                             squeeze=False, constrained_layout=True)
     rates = [c["delivery_rate"] for c in cells if c.get("delivery_rate")]
     vmax = max(rates) if rates else 1
     image = None
@@ -200,10 +201,14 @@ def sweep_heatmap(out_dir, cells, subscribers, bodies, messages, broker):
                     continue
                 text = "%.0fk" % ((c.get("delivery_rate") or 0) / 1000)
                 if not c.get("ok"):
-                    text += "\nFAIL"
+                    ax.add_patch(matplotlib.patches.Rectangle(
+                        (x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=3))
+                    ax.text(x, y, text + "\nFAIL", ha="center", va="center", fontsize=8,
+                            color="red", fontweight="bold",
+                            bbox=dict(facecolor="white", alpha=0.8, edgecolor="none"))
+                    continue
                 ax.text(x, y, text, ha="center", va="center", fontsize=8,
-                        color="white" if (c.get("delivery_rate") or 0) < 0.6 * vmax else "black",
-                        fontweight="bold" if not c.get("ok") else "normal")
+                        color="white" if (c.get("delivery_rate") or 0) < 0.6 * vmax else "black")
         ax.set_xticks(range(len(bodies)))
         ax.set_xticklabels(["%d B" % b for b in bodies])
         ax.set_yticks(range(len(subscribers)))
@@ -213,7 +218,6 @@ def sweep_heatmap(out_dir, cells, subscribers, bodies, messages, broker):
         ax.set_title("%d messages" % m)
     fig.colorbar(image, ax=list(axes[0]), label="deliveries / s")
     fig.suptitle("fanout sweep on %s: delivery rate" % broker)
-    fig.subplots_adjust(top=0.82)
     path = os.path.join(out_dir, "sweep-heatmap.png")
     fig.savefig(path, dpi=110)
     plt.close(fig)
