@@ -6,8 +6,8 @@ import os
 import shlex
 import sys
 
-from harness import loadgen, machine, phases, plots, report, runner, sweep
-from harness.options import add_broker_args, broker_options, results_dir
+from harness import machine, phases, plots, report, runner, sweep
+from harness.options import add_broker_args, broker_options, check_ready, results_dir
 
 
 def parse_run(argv):
@@ -47,7 +47,7 @@ def run_main(argv):
     except ValueError as e:
         raise SystemExit("run.sh: %s" % e)
     broker_list = [b.strip() for b in (args.compare or args.broker).split(",") if b.strip()]
-    driver = loadgen.choose(args.driver)
+    driver = check_ready(broker_list, args.driver)
     overrides = parse_overrides(args.param)
     if args.slow_mode:
         overrides.setdefault("slow", {})["slow_mode"] = args.slow_mode

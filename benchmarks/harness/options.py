@@ -4,7 +4,7 @@ results go."""
 import datetime
 import os
 
-from harness import brokers
+from harness import brokers, loadgen
 
 RESULTS = os.path.join(brokers.ROOT, "benchmarks", "results")
 
@@ -46,3 +46,15 @@ def results_dir(args):
     path = args.results or os.path.join(RESULTS, stamp)
     os.makedirs(path, exist_ok=True)
     return path, stamp
+
+
+def check_ready(broker_list, driver_flag):
+    """Fails early, with what to do, when a broker or driver the run needs is
+    not built; returns the driver kind to use."""
+    if "stampede" in broker_list and not os.access(brokers.STAMPEDE, os.X_OK):
+        raise SystemExit("%s does not exist yet: build it (scripts/setup.sh), or use "
+                         "--broker rabbitmq|activemq|HOST:PORT" % brokers.STAMPEDE)
+    try:
+        return loadgen.choose(driver_flag)
+    except FileNotFoundError as e:
+        raise SystemExit(str(e))

@@ -7,8 +7,8 @@ import argparse
 import os
 import shlex
 
-from harness import loadgen, machine, plots, report, runner
-from harness.options import add_broker_args, broker_options, results_dir
+from harness import machine, plots, report, runner
+from harness.options import add_broker_args, broker_options, check_ready, results_dir
 from harness.phases import BY_NAME, Phase
 
 FULL = {"subscribers": "100,200,400,800", "messages": "1000,5000", "body_sizes": "64,1024,4096"}
@@ -67,7 +67,7 @@ def table(cells):
 
 def main(argv):
     args = parse(argv)
-    driver = loadgen.choose(args.driver)
+    driver = check_ready([args.broker], args.driver)
     out_dir, stamp = results_dir(args)
     opts = broker_options(args, out_dir)
     base = BY_NAME["fanout"]
