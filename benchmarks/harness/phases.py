@@ -23,8 +23,11 @@ class Phase:
 
     def params(self, quick, overrides=None, soak_seconds=None):
         p = dict(self.quick if quick else self.full)
-        if soak_seconds and "duration" in p and self.name == "soak":
+        if soak_seconds and self.name == "soak":
             p["duration"] = soak_seconds
+            # Per minute reads well for a long soak; a short one needs a few
+            # intervals to show any drift at all.
+            p["interval"] = 60 if soak_seconds >= 300 else max(1, round(soak_seconds / 6))
         p.update(overrides or {})
         return p
 
