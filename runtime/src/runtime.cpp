@@ -101,11 +101,13 @@ void runtime::start() {
             sched.io_ = make_backend(i);
             const bool ok = sched.io_ != nullptr;
             {
+                // Notify under the lock: start() destroys the condition
+                // variable as soon as it sees the last report.
                 std::lock_guard lock(ready_mutex);
                 ++reported;
                 failed += ok ? 0 : 1;
+                ready_cv.notify_all();
             }
-            ready_cv.notify_all();
             if (!ok) {
                 return;
             }

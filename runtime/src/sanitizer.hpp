@@ -1,9 +1,11 @@
 #pragma once
 
-// Stack-switch annotations for AddressSanitizer and ThreadSanitizer. Boost's
-// fcontext fibers do not announce their switches; without these, ASan reports
-// false stack overflows and TSan loses track of happens-before. In normal
-// builds every function here is an empty inline.
+// Stack-switch annotations for AddressSanitizer. Boost's fcontext fibers do not
+// announce their switches; without these, ASan reports false stack overflows.
+// TSan builds use Boost's ucontext fibers instead, which announce their own
+// switches at the one place that keeps TSan's shadow stacks paired (inside
+// resume()); the TSan hooks here are then empty. In normal builds every
+// function here is an empty inline.
 
 #include <cstddef>
 
@@ -14,7 +16,7 @@ void __sanitizer_finish_switch_fiber(void* fake_stack_save, const void** bottom_
                                      std::size_t* size_old);
 }
 #endif
-#if defined(STAMPEDE_TSAN)
+#if defined(STAMPEDE_TSAN) && !defined(BOOST_USE_TSAN)
 extern "C" {
 void* __tsan_get_current_fiber(void);
 void* __tsan_create_fiber(unsigned flags);
@@ -44,7 +46,7 @@ inline void finish_switch([[maybe_unused]] void* fake_stack_save,
 }
 
 inline void* current_fiber() noexcept {
-#if defined(STAMPEDE_TSAN)
+#if defined(STAMPEDE_TSAN) && !defined(BOOST_USE_TSAN)
     return __tsan_get_current_fiber();
 #else
     return nullptr;
@@ -52,7 +54,7 @@ inline void* current_fiber() noexcept {
 }
 
 inline void* create_fiber() noexcept {
-#if defined(STAMPEDE_TSAN)
+#if defined(STAMPEDE_TSAN) && !defined(BOOST_USE_TSAN)
     return __tsan_create_fiber(0);
 #else
     return nullptr;
@@ -60,13 +62,13 @@ inline void* create_fiber() noexcept {
 }
 
 inline void destroy_fiber([[maybe_unused]] void* fiber) noexcept {
-#if defined(STAMPEDE_TSAN)
+#if defined(STAMPEDE_TSAN) && !defined(BOOST_USE_TSAN)
     __tsan_destroy_fiber(fiber);
 #endif
 }
 
 inline void switch_to([[maybe_unused]] void* fiber) noexcept {
-#if defined(STAMPEDE_TSAN)
+#if defined(STAMPEDE_TSAN) && !defined(BOOST_USE_TSAN)
     __tsan_switch_to_fiber(fiber, 0);
 #endif
 }

@@ -13,10 +13,6 @@
 
 namespace stampede::runtime {
 
-namespace detail {
-thread_local thread_state tls;
-}  // namespace detail
-
 namespace {
 
 // Lends a pooled stack to Boost.Context; the fiber record it builds at the top

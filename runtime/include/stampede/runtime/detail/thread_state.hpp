@@ -16,7 +16,9 @@ struct thread_state {
     int index = -1;              ///< scheduler index, -1 outside the runtime
 };
 
-extern thread_local thread_state tls;
+// constinit: constant-initialised, so no TLS wrapper function is generated
+// (GCC 12 miscompiles the wrapper's null check under -fsanitize=null).
+inline constinit thread_local thread_state tls{};
 
 inline int current_scheduler_index() noexcept {
     return tls.index;
