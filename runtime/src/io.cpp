@@ -85,6 +85,15 @@ std::string endpoint::to_string() const {
     return std::string(text) + ":" + std::to_string(port());
 }
 
+result<endpoint> endpoint::peer_of(int fd) {
+    endpoint out;
+    out.size_ = sizeof out.storage_;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&out.storage_), &out.size_) != 0) {
+        return errno_code(errno);
+    }
+    return out;
+}
+
 result<endpoint> endpoint::local_of(int fd) {
     endpoint out;
     out.size_ = sizeof out.storage_;

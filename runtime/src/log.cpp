@@ -66,11 +66,14 @@ void write(level l, std::string_view text) noexcept {
         1000;
     std::tm tm{};
     gmtime_r(&secs, &tm);
+    char where[16] = "main";
+    if (const int sched = detail::current_scheduler_index(); sched >= 0) {
+        std::snprintf(where, sizeof where, "s%d", sched);
+    }
     char prefix[64];
-    const int sched = detail::current_scheduler_index();
-    const int n = std::snprintf(prefix, sizeof prefix, "%02d:%02d:%02d.%03d %s [%s%d] ", tm.tm_hour,
+    const int n = std::snprintf(prefix, sizeof prefix, "%02d:%02d:%02d.%03d %s [%s] ", tm.tm_hour,
                                 tm.tm_min, tm.tm_sec, static_cast<int>(millis), level_name(l),
-                                sched < 0 ? "main" : "s", sched < 0 ? 0 : sched);
+                                where);
     std::string line;
     line.reserve(static_cast<std::size_t>(n) + text.size() + 1);
     line.append(prefix, static_cast<std::size_t>(n));

@@ -299,7 +299,8 @@ class actor_ref : public any_actor {
     void cast(Msg message) const {
         static_assert(
             requires(Server & s, Msg & m) { s.handle_cast(m); },
-            "the server has no handle_cast for this message type");
+            "the server has no handle_cast for this message type (or its class is "
+                      "incomplete here: include its header)");
         cell_->send(new detail::cast_envelope<Server, Msg>(std::move(message)));
     }
 
@@ -308,7 +309,8 @@ class actor_ref : public any_actor {
     void info(Msg message) const {
         static_assert(
             requires(Server & s, Msg & m) { s.handle_info(m); },
-            "the server has no handle_info for this message type");
+            "the server has no handle_info for this message type (or its class is "
+                      "incomplete here: include its header)");
         cell_->send(new detail::info_envelope<Server, Msg>(std::move(message)));
     }
 };

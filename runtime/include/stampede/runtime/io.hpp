@@ -55,6 +55,9 @@ public:
     /// The address a socket is bound to (getsockname).
     static result<endpoint> local_of(int fd);
 
+    /// The address of a connected socket's peer (getpeername).
+    static result<endpoint> peer_of(int fd);
+
 private:
     sockaddr_storage storage_{};
     socklen_t size_ = 0;

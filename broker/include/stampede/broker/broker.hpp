@@ -1,0 +1,58 @@
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "stampede/broker/config.hpp"
+#include "stampede/runtime/io.hpp"
+
+namespace stampede::broker {
+
+struct broker_context;
+
+/// The STOMP broker: a runtime, its destination registry and relays, and a
+/// listener whose connections become sessions.
+///
+/// start(), stop() and snapshot() are for the thread that owns the broker
+/// (main(), a test), never a runtime thread.
+class broker {
+  public:
+    explicit broker(config cfg);
+    ~broker();
+    broker(const broker&) = delete;
+    broker& operator=(const broker&) = delete;
+
+    /// Starts the runtime and listens. Throws std::runtime_error when it
+    /// cannot (the address is in use, io_uring was demanded but refused...).
+    void start();
+
+    /// The address listened on, with the kernel's port if port 0 was asked.
+    runtime::endpoint listening() const { return listening_; }
+
+    /// The I/O backend running ("uring" or "asio").
+    const std::string& io_backend() const;
+
+    /// Stops accepting, asks every connection to close (each gets an ERROR
+    /// saying the broker is shutting down, then its socket is closed once its
+    /// queued frames are written, within shutdown_timeout_ms), then stops the
+    /// runtime. Idempotent.
+    void stop();
+
+    /// Counters of the broker, every destination and every connection, and
+    /// the stack high-water marks by fiber kind, as one JSON document.
+    nlohmann::json snapshot();
+
+  private:
+    void start_actors();
+    void start_listener();
+    std::size_t open_connections();
+
+    config cfg_;
+    std::unique_ptr<runtime::runtime> rt_;
+    std::unique_ptr<broker_context> ctx_;
+    runtime::endpoint listening_;
+    bool stopped_ = false;
+};
+
+}  // namespace stampede::broker

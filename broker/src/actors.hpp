@@ -1,0 +1,169 @@
+#pragma once
+
+// The broker's actors and the messages between them.
+//
+// Who calls whom (calls block the caller; the graph is acyclic, see NOTES.md):
+//   session  -> registry, topic, queue, relay     (resolve, publish with receipt,
+//                                                  add consumer, subscribe)
+//   relay    -> topic                             (attach this scheduler)
+//   queue    -> registry                          (resolve a dead-letter queue)
+// Everything flowing the other way is a cast: deliveries, rejections, settles,
+// idle reports, reclaims.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "message.hpp"
+#include "stampede/runtime/actor.hpp"
+
+namespace stampede::broker {
+
+class session;
+class session_actor;
+class topic_actor;
+class relay_actor;
+class queue_actor;
+class registry_actor;
+
+enum class destination_kind : std::uint8_t { topic, queue };
+enum class ack_mode : std::uint8_t { automatic, client, client_individual };
+
+/// A resolved destination: which actor serves it. Holding one means being
+/// attached to it in the registry (released when the session ends).
+struct destination_handle {
+    destination_kind kind = destination_kind::topic;
+    std::string name;  ///< as the client wrote it, e.g. "/queue/orders"
+    std::string key;   ///< registry key: virtual host and name
+    runtime::actor_ref<topic_actor> topic;
+    runtime::actor_ref<queue_actor> queue;
+};
+
+// ---- registry ----
+
+/// Finds or creates a destination and attaches the caller to it.
+struct resolve_destination {
+    using reply_type = destination_handle;
+    std::string vhost;
+    std::string name;
+    destination_kind kind;
+};
+/// The caller no longer uses the destination.
+struct release_destination {
+    std::string key;
+};
+/// A destination has been idle and empty for a while; reclaim it if unused.
+struct destination_idle {
+    std::string key;
+    runtime::actor_id actor = 0;
+};
+/// From the registry: nobody uses you; stop if you are still empty.
+struct reclaim {};
+
+// ---- topics and relays ----
+
+struct topic_publish {
+    message_ptr msg;
+};
+/// As topic_publish, answered once the message has gone to every relay.
+struct topic_publish_sync {
+    using reply_type = runtime::ok;
+    message_ptr msg;
+};
+/// A scheduler now has subscribers of this topic (from its relay).
+struct attach_relay {
+    using reply_type = runtime::ok;
+    unsigned scheduler = 0;
+    runtime::actor_ref<relay_actor> relay;
+};
+struct detach_relay {
+    unsigned scheduler = 0;
+};
+
+/// Adds a local subscriber to a topic; the relay attaches to the topic first
+/// if it is the scheduler's first subscriber of it.
+struct relay_subscribe {
+    using reply_type = runtime::ok;
+    runtime::actor_ref<topic_actor> topic;
+    std::shared_ptr<session> target;
+    std::uint32_t slot = 0;
+};
+struct relay_unsubscribe {
+    runtime::actor_id topic = 0;
+    const session* target = nullptr;
+    std::uint32_t slot = 0;
+};
+/// One published message for every local subscriber of a topic.
+struct relay_fanout {
+    runtime::actor_id topic = 0;
+    message_ptr msg;
+};
+
+// ---- queues ----
+
+/// A consumer: one subscription of one session.
+struct consumer_key {
+    runtime::actor_id session = 0;
+    std::uint32_t slot = 0;
+    bool operator==(const consumer_key&) const = default;
+};
+
+enum class publish_outcome : std::uint8_t { accepted, rejected_full };
+
+struct queue_publish {
+    message_ptr msg;
+    runtime::actor_ref<session_actor> publisher;  ///< told if the queue rejects it
+};
+struct queue_publish_sync {
+    using reply_type = publish_outcome;
+    message_ptr msg;
+};
+struct add_consumer {
+    using reply_type = runtime::ok;
+    consumer_key key;
+    runtime::actor_ref<session_actor> session;
+    ack_mode mode = ack_mode::automatic;
+    std::size_t prefetch = 1;
+};
+/// The consumer is gone: whatever it had not settled goes back to the queue.
+struct remove_consumer {
+    consumer_key key;
+};
+/// Deliveries done with: acknowledged (or written, for auto-ack) or, with
+/// `requeue`, refused (NACK).
+struct settle {
+    consumer_key key;
+    std::vector<std::uint64_t> sequences;
+    bool requeue = false;
+};
+
+// ---- sessions ----
+
+struct queue_delivery {
+    std::uint32_t slot = 0;
+    message_ptr msg;
+    std::uint64_t sequence = 0;
+    bool redelivered = false;
+};
+/// A queue refused a SEND made without a receipt.
+struct publish_rejected {
+    std::string destination;
+    std::string reason;
+};
+/// Close the connection (broker shutdown).
+struct close_connection {
+    std::string reason;
+};
+/// CONNECT succeeded: run the negotiated heart-beats (0: off).
+struct start_heartbeats {
+    std::uint32_t send_every_ms = 0;
+    std::uint32_t expect_every_ms = 0;
+};
+/// The connection has ended and been cleaned up: the mailbox can go.
+struct end_session {};
+struct heartbeat_send_tick {};
+struct heartbeat_check_tick {};
+struct connect_deadline {};
+
+}  // namespace stampede::broker

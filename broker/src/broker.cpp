@@ -1,0 +1,148 @@
+#include "stampede/broker/broker.hpp"
+
+#include <stdexcept>
+#include <thread>
+
+#include "context.hpp"
+#include "registry.hpp"
+#include "session.hpp"
+#include "stampede/broker/version.hpp"
+#include "stampede/runtime/log.hpp"
+#include "stats.hpp"
+#include "topic.hpp"
+
+namespace stampede::broker {
+
+namespace {
+
+runtime::runtime_options runtime_options_from(const config& cfg) {
+    runtime::runtime_options options;
+    options.schedulers = cfg.schedulers;
+    options.io = cfg.io;
+    options.default_stack_size = cfg.stack_size;
+    return options;
+}
+
+nlohmann::json stack_json(const std::vector<runtime::fiber_kind_stats>& stacks) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& s : stacks) {
+        out.push_back({{"kind", s.kind},
+                       {"fibers", s.fibers},
+                       {"stack_size", s.stack_size},
+                       {"max_high_water", s.max_high_water},
+                       {"resident_bytes", s.resident_bytes}});
+    }
+    return out;
+}
+
+}  // namespace
+
+broker::broker(config cfg) : cfg_(std::move(cfg)) {}
+
+broker::~broker() { stop(); }
+
+const std::string& broker::io_backend() const { return rt_->io_backend_name(); }
+
+void broker::start() {
+    validate(cfg_);
+    rt_ = std::make_unique<runtime::runtime>(runtime_options_from(cfg_));
+    rt_->start();
+    ctx_ = std::make_unique<broker_context>(cfg_, *rt_);
+    start_actors();
+    start_listener();
+    runtime::log::info("stampede ", version, " listening on ", listening_.to_string(), " (",
+                       rt_->size(), " scheduler(s), I/O ", rt_->io_backend_name(), ")");
+}
+
+// One registry shard and one relay per scheduler, spawned before any
+// connection can look for them.
+void broker::start_actors() {
+    for (unsigned i = 0; i < rt_->size(); ++i) {
+        ctx_->registries.push_back(
+            runtime::spawn<registry_actor>(rt_->at(i), "registry-" + std::to_string(i), *ctx_, i));
+        ctx_->relays.push_back(
+            runtime::spawn<relay_actor>(rt_->at(i), "relay-" + std::to_string(i), *ctx_, i));
+    }
+}
+
+void broker::start_listener() {
+    const auto at = runtime::endpoint::parse(cfg_.listen);
+    auto listener = rt_->run_on(0, [&] { return runtime::tcp_listener::listen(*at); });
+    if (!listener) {
+        throw std::runtime_error("cannot listen on " + cfg_.listen + ": " +
+                                 listener.error().message());
+    }
+    listening_ = listener->local_endpoint();
+    broker_context* ctx = ctx_.get();
+    const std::size_t stack = cfg_.stack_size;
+    rt_->at(0).spawn(
+        [ctx, stack, l = std::move(*listener)]() mutable {
+            // The listener lives in this fiber; stop() reaches it through shard 0.
+            ctx->here().listener = &l;
+            (void)runtime::serve(
+                l, ctx->rt,
+                [ctx](runtime::tcp_stream stream) { session::serve(*ctx, std::move(stream)); },
+                {stack, "session.reader"});
+            ctx->here().listener = nullptr;
+        },
+        {0, "acceptor"});
+}
+
+std::size_t broker::open_connections() {
+    std::size_t open = 0;
+    for (unsigned i = 0; i < rt_->size(); ++i) {
+        open += rt_->run_on(i, [&] { return ctx_->here().sessions.size(); });
+    }
+    return open;
+}
+
+void broker::stop() {
+    if (stopped_ || !rt_) {
+        return;
+    }
+    stopped_ = true;
+    runtime::log::info("stopping: no new connections; closing ", open_connections(), " open");
+    rt_->run_on(0, [&] {
+        if (auto* l = ctx_->here().listener) {
+            l->close();
+        }
+    });
+    for (unsigned i = 0; i < rt_->size(); ++i) {
+        rt_->run_on(i, [&] {
+            for (auto& [id, weak] : ctx_->here().sessions) {
+                if (auto s = weak.lock()) {
+                    s->close("the broker is shutting down");
+                }
+            }
+        });
+    }
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::milliseconds(cfg_.shutdown_timeout_ms) +
+                          std::chrono::seconds(1);
+    while (open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    rt_->stop();
+    runtime::log::info("stopped");
+}
+
+nlohmann::json broker::snapshot() {
+    std::vector<nlohmann::json> parts;
+    for (unsigned i = 0; i < rt_->size(); ++i) {
+        parts.push_back(rt_->run_on(i, [&] { return ctx_->here().stats->snapshot(); }));
+    }
+    nlohmann::json out = merge_snapshots(parts);
+    const auto uptime = std::chrono::steady_clock::now() - ctx_->started;
+    out["broker"] = {
+        {"version", version},
+        {"io_backend", rt_->io_backend_name()},
+        {"schedulers", rt_->size()},
+        {"stack_size", cfg_.stack_size},
+        {"listen", listening_.to_string()},
+        {"connections", out["connections"].size()},
+        {"uptime_ms", std::chrono::duration_cast<std::chrono::milliseconds>(uptime).count()}};
+    out["stacks"] = stack_json(rt_->stack_stats());
+    return out;
+}
+
+}  // namespace stampede::broker

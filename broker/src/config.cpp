@@ -1,0 +1,219 @@
+#include "stampede/broker/config.hpp"
+
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "stampede/runtime/io.hpp"
+#include "stampede/runtime/log.hpp"
+
+namespace stampede::broker {
+namespace {
+
+using json = nlohmann::json;
+
+// Reads the members of one JSON object, each with its own reader; anything
+// else in the object is an error that names it.
+class object_reader {
+  public:
+    object_reader(const json& object, std::string path) : object_(object), path_(std::move(path)) {
+        if (!object_.is_object()) {
+            throw config_error("'" + path_ + "' must be an object");
+        }
+    }
+
+    template <class Fn>
+    object_reader& on(const std::string& key, Fn&& read) {
+        if (const auto it = object_.find(key); it != object_.end()) {
+            read(*it, qualified(key));
+        }
+        known_.push_back(key);
+        return *this;
+    }
+
+    void reject_unknown() const {
+        for (const auto& [key, value] : object_.items()) {
+            if (std::find(known_.begin(), known_.end(), key) == known_.end()) {
+                throw config_error("unknown configuration key '" + qualified(key) + "'");
+            }
+        }
+    }
+
+  private:
+    std::string qualified(const std::string& key) const {
+        return path_.empty() ? key : path_ + "." + key;
+    }
+
+    const json& object_;
+    std::string path_;
+    std::vector<std::string> known_;
+};
+
+template <class T>
+auto unsigned_into(T& target, std::uint64_t min = 0,
+                   std::uint64_t max = std::numeric_limits<T>::max()) {
+    return [&target, min, max](const json& value, const std::string& key) {
+        if (!value.is_number_unsigned()) {
+            throw config_error("'" + key + "' must be a non-negative integer");
+        }
+        const auto n = value.get<std::uint64_t>();
+        if (n < min || n > max) {
+            throw config_error("'" + key + "' must be between " + std::to_string(min) + " and " +
+                               std::to_string(max) + ", not " + std::to_string(n));
+        }
+        target = static_cast<T>(n);
+    };
+}
+
+auto string_into(std::string& target) {
+    return [&target](const json& value, const std::string& key) {
+        if (!value.is_string()) {
+            throw config_error("'" + key + "' must be a string");
+        }
+        target = value.get<std::string>();
+    };
+}
+
+template <class Enum>
+auto choice_into(Enum& target, std::vector<std::pair<std::string, Enum>> choices) {
+    return [&target, choices = std::move(choices)](const json& value, const std::string& key) {
+        std::string names;
+        for (const auto& [name, e] : choices) {
+            if (value.is_string() && value.get<std::string>() == name) {
+                target = e;
+                return;
+            }
+            names += (names.empty() ? "" : ", ") + name;
+        }
+        throw config_error("'" + key + "' must be one of " + names);
+    };
+}
+
+void read_limits(const json& j, const std::string& path, limits_config& l) {
+    object_reader(j, path)
+        .on("max_command_line", unsigned_into(l.max_command_line, 16))
+        .on("max_headers", unsigned_into(l.max_headers, 1))
+        .on("max_header_line", unsigned_into(l.max_header_line, 16))
+        .on("max_frame", unsigned_into(l.max_frame, 64))
+        .on("max_frame_before_connect", unsigned_into(l.max_frame_before_connect, 64))
+        .on("connect_timeout_ms", unsigned_into(l.connect_timeout_ms, 1))
+        .on("max_transactions", unsigned_into(l.max_transactions, 1))
+        .on("max_frames_per_transaction", unsigned_into(l.max_frames_per_transaction, 1))
+        .on("max_subscriptions", unsigned_into(l.max_subscriptions, 1))
+        .reject_unknown();
+}
+
+void read_heartbeat(const json& j, const std::string& path, heartbeat_config& h) {
+    object_reader(j, path)
+        .on("send_ms", unsigned_into(h.send_ms))
+        .on("receive_ms", unsigned_into(h.receive_ms))
+        .reject_unknown();
+}
+
+void read_queues(const json& j, const std::string& path, queue_config& q) {
+    object_reader(j, path)
+        .on("prefetch", unsigned_into(q.prefetch, 1))
+        .on("max_prefetch", unsigned_into(q.max_prefetch, 1))
+        .on("max_deliveries", unsigned_into(q.max_deliveries, 1))
+        .on("max_length", unsigned_into(q.max_length, 1))
+        .on("max_bytes", unsigned_into(q.max_bytes, 1))
+        .on("overflow", choice_into(q.overflow, {{"drop-head", overflow_policy::drop_head},
+                                                 {"reject-publish", overflow_policy::reject_publish}}))
+        .reject_unknown();
+}
+
+void read_topics(const json& j, const std::string& path, topic_config& t) {
+    object_reader(j, path).on("prefetch", unsigned_into(t.prefetch, 1)).reject_unknown();
+}
+
+void read_root(const json& j, config& c) {
+    object_reader(j, "")
+        .on("listen", string_into(c.listen))
+        .on("schedulers", unsigned_into(c.schedulers, 0, 1024))
+        .on("io", choice_into(c.io, {{"auto", runtime::io_mode::automatic},
+                                     {"uring", runtime::io_mode::uring},
+                                     {"asio", runtime::io_mode::asio}}))
+        .on("stack_size", unsigned_into(c.stack_size, 16 * 1024, 64 * 1024 * 1024))
+        .on("log_level", string_into(c.log_level))
+        .on("virtual_hosts",
+            [&](const json& v, const std::string& key) {
+                if (!v.is_array()) {
+                    throw config_error("'" + key + "' must be a list of strings");
+                }
+                c.virtual_hosts.clear();
+                for (const auto& host : v) {
+                    if (!host.is_string()) {
+                        throw config_error("'" + key + "' must be a list of strings");
+                    }
+                    c.virtual_hosts.push_back(host.get<std::string>());
+                }
+            })
+        .on("users",
+            [&](const json& v, const std::string& key) {
+                if (!v.is_object()) {
+                    throw config_error("'" + key + "' must map logins to passcodes");
+                }
+                for (const auto& [login, passcode] : v.items()) {
+                    if (!passcode.is_string()) {
+                        throw config_error("'" + key + "." + login + "' must be a string");
+                    }
+                    c.users[login] = passcode.get<std::string>();
+                }
+            })
+        .on("idle_destination_ms", unsigned_into(c.idle_destination_ms, 1))
+        .on("shutdown_timeout_ms", unsigned_into(c.shutdown_timeout_ms))
+        .on("limits", [&](const json& v, const std::string& k) { read_limits(v, k, c.limits); })
+        .on("heartbeat",
+            [&](const json& v, const std::string& k) { read_heartbeat(v, k, c.heartbeat); })
+        .on("queues", [&](const json& v, const std::string& k) { read_queues(v, k, c.queues); })
+        .on("topics", [&](const json& v, const std::string& k) { read_topics(v, k, c.topics); })
+        .reject_unknown();
+}
+
+}  // namespace
+
+config parse_config(std::string_view json_text) {
+    json document;
+    try {
+        document = json::parse(json_text);
+    } catch (const json::parse_error& e) {
+        throw config_error(std::string("configuration is not valid JSON: ") + e.what());
+    }
+    config c;
+    read_root(document, c);
+    validate(c);
+    return c;
+}
+
+config load_config(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) {
+        throw config_error("cannot read configuration file '" + path + "'");
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    return parse_config(text.str());
+}
+
+void validate(const config& c) {
+    runtime::log::level level;
+    if (!runtime::log::parse_level(c.log_level, level)) {
+        throw config_error("'log_level' must be one of trace, debug, info, warn, error, off");
+    }
+    if (c.virtual_hosts.empty()) {
+        throw config_error("'virtual_hosts' must name at least one virtual host");
+    }
+    if (!runtime::endpoint::parse(c.listen)) {
+        throw config_error("'listen' must be HOST:PORT with a numeric host, not '" + c.listen + "'");
+    }
+    if (c.limits.max_frame_before_connect > c.limits.max_frame) {
+        throw config_error("'limits.max_frame_before_connect' cannot exceed 'limits.max_frame'");
+    }
+    if (c.queues.prefetch > c.queues.max_prefetch) {
+        throw config_error("'queues.prefetch' cannot exceed 'queues.max_prefetch'");
+    }
+}
+
+}  // namespace stampede::broker

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "actors.hpp"
+#include "stampede/broker/config.hpp"
+#include "stampede/runtime/io.hpp"
+#include "stampede/runtime/runtime.hpp"
+
+namespace stampede::broker {
+
+class stats_board;
+
+/// What belongs to one scheduler: its relay and registry, the sessions
+/// connected through it. Touched only on that scheduler.
+struct shard_state {
+    unsigned index = 0;
+    runtime::tcp_listener* listener = nullptr;  ///< shard 0: the accepting listener
+    std::unordered_map<std::uint64_t, std::weak_ptr<session>> sessions;
+    std::unique_ptr<stats_board> stats;
+};
+
+/// Everything the broker's pieces share. The vectors are filled before the
+/// first connection and never change afterwards, so any thread may read them;
+/// each shard_state is touched only on its own scheduler.
+struct broker_context {
+    broker_context(const config& c, runtime::runtime& r);
+    ~broker_context();
+
+    const config& cfg;
+    runtime::runtime& rt;
+    std::vector<runtime::actor_ref<registry_actor>> registries;  ///< one per scheduler
+    std::vector<runtime::actor_ref<relay_actor>> relays;         ///< one per scheduler
+    std::vector<std::unique_ptr<shard_state>> shards;
+    std::atomic<std::uint64_t> next_session_id{1};
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+    /// The scheduler (and registry shard) that owns destination `key`.
+    unsigned shard_for(std::string_view key) const noexcept;
+
+    /// The calling scheduler's shard. Must run on a scheduler.
+    shard_state& here() const noexcept;
+};
+
+/// Registry key of a destination: its virtual host and name.
+std::string destination_key(std::string_view vhost, std::string_view name);
+
+}  // namespace stampede::broker

@@ -1,0 +1,54 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "stampede/protocol/frame.hpp"
+
+namespace stampede::broker {
+
+/// A message accepted from a SEND. Immutable once built and shared (across
+/// schedulers) by every destination and delivery that needs it; its bytes are
+/// owned, never views into a receive buffer (STYLE.md, buffers rule 5).
+class message {
+  public:
+    /// Copies what a MESSAGE must carry out of `send`: the destination and the
+    /// user headers (every header but the broker-owned ones), and the body.
+    static std::shared_ptr<const message> from_send(const protocol::frame_view& send,
+                                                    std::string_view destination);
+
+    /// The same message bound for another destination, with one header added
+    /// (dead-lettering records where it came from).
+    std::shared_ptr<const message> redirected(std::string_view destination,
+                                              protocol::header added) const;
+
+    const std::string& destination() const noexcept { return destination_; }
+    std::span<const protocol::header> headers() const noexcept { return headers_; }
+    std::string_view body() const noexcept { return body_; }
+
+    /// Bytes this message holds, for accounting queue depth and memory.
+    std::size_t footprint() const noexcept { return footprint_; }
+
+  private:
+    /// Copies `list` into this message's own storage. `list` may view memory
+    /// of another message, never of this one.
+    void set_headers(std::span<const protocol::header> list);
+    void account() noexcept;
+
+    std::string destination_;
+    std::string header_bytes_;                // names and values, back to back
+    std::vector<protocol::header> headers_;  // views into header_bytes_
+    std::string body_;
+    std::size_t footprint_ = 0;
+};
+
+using message_ptr = std::shared_ptr<const message>;
+
+/// True for headers the broker sets itself on a MESSAGE (or that only mean
+/// something on the SEND), which are therefore not copied from a SEND.
+bool is_broker_owned_header(std::string_view name) noexcept;
+
+}  // namespace stampede::broker

@@ -1,0 +1,286 @@
+#include "queue.hpp"
+
+#include <algorithm>
+
+#include "registry.hpp"
+#include "session.hpp"
+#include "stampede/runtime/log.hpp"
+
+namespace stampede::broker {
+
+namespace {
+constexpr std::string_view queue_prefix = "/queue/";
+constexpr std::string_view dead_letter_prefix = "DLQ.";
+}  // namespace
+
+queue_actor::queue_actor(broker_context& ctx, std::string vhost, std::string name,
+                         std::string key, unsigned shard)
+    : ctx_(ctx), key_(std::move(key)), shard_(shard) {
+    counters_.kind = destination_kind::queue;
+    counters_.vhost = std::move(vhost);
+    counters_.name = std::move(name);
+}
+
+bool queue_actor::init(runtime::exit_reason&) {
+    ctx_.here().stats->add(&counters_);
+    set_receive_timeout(std::chrono::milliseconds(ctx_.cfg.idle_destination_ms));
+    return true;
+}
+
+void queue_actor::terminate(const runtime::exit_reason&) {
+    ctx_.here().stats->remove(&counters_);
+    if (dead_letters_) {
+        ctx_.registries[ctx_.shard_for(dead_letters_->key)].cast(
+            release_destination{dead_letters_->key});
+    }
+}
+
+// ---- publishing ----
+
+void queue_actor::handle_cast(queue_publish& publish) {
+    if (accept(publish.msg) == publish_outcome::rejected_full && publish.publisher.valid()) {
+        publish.publisher.cast(publish_rejected{
+            counters_.name, "queue " + counters_.name + " is full (max_length " +
+                                std::to_string(ctx_.cfg.queues.max_length) + ", max_bytes " +
+                                std::to_string(ctx_.cfg.queues.max_bytes) + ")"});
+    }
+}
+
+runtime::call_result<publish_outcome> queue_actor::handle_call(
+    queue_publish_sync& publish, const runtime::from<publish_outcome>&) {
+    return runtime::reply(accept(publish.msg));
+}
+
+publish_outcome queue_actor::accept(const message_ptr& msg) {
+    if (!make_room(msg->footprint())) {
+        ++counters_.rejected;
+        return publish_outcome::rejected_full;
+    }
+    ++counters_.messages_in;
+    counters_.bytes_in += msg->body().size();
+    ready_bytes_ += msg->footprint();
+    ready_.push_back({msg, next_sequence_++, 0});
+    dispatch();
+    update_depth();
+    return publish_outcome::accepted;
+}
+
+// Enforces max_length and max_bytes on the messages waiting for a consumer,
+// by the configured overflow policy. False: the new message must be refused.
+bool queue_actor::make_room(std::size_t incoming) {
+    const queue_config& limits = ctx_.cfg.queues;
+    auto full = [&] {
+        return ready_.size() + 1 > limits.max_length || ready_bytes_ + incoming > limits.max_bytes;
+    };
+    if (!full()) {
+        return true;
+    }
+    if (limits.overflow == overflow_policy::reject_publish) {
+        return false;
+    }
+    while (full() && !ready_.empty()) {
+        ready_bytes_ -= ready_.front().msg->footprint();
+        ready_.pop_front();
+        ++counters_.dropped;
+    }
+    return !full();  // a message larger than max_bytes on its own is still refused
+}
+
+// ---- delivering ----
+
+queue_actor::consumer* queue_actor::next_consumer_with_room() {
+    for (std::size_t tried = 0; tried < consumers_.size(); ++tried) {
+        consumer& c = consumers_[next_ % consumers_.size()];
+        next_ = (next_ + 1) % consumers_.size();
+        if (c.in_flight < c.prefetch) {
+            return &c;
+        }
+    }
+    return nullptr;
+}
+
+void queue_actor::dispatch() {
+    while (!ready_.empty()) {
+        consumer* to = next_consumer_with_room();
+        if (to == nullptr) {
+            return;
+        }
+        held item = std::move(ready_.front());
+        ready_.pop_front();
+        ready_bytes_ -= item.msg->footprint();
+        deliver(*to, std::move(item));
+    }
+}
+
+void queue_actor::deliver(consumer& to, held item) {
+    ++item.deliveries;
+    ++to.in_flight;
+    ++counters_.messages_out;
+    counters_.bytes_out += item.msg->body().size();
+    const bool redelivered = item.deliveries > 1;
+    if (redelivered) {
+        ++counters_.redelivered;
+    }
+    unacked_bytes_ += item.msg->footprint();
+    to.session.cast(queue_delivery{to.key.slot, item.msg, item.sequence, redelivered});
+    const std::uint64_t sequence = item.sequence;
+    unacked_.emplace(sequence, delivered{std::move(item), to.key});
+}
+
+// ---- consumers ----
+
+runtime::call_result<runtime::ok> queue_actor::handle_call(add_consumer& add,
+                                                           const runtime::from<runtime::ok>&) {
+    consumer c;
+    c.key = add.key;
+    c.session = add.session;
+    c.mode = add.mode;
+    c.prefetch = std::max<std::size_t>(1, add.prefetch);
+    // If the session dies without saying goodbye, its deliveries still come back.
+    c.monitor = monitor(add.session);
+    consumers_.push_back(std::move(c));
+    counters_.subscribers = consumers_.size();
+    dispatch();
+    update_depth();
+    return runtime::reply(runtime::ok{});
+}
+
+queue_actor::consumer* queue_actor::find(const consumer_key& key) {
+    const auto it = std::find_if(consumers_.begin(), consumers_.end(),
+                                 [&](const consumer& c) { return c.key == key; });
+    return it == consumers_.end() ? nullptr : &*it;
+}
+
+void queue_actor::drop_consumer(std::vector<consumer>::iterator it) {
+    const consumer_key key = it->key;
+    std::vector<held> back;
+    for (auto u = unacked_.begin(); u != unacked_.end();) {
+        if (u->second.consumer == key) {
+            unacked_bytes_ -= u->second.item.msg->footprint();
+            back.push_back(std::move(u->second.item));
+            u = unacked_.erase(u);
+        } else {
+            ++u;
+        }
+    }
+    consumers_.erase(it);
+    next_ = consumers_.empty() ? 0 : next_ % consumers_.size();
+    counters_.subscribers = consumers_.size();
+    requeue(std::move(back));
+}
+
+void queue_actor::handle_cast(remove_consumer& remove) {
+    const auto it = std::find_if(consumers_.begin(), consumers_.end(),
+                                 [&](const consumer& c) { return c.key == remove.key; });
+    if (it == consumers_.end()) {
+        return;
+    }
+    demonitor(it->session, it->monitor);
+    drop_consumer(it);
+    dispatch();
+    update_depth();
+}
+
+void queue_actor::handle_info(runtime::down& gone) {
+    bool any = false;
+    for (auto it = consumers_.begin(); it != consumers_.end();) {
+        if (it->monitor == gone.monitor) {
+            drop_consumer(it);
+            any = true;
+            it = consumers_.begin();  // drop_consumer invalidated the iterator
+            continue;
+        }
+        ++it;
+    }
+    if (any) {
+        dispatch();
+        update_depth();
+    }
+}
+
+// ---- settling ----
+
+void queue_actor::handle_cast(settle& done) {
+    consumer* c = find(done.key);
+    std::vector<held> back;
+    for (std::uint64_t sequence : done.sequences) {
+        const auto it = unacked_.find(sequence);
+        if (it == unacked_.end() || !(it->second.consumer == done.key)) {
+            continue;  // settled already, or requeued when its consumer went away
+        }
+        unacked_bytes_ -= it->second.item.msg->footprint();
+        if (done.requeue) {
+            back.push_back(std::move(it->second.item));
+        }
+        unacked_.erase(it);
+        if (c != nullptr && c->in_flight > 0) {
+            --c->in_flight;
+        }
+    }
+    requeue(std::move(back));
+    dispatch();
+    update_depth();
+}
+
+// Puts refused or orphaned deliveries back at the front, oldest first, or
+// dead-letters those that have been delivered max_deliveries times.
+void queue_actor::requeue(std::vector<held> items) {
+    std::sort(items.begin(), items.end(),
+              [](const held& a, const held& b) { return a.sequence < b.sequence; });
+    for (auto it = items.rbegin(); it != items.rend(); ++it) {
+        if (it->deliveries >= ctx_.cfg.queues.max_deliveries) {
+            dead_letter(std::move(*it));
+            continue;
+        }
+        ready_bytes_ += it->msg->footprint();
+        ready_.push_front(std::move(*it));
+    }
+}
+
+void queue_actor::dead_letter(held item) {
+    ++counters_.dead_lettered;
+    const std::string_view short_name = std::string_view(counters_.name).substr(queue_prefix.size());
+    if (short_name.starts_with(dead_letter_prefix)) {
+        runtime::log::warn("dropping a message that failed ", item.deliveries,
+                           " deliveries from dead-letter queue ", counters_.name);
+        return;
+    }
+    if (!dead_letters_) {
+        const std::string name = std::string(queue_prefix) + std::string(dead_letter_prefix) +
+                                 std::string(short_name);
+        const std::string key = destination_key(counters_.vhost, name);
+        auto handle = runtime::call(ctx_.registries[ctx_.shard_for(key)],
+                                    resolve_destination{counters_.vhost, name, destination_kind::queue});
+        if (!handle) {
+            runtime::log::error("cannot reach dead-letter queue ", name, ": ",
+                                handle.error().message(), "; message dropped");
+            return;
+        }
+        dead_letters_ = std::move(*handle);
+    }
+    dead_letters_->queue.cast(queue_publish{
+        item.msg->redirected(dead_letters_->name, {"original-destination", counters_.name}), {}});
+}
+
+// ---- idling ----
+
+void queue_actor::handle_info(runtime::receive_timeout&) {
+    if (ready_.empty() && unacked_.empty() && consumers_.empty()) {
+        ctx_.registries[shard_].cast(destination_idle{key_, self().id()});
+    }
+}
+
+void queue_actor::handle_cast(reclaim&) {
+    if (!ready_.empty() || !unacked_.empty()) {
+        runtime::log::warn("queue ", counters_.name, " reclaimed while holding messages");
+    }
+    stop();
+}
+
+void queue_actor::update_depth() noexcept {
+    counters_.depth = ready_.size() + unacked_.size();
+    counters_.depth_bytes = ready_bytes_ + unacked_bytes_;
+    counters_.unacked = unacked_.size();
+}
+
+}  // namespace stampede::broker

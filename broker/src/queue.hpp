@@ -1,0 +1,84 @@
+#pragma once
+
+#include <deque>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "actors.hpp"
+#include "context.hpp"
+#include "stats.hpp"
+
+namespace stampede::broker {
+
+/// A queue: point to point. Delivers round-robin to the consumers that have
+/// prefetch room, keeps every delivery until it is settled (acknowledged, or
+/// written for auto-ack consumers), puts back what is refused (NACK) or was
+/// held by a consumer that went away, and dead-letters a message after
+/// max_deliveries. The queue, not the session, is the record of what is
+/// unacknowledged, so a lost connection can never lose a message.
+class queue_actor : public runtime::gen_server<queue_actor> {
+  public:
+    queue_actor(broker_context& ctx, std::string vhost, std::string name, std::string key,
+                unsigned shard);
+
+    bool init(runtime::exit_reason&);
+    void terminate(const runtime::exit_reason&);
+
+    void handle_cast(queue_publish& publish);
+    runtime::call_result<publish_outcome> handle_call(queue_publish_sync& publish,
+                                                      const runtime::from<publish_outcome>&);
+    runtime::call_result<runtime::ok> handle_call(add_consumer& add,
+                                                  const runtime::from<runtime::ok>&);
+    void handle_cast(remove_consumer& remove);
+    void handle_cast(settle& done);
+    void handle_cast(reclaim&);
+    void handle_info(runtime::down& gone);
+    void handle_info(runtime::receive_timeout&);
+
+  private:
+    struct held {
+        message_ptr msg;
+        std::uint64_t sequence = 0;
+        std::uint32_t deliveries = 0;
+    };
+    struct delivered {
+        held item;
+        consumer_key consumer;
+    };
+    struct consumer {
+        consumer_key key;
+        runtime::actor_ref<session_actor> session;
+        ack_mode mode = ack_mode::automatic;
+        std::size_t prefetch = 1;
+        std::size_t in_flight = 0;
+        runtime::monitor_id monitor = 0;
+    };
+
+    publish_outcome accept(const message_ptr& msg);
+    bool make_room(std::size_t incoming);
+    void dispatch();
+    consumer* next_consumer_with_room();
+    void deliver(consumer& to, held item);
+    void requeue(std::vector<held> items);
+    void dead_letter(held item);
+    void drop_consumer(std::vector<consumer>::iterator it);
+    consumer* find(const consumer_key& key);
+    void update_depth() noexcept;
+
+    broker_context& ctx_;
+    std::string key_;
+    unsigned shard_;
+    std::deque<held> ready_;
+    std::unordered_map<std::uint64_t, delivered> unacked_;
+    std::vector<consumer> consumers_;
+    std::size_t next_ = 0;
+    std::uint64_t next_sequence_ = 1;
+    std::size_t ready_bytes_ = 0;
+    std::size_t unacked_bytes_ = 0;
+    std::optional<destination_handle> dead_letters_;
+    destination_counters counters_;
+};
+
+}  // namespace stampede::broker

@@ -1,0 +1,38 @@
+#pragma once
+
+#include <string>
+#include <unordered_map>
+
+#include "actors.hpp"
+#include "context.hpp"
+
+namespace stampede::broker {
+
+/// One shard of the destination registry: the destinations whose keys hash to
+/// this scheduler live here. Creates them on first use, counts who uses them,
+/// and reclaims those that are idle, empty and unused. Because every user is
+/// attached through this actor, a reclaimed destination can never receive a
+/// message from a stale reference.
+class registry_actor : public runtime::gen_server<registry_actor> {
+  public:
+    registry_actor(broker_context& ctx, unsigned shard) : ctx_(ctx), shard_(shard) {}
+
+    runtime::call_result<destination_handle> handle_call(resolve_destination& request,
+                                                         const runtime::from<destination_handle>&);
+    void handle_cast(release_destination& release);
+    void handle_cast(destination_idle& idle);
+
+  private:
+    struct entry {
+        destination_handle handle;
+        std::size_t users = 0;
+    };
+
+    destination_handle create(const resolve_destination& request, const std::string& key);
+
+    broker_context& ctx_;
+    unsigned shard_;
+    std::unordered_map<std::string, entry> entries_;
+};
+
+}  // namespace stampede::broker

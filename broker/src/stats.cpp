@@ -1,0 +1,92 @@
+#include "stats.hpp"
+
+#include <map>
+
+namespace stampede::broker {
+
+std::string_view to_string(destination_kind kind) noexcept {
+    return kind == destination_kind::topic ? "topic" : "queue";
+}
+
+namespace {
+
+nlohmann::json to_json(const destination_counters& c) {
+    return {{"kind", to_string(c.kind)},
+            {"vhost", c.vhost},
+            {"name", c.name},
+            {"messages_in", c.messages_in},
+            {"messages_out", c.messages_out},
+            {"bytes_in", c.bytes_in},
+            {"bytes_out", c.bytes_out},
+            {"dropped", c.dropped},
+            {"rejected", c.rejected},
+            {"redelivered", c.redelivered},
+            {"dead_lettered", c.dead_lettered},
+            {"depth", c.depth},
+            {"depth_bytes", c.depth_bytes},
+            {"unacked", c.unacked},
+            {"subscribers", c.subscribers}};
+}
+
+nlohmann::json to_json(const connection_counters& c) {
+    const auto age = std::chrono::steady_clock::now() - c.connected_at;
+    return {{"id", c.id},
+            {"peer", c.peer},
+            {"vhost", c.vhost},
+            {"login", c.login},
+            {"version", c.version},
+            {"frames_in", c.frames_in},
+            {"frames_out", c.frames_out},
+            {"bytes_in", c.bytes_in},
+            {"bytes_out", c.bytes_out},
+            {"messages_in", c.messages_in},
+            {"messages_out", c.messages_out},
+            {"subscriptions", c.subscriptions},
+            {"outbound_bytes", c.outbound_bytes},
+            {"connected_ms", std::chrono::duration_cast<std::chrono::milliseconds>(age).count()}};
+}
+
+constexpr const char* summed_fields[] = {
+    "messages_in", "messages_out", "bytes_in", "bytes_out",   "dropped", "rejected",
+    "redelivered", "dead_lettered", "depth",   "depth_bytes", "unacked", "subscribers"};
+
+}  // namespace
+
+nlohmann::json stats_board::snapshot() const {
+    nlohmann::json out = {{"destinations", nlohmann::json::array()},
+                          {"connections", nlohmann::json::array()}};
+    for (const auto* d : destinations_) {
+        out["destinations"].push_back(to_json(*d));
+    }
+    for (const auto* c : connections_) {
+        out["connections"].push_back(to_json(*c));
+    }
+    return out;
+}
+
+nlohmann::json merge_snapshots(const std::vector<nlohmann::json>& parts) {
+    std::map<std::pair<std::string, std::string>, nlohmann::json> destinations;
+    nlohmann::json connections = nlohmann::json::array();
+    for (const auto& part : parts) {
+        for (const auto& d : part["destinations"]) {
+            auto key = std::pair{d["vhost"].get<std::string>(), d["name"].get<std::string>()};
+            auto [it, fresh] = destinations.try_emplace(key, d);
+            if (fresh) {
+                continue;
+            }
+            for (const char* field : summed_fields) {
+                it->second[field] = it->second[field].get<std::uint64_t>() + d[field].get<std::uint64_t>();
+            }
+        }
+        for (const auto& c : part["connections"]) {
+            connections.push_back(c);
+        }
+    }
+    nlohmann::json merged = {{"destinations", nlohmann::json::array()}, {"connections", connections}};
+    for (auto& [key, d] : destinations) {
+        merged["destinations"].push_back(std::move(d));
+    }
+    return merged;
+}
+
+}  // namespace stampede::broker

@@ -1,0 +1,75 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <unordered_set>
+
+#include "actors.hpp"
+
+namespace stampede::broker {
+
+/// Counters of one destination, kept by the actor that does the counting (a
+/// topic or queue on its home scheduler, or a relay for the deliveries it
+/// makes on its own). A snapshot sums the entries that share a key.
+struct destination_counters {
+    destination_kind kind = destination_kind::topic;
+    std::string vhost;
+    std::string name;
+    std::uint64_t messages_in = 0;
+    std::uint64_t messages_out = 0;
+    std::uint64_t bytes_in = 0;
+    std::uint64_t bytes_out = 0;
+    std::uint64_t dropped = 0;        ///< topic: no subscriber; queue: drop-head overflow
+    std::uint64_t rejected = 0;       ///< queue: reject-publish overflow
+    std::uint64_t redelivered = 0;
+    std::uint64_t dead_lettered = 0;
+    std::uint64_t depth = 0;          ///< queue: messages held (ready + unacknowledged)
+    std::uint64_t depth_bytes = 0;
+    std::uint64_t unacked = 0;
+    std::uint64_t subscribers = 0;    ///< topic subscribers or queue consumers
+};
+
+/// Counters of one connection, kept by its session.
+struct connection_counters {
+    std::uint64_t id = 0;
+    std::string peer;
+    std::string vhost;
+    std::string login;
+    std::string version;
+    std::uint64_t frames_in = 0;
+    std::uint64_t frames_out = 0;
+    std::uint64_t bytes_in = 0;
+    std::uint64_t bytes_out = 0;
+    std::uint64_t messages_in = 0;   ///< SENDs accepted
+    std::uint64_t messages_out = 0;  ///< MESSAGEs queued for the client
+    std::uint64_t subscriptions = 0;
+    std::uint64_t outbound_bytes = 0;
+    std::chrono::steady_clock::time_point connected_at = std::chrono::steady_clock::now();
+};
+
+/// The counters living on one scheduler, for snapshots. Actors register the
+/// counters they own for as long as they live. Touched only on its scheduler.
+class stats_board {
+  public:
+    void add(const destination_counters* c) { destinations_.insert(c); }
+    void remove(const destination_counters* c) noexcept { destinations_.erase(c); }
+    void add(const connection_counters* c) { connections_.insert(c); }
+    void remove(const connection_counters* c) noexcept { connections_.erase(c); }
+
+    /// {"destinations": [...], "connections": [...]} as they are right now.
+    nlohmann::json snapshot() const;
+
+  private:
+    std::unordered_set<const destination_counters*> destinations_;
+    std::unordered_set<const connection_counters*> connections_;
+};
+
+/// Merges per-scheduler snapshots: destination entries with the same virtual
+/// host and name are summed; connections are listed.
+nlohmann::json merge_snapshots(const std::vector<nlohmann::json>& parts);
+
+std::string_view to_string(destination_kind kind) noexcept;
+
+}  // namespace stampede::broker
