@@ -4,7 +4,9 @@
 #include <thread>
 
 #include "context.hpp"
+#include "admin.hpp"
 #include "registry.hpp"
+#include "report.hpp"
 #include "session.hpp"
 #include "stampede/broker/version.hpp"
 #include "stampede/runtime/log.hpp"
@@ -23,18 +25,6 @@ runtime::runtime_options runtime_options_from(const config& cfg) {
     return options;
 }
 
-nlohmann::json stack_json(const std::vector<runtime::fiber_kind_stats>& stacks) {
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& s : stacks) {
-        out.push_back({{"kind", s.kind},
-                       {"fibers", s.fibers},
-                       {"stack_size", s.stack_size},
-                       {"max_high_water", s.max_high_water},
-                       {"resident_bytes", s.resident_bytes}});
-    }
-    return out;
-}
-
 }  // namespace
 
 broker::broker(config cfg) : cfg_(std::move(cfg)) {}
@@ -50,6 +40,7 @@ void broker::start() {
     ctx_ = std::make_unique<broker_context>(cfg_, *rt_);
     start_actors();
     start_listener();
+    start_admin();
     runtime::log::info("stampede ", version, " listening on ", listening_.to_string(), " (",
                        rt_->size(), " scheduler(s), I/O ", rt_->io_backend_name(), ")");
 }
@@ -88,6 +79,34 @@ void broker::start_listener() {
         {0, "acceptor"});
 }
 
+void broker::start_admin() {
+    if (!cfg_.admin.enabled) {
+        return;
+    }
+    const auto at = runtime::endpoint::parse(cfg_.admin.listen);
+    auto listener = rt_->run_on(0, [&] { return runtime::tcp_listener::listen(*at, 64); });
+    if (!listener) {
+        const std::string why = "cannot listen on " + cfg_.admin.listen + " for the admin endpoint: " +
+                                listener.error().message();
+        if (cfg_.admin.required) {
+            throw std::runtime_error(why);
+        }
+        runtime::log::warn(why, " (continuing without it)");
+        return;
+    }
+    admin_listening_ = listener->local_endpoint();
+    broker_context* ctx = ctx_.get();
+    rt_->at(0).spawn(
+        [ctx, listen = listening_.to_string(), l = std::move(*listener)]() mutable {
+            ctx->here().admin_listener = &l;
+            serve_admin(*ctx, l, listen);
+            ctx->here().admin_listener = nullptr;
+        },
+        {0, "admin.acceptor"});
+    runtime::log::info("admin listening on ", admin_listening_->to_string(),
+                       " (/healthz, /stats, /metrics)");
+}
+
 std::size_t broker::open_connections() {
     std::size_t open = 0;
     for (unsigned i = 0; i < rt_->size(); ++i) {
@@ -104,6 +123,9 @@ void broker::stop() {
     runtime::log::info("stopping: no new connections; closing ", open_connections(), " open");
     rt_->run_on(0, [&] {
         if (auto* l = ctx_->here().listener) {
+            l->close();
+        }
+        if (auto* l = ctx_->here().admin_listener) {
             l->close();
         }
     });
@@ -131,18 +153,7 @@ nlohmann::json broker::snapshot() {
     for (unsigned i = 0; i < rt_->size(); ++i) {
         parts.push_back(rt_->run_on(i, [&] { return ctx_->here().stats->snapshot(); }));
     }
-    nlohmann::json out = merge_snapshots(parts);
-    const auto uptime = std::chrono::steady_clock::now() - ctx_->started;
-    out["broker"] = {
-        {"version", version},
-        {"io_backend", rt_->io_backend_name()},
-        {"schedulers", rt_->size()},
-        {"stack_size", cfg_.stack_size},
-        {"listen", listening_.to_string()},
-        {"connections", out["connections"].size()},
-        {"uptime_ms", std::chrono::duration_cast<std::chrono::milliseconds>(uptime).count()}};
-    out["stacks"] = stack_json(rt_->stack_stats());
-    return out;
+    return compose_snapshot(*ctx_, parts, rt_->stack_stats(), listening_.to_string());
 }
 
 }  // namespace stampede::broker

@@ -128,6 +128,20 @@ void read_topics(const json& j, const std::string& path, topic_config& t) {
     object_reader(j, path).on("prefetch", unsigned_into(t.prefetch, 1)).reject_unknown();
 }
 
+void read_admin(const json& j, const std::string& path, admin_config& a) {
+    object_reader(j, path)
+        .on("enabled",
+            [&](const json& v, const std::string& key) {
+                if (!v.is_boolean()) {
+                    throw config_error("'" + key + "' must be true or false");
+                }
+                a.enabled = v.get<bool>();
+            })
+        .on("listen", string_into(a.listen))
+        .reject_unknown();
+    a.required = true;
+}
+
 void read_root(const json& j, config& c) {
     object_reader(j, "")
         .on("listen", string_into(c.listen))
@@ -169,6 +183,7 @@ void read_root(const json& j, config& c) {
             [&](const json& v, const std::string& k) { read_heartbeat(v, k, c.heartbeat); })
         .on("queues", [&](const json& v, const std::string& k) { read_queues(v, k, c.queues); })
         .on("topics", [&](const json& v, const std::string& k) { read_topics(v, k, c.topics); })
+        .on("admin", [&](const json& v, const std::string& k) { read_admin(v, k, c.admin); })
         .reject_unknown();
 }
 
@@ -207,6 +222,10 @@ void validate(const config& c) {
     }
     if (!runtime::endpoint::parse(c.listen)) {
         throw config_error("'listen' must be HOST:PORT with a numeric host, not '" + c.listen + "'");
+    }
+    if (c.admin.enabled && !runtime::endpoint::parse(c.admin.listen)) {
+        throw config_error("'admin.listen' must be HOST:PORT with a numeric host, not '" +
+                           c.admin.listen + "'");
     }
     if (c.limits.max_frame_before_connect > c.limits.max_frame) {
         throw config_error("'limits.max_frame_before_connect' cannot exceed 'limits.max_frame'");

@@ -20,7 +20,8 @@ class stats_board;
 /// connected through it. Touched only on that scheduler.
 struct shard_state {
     unsigned index = 0;
-    runtime::tcp_listener* listener = nullptr;  ///< shard 0: the accepting listener
+    runtime::tcp_listener* listener = nullptr;        ///< shard 0: the STOMP listener
+    runtime::tcp_listener* admin_listener = nullptr;  ///< shard 0: the admin endpoint
     std::unordered_map<std::uint64_t, std::weak_ptr<session>> sessions;
     std::unique_ptr<stats_board> stats;
 };

@@ -32,6 +32,8 @@ options:
   --io MODE            auto, uring or asio (default auto)
   --stack-size BYTES   fiber stack size, K and M suffixes allowed (default 64K)
   --log-level LEVEL    trace, debug, info, warn, error or off (default info)
+  --admin HOST:PORT    admin HTTP endpoint (/healthz, /stats, /metrics), or "off"
+                       (default 127.0.0.1:61614)
   --help               print this and exit
   --version            print the version and exit
 
@@ -83,6 +85,12 @@ void apply(config& cfg, const std::string& flag, const std::string& value) {
         cfg.stack_size = *n;
     } else if (flag == "--log-level") {
         cfg.log_level = value;
+    } else if (flag == "--admin") {
+        cfg.admin.enabled = value != "off";
+        if (cfg.admin.enabled) {
+            cfg.admin.listen = value;
+        }
+        cfg.admin.required = cfg.admin.enabled;
     }
 }
 
@@ -99,7 +107,8 @@ flags parse_flags(int argc, char** argv) {
             std::exit(0);
         }
         const bool takes_value = arg == "--config" || arg == "--listen" || arg == "--schedulers" ||
-                                 arg == "--io" || arg == "--stack-size" || arg == "--log-level";
+                                 arg == "--io" || arg == "--stack-size" || arg == "--log-level" ||
+                                 arg == "--admin";
         if (!takes_value) {
             throw config_error("unknown option '" + arg + "' (see --help)");
         }

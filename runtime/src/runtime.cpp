@@ -166,14 +166,11 @@ void runtime::stop() {
     joined_ = true;
 }
 
-std::vector<fiber_kind_stats> runtime::stack_stats() {
+std::vector<fiber_kind_stats> merge_stack_stats(
+    const std::vector<std::vector<fiber_kind_stats>>& per_scheduler) {
     std::vector<fiber_kind_stats> merged;
-    for (auto& sched : schedulers_) {
-        std::promise<std::vector<fiber_kind_stats>> done;
-        auto future = done.get_future();
-        scheduler* s = sched.get();
-        s->execute([s, &done] { done.set_value(s->collect_stack_stats()); });
-        for (const auto& stats : future.get()) {
+    for (const auto& part : per_scheduler) {
+        for (const auto& stats : part) {
             auto it = std::find_if(merged.begin(), merged.end(),
                                    [&](const fiber_kind_stats& m) { return m.kind == stats.kind; });
             if (it == merged.end()) {
@@ -187,6 +184,18 @@ std::vector<fiber_kind_stats> runtime::stack_stats() {
         }
     }
     return merged;
+}
+
+std::vector<fiber_kind_stats> runtime::stack_stats() {
+    std::vector<std::vector<fiber_kind_stats>> parts;
+    for (auto& sched : schedulers_) {
+        std::promise<std::vector<fiber_kind_stats>> done;
+        auto future = done.get_future();
+        scheduler* s = sched.get();
+        s->execute([s, &done] { done.set_value(s->collect_stack_stats()); });
+        parts.push_back(future.get());
+    }
+    return merge_stack_stats(parts);
 }
 
 }  // namespace stampede::runtime

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -30,6 +31,9 @@ class broker {
     /// The address listened on, with the kernel's port if port 0 was asked.
     runtime::endpoint listening() const { return listening_; }
 
+    /// The admin endpoint's address, if it is serving.
+    std::optional<runtime::endpoint> admin_listening() const { return admin_listening_; }
+
     /// The I/O backend running ("uring" or "asio").
     const std::string& io_backend() const;
 
@@ -46,12 +50,14 @@ class broker {
   private:
     void start_actors();
     void start_listener();
+    void start_admin();
     std::size_t open_connections();
 
     config cfg_;
     std::unique_ptr<runtime::runtime> rt_;
     std::unique_ptr<broker_context> ctx_;
     runtime::endpoint listening_;
+    std::optional<runtime::endpoint> admin_listening_;
     bool stopped_ = false;
 };
 

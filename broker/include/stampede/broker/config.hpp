@@ -49,6 +49,16 @@ struct topic_config {
     std::size_t prefetch = 1000;  ///< unacked messages per client-ack topic subscription
 };
 
+/// The admin HTTP endpoint (/healthz, /stats, /metrics).
+struct admin_config {
+    bool enabled = true;
+    std::string listen = "127.0.0.1:61614";
+    /// Set when the endpoint was configured explicitly (file or flag): failing
+    /// to listen then stops start-up. The default merely warns, so that two
+    /// brokers on one machine do not fight over the default port.
+    bool required = false;
+};
+
 struct config {
     std::string listen = "127.0.0.1:61613";
     unsigned schedulers = 0;  ///< 0: one per core
@@ -63,6 +73,7 @@ struct config {
     heartbeat_config heartbeat;
     queue_config queues;
     topic_config topics;
+    admin_config admin;
 };
 
 /// A configuration that cannot be used; what() names the key and the problem.

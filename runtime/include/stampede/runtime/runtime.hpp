@@ -5,13 +5,21 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <type_traits>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "stampede/runtime/scheduler.hpp"
+#include "stampede/runtime/sync.hpp"
 
 namespace stampede::runtime {
+
+/// Sums per-scheduler stack statistics by fiber kind (max of the high-water
+/// marks and sizes, sum of fibers and resident bytes).
+std::vector<fiber_kind_stats> merge_stack_stats(
+    const std::vector<std::vector<fiber_kind_stats>>& per_scheduler);
 
 /// Which I/O backend the schedulers use.
 enum class io_mode {
@@ -94,6 +102,12 @@ class runtime {
     /// Stack statistics by fiber kind over all schedulers. Not from a runtime thread.
     std::vector<fiber_kind_stats> stack_stats();
 
+    /// Runs `fn` on every scheduler's own context (not on a fiber: it must not
+    /// block) and returns the results in scheduler order. For fibers: the
+    /// caller waits suspended; errc::shutdown if the runtime stops first.
+    template <class Fn>
+    result<std::vector<std::invoke_result_t<Fn&>>> on_each_scheduler(Fn fn);
+
   private:
     std::unique_ptr<detail::io_backend> make_backend(unsigned index);
     void choose_backend();
@@ -111,5 +125,55 @@ class runtime {
     std::condition_variable stop_cv_;
     bool stop_requested_ = false;
 };
+
+namespace detail {
+
+// What on_each_scheduler's tasks share with the waiting fiber. Results are
+// brought back to the waiter's scheduler, so only that thread touches them;
+// the tasks keep the state alive should the waiter give up first.
+template <class T>
+struct gather_state {
+    std::vector<std::optional<T>> results;
+    std::size_t remaining = 0;
+    bool abandoned = false;
+    event done;
+};
+
+}  // namespace detail
+
+template <class Fn>
+result<std::vector<std::invoke_result_t<Fn&>>> runtime::on_each_scheduler(Fn fn) {
+    using value_type = std::invoke_result_t<Fn&>;
+    scheduler* home = this_scheduler();
+    if (home == nullptr || home->current_fiber() == nullptr) {
+        return errc::not_on_fiber;
+    }
+    auto state = std::make_shared<detail::gather_state<value_type>>();
+    state->results.resize(size());
+    state->remaining = size();
+    for (unsigned i = 0; i < size(); ++i) {
+        at(i).execute([state, fn, home, i]() mutable {
+            value_type value = fn();
+            home->execute([state, i, value = std::move(value)]() mutable {
+                state->results[i] = std::move(value);
+                if (--state->remaining == 0 && !state->abandoned) {
+                    state->done.notify_all();
+                }
+            });
+        });
+    }
+    while (state->remaining > 0) {
+        if (auto waited = state->done.wait(); !waited) {
+            state->abandoned = true;
+            return waited.error();
+        }
+    }
+    std::vector<value_type> out;
+    out.reserve(size());
+    for (auto& r : state->results) {
+        out.push_back(std::move(*r));
+    }
+    return out;
+}
 
 }  // namespace stampede::runtime

@@ -1,0 +1,194 @@
+#include "report.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include "stampede/broker/version.hpp"
+#include "stats.hpp"
+
+namespace stampede::broker {
+
+namespace {
+
+// VmRSS and VmHWM of this process, in bytes.
+std::pair<std::uint64_t, std::uint64_t> process_memory() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    std::uint64_t rss = 0;
+    std::uint64_t peak = 0;
+    while (std::getline(status, line)) {
+        std::istringstream fields(line);
+        std::string name;
+        std::uint64_t kib = 0;
+        fields >> name >> kib;
+        if (name == "VmRSS:") {
+            rss = kib * 1024;
+        } else if (name == "VmHWM:") {
+            peak = kib * 1024;
+        }
+    }
+    return {rss, peak};
+}
+
+nlohmann::json stack_json(const std::vector<runtime::fiber_kind_stats>& stacks) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& s : stacks) {
+        out.push_back({{"kind", s.kind},
+                       {"fibers", s.fibers},
+                       {"stack_size", s.stack_size},
+                       {"max_high_water", s.max_high_water},
+                       {"resident_bytes", s.resident_bytes}});
+    }
+    return out;
+}
+
+std::uint64_t sum_of(const nlohmann::json& list, const char* field) {
+    std::uint64_t total = 0;
+    for (const auto& entry : list) {
+        total += entry[field].get<std::uint64_t>();
+    }
+    return total;
+}
+
+}  // namespace
+
+nlohmann::json compose_snapshot(const broker_context& ctx, const std::vector<nlohmann::json>& parts,
+                                const std::vector<runtime::fiber_kind_stats>& stacks,
+                                const std::string& listen) {
+    nlohmann::json out = merge_snapshots(parts);
+    const auto uptime = std::chrono::steady_clock::now() - ctx.started;
+    out["broker"] = {
+        {"version", version},
+        {"io_backend", ctx.rt.io_backend_name()},
+        {"schedulers", ctx.rt.size()},
+        {"stack_size", ctx.cfg.stack_size},
+        {"listen", listen},
+        {"connections", out["connections"].size()},
+        {"destinations", out["destinations"].size()},
+        {"uptime_ms", std::chrono::duration_cast<std::chrono::milliseconds>(uptime).count()}};
+    const auto [rss, peak] = process_memory();
+    out["memory"] = {{"resident_bytes", rss},
+                     {"peak_resident_bytes", peak},
+                     {"outbound_bytes", sum_of(out["connections"], "outbound_bytes")},
+                     {"queued_bytes", sum_of(out["destinations"], "depth_bytes")}};
+    out["stacks"] = stack_json(stacks);
+    return out;
+}
+
+runtime::result<nlohmann::json> snapshot_from_fiber(broker_context& ctx, const std::string& listen) {
+    auto parts = ctx.rt.on_each_scheduler([&ctx] { return ctx.here().stats->snapshot(); });
+    if (!parts) {
+        return parts.error();
+    }
+    auto stacks = ctx.rt.on_each_scheduler(
+        [] { return runtime::this_scheduler()->collect_stack_stats(); });
+    if (!stacks) {
+        return stacks.error();
+    }
+    return compose_snapshot(ctx, *parts, runtime::merge_stack_stats(*stacks), listen);
+}
+
+void paginate(nlohmann::json& snapshot, std::size_t offset, std::size_t limit) {
+    for (const char* list : {"destinations", "connections"}) {
+        nlohmann::json& all = snapshot[list];
+        const std::size_t total = all.size();
+        const std::size_t first = std::min(offset, total);
+        const std::size_t last = std::min(total, first + limit);
+        nlohmann::json page = nlohmann::json::array();
+        for (std::size_t i = first; i < last; ++i) {
+            page.push_back(std::move(all[i]));
+        }
+        all = std::move(page);
+        nlohmann::json paging = {{"total", total}, {"offset", first}, {"limit", limit}};
+        paging["next_offset"] = last < total ? nlohmann::json(last) : nlohmann::json(nullptr);
+        snapshot["pages"][list] = std::move(paging);
+    }
+}
+
+namespace {
+
+std::string label_value(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+        if (c == '\\' || c == '"') {
+            out.push_back('\\');
+            out.push_back(c);
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out.push_back(c);
+        }
+    }
+    return out;
+}
+
+void family(std::ostringstream& out, const char* name, const char* type, const char* help) {
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+}
+
+struct destination_metric {
+    const char* field;
+    const char* name;
+    const char* type;
+    const char* help;
+};
+
+constexpr destination_metric destination_metrics[] = {
+    {"messages_in", "stampede_destination_messages_in_total", "counter", "Messages published."},
+    {"messages_out", "stampede_destination_messages_out_total", "counter", "Messages delivered."},
+    {"bytes_in", "stampede_destination_bytes_in_total", "counter", "Body bytes published."},
+    {"bytes_out", "stampede_destination_bytes_out_total", "counter", "Bytes delivered."},
+    {"dropped", "stampede_destination_dropped_total", "counter",
+     "Messages dropped (topic without subscriber, queue drop-head overflow)."},
+    {"rejected", "stampede_destination_rejected_total", "counter",
+     "Messages refused by a full queue (reject-publish)."},
+    {"redelivered", "stampede_destination_redelivered_total", "counter", "Redeliveries."},
+    {"dead_lettered", "stampede_destination_dead_lettered_total", "counter",
+     "Messages moved to a dead-letter queue."},
+    {"depth", "stampede_destination_depth", "gauge", "Messages held (ready and unacknowledged)."},
+    {"depth_bytes", "stampede_destination_depth_bytes", "gauge", "Bytes of the messages held."},
+    {"unacked", "stampede_destination_unacked", "gauge", "Deliveries awaiting acknowledgement."},
+    {"subscribers", "stampede_destination_subscribers", "gauge", "Subscribers or consumers."},
+};
+
+}  // namespace
+
+std::string to_prometheus(const nlohmann::json& snapshot) {
+    std::ostringstream out;
+    const auto& broker_info = snapshot["broker"];
+    family(out, "stampede_info", "gauge", "Broker version and I/O backend.");
+    out << "stampede_info{version=\"" << label_value(broker_info["version"].get<std::string>())
+        << "\",io_backend=\"" << label_value(broker_info["io_backend"].get<std::string>())
+        << "\"} 1\n";
+    family(out, "stampede_uptime_seconds", "gauge", "Seconds since start.");
+    out << "stampede_uptime_seconds " << broker_info["uptime_ms"].get<std::uint64_t>() / 1000.0
+        << '\n';
+    family(out, "stampede_connections", "gauge", "Open client connections.");
+    out << "stampede_connections " << snapshot["connections"].size() << '\n';
+    family(out, "stampede_resident_bytes", "gauge", "Resident set size of the broker.");
+    out << "stampede_resident_bytes " << snapshot["memory"]["resident_bytes"] << '\n';
+    family(out, "stampede_outbound_bytes", "gauge", "Bytes queued for clients, not yet written.");
+    out << "stampede_outbound_bytes " << snapshot["memory"]["outbound_bytes"] << '\n';
+    for (const auto& metric : destination_metrics) {
+        family(out, metric.name, metric.type, metric.help);
+        for (const auto& d : snapshot["destinations"]) {
+            out << metric.name << "{vhost=\"" << label_value(d["vhost"].get<std::string>())
+                << "\",kind=\"" << d["kind"].get<std::string>() << "\",name=\""
+                << label_value(d["name"].get<std::string>()) << "\"} " << d[metric.field] << '\n';
+        }
+    }
+    family(out, "stampede_fibers", "gauge", "Live fibers by kind.");
+    for (const auto& s : snapshot["stacks"]) {
+        out << "stampede_fibers{kind=\"" << label_value(s["kind"].get<std::string>()) << "\"} "
+            << s["fibers"] << '\n';
+    }
+    family(out, "stampede_fiber_stack_high_water_bytes", "gauge",
+           "Deepest stack use by fiber kind.");
+    for (const auto& s : snapshot["stacks"]) {
+        out << "stampede_fiber_stack_high_water_bytes{kind=\""
+            << label_value(s["kind"].get<std::string>()) << "\"} " << s["max_high_water"] << '\n';
+    }
+    return out.str();
+}
+
+}  // namespace stampede::broker
