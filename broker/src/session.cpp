@@ -22,6 +22,9 @@ constexpr auto linger_time = std::chrono::seconds(1);
 // doubling with the frame, so a long frame is copied a bounded number of times.
 constexpr std::size_t assembly_chunk = 4096;
 
+// A writer with nothing to write for this long ends, returning its stack.
+constexpr auto writer_idle_time = std::chrono::seconds(1);
+
 protocol::limits limits_before_connect(const config& cfg) {
     protocol::limits l;
     l.max_command_line = cfg.limits.max_command_line;
@@ -65,8 +68,6 @@ void session::start() {
     last_received_ = runtime::clock::now();
     actor_ = runtime::spawn<session_actor>(*runtime::this_scheduler(), "session-" + id_text_,
                                            shared_from_this(), ctx_.cfg.limits.connect_timeout_ms);
-    runtime::this_scheduler()->spawn([self = shared_from_this()] { self->writer_loop(); },
-                                     {ctx_.cfg.stack_size, "session.writer"});
     runtime::log::debug("connection ", id_, " from ", counters_.peer);
 }
 
@@ -166,16 +167,43 @@ void session::linger() {
 
 // ---- writing ----
 
-void session::wake_writer() noexcept { writer_wake_.notify_one(); }
+// The writer fiber runs only while there is something to write (and a little
+// after): an idle connection holds no writer stack.
+void session::wake_writer() noexcept {
+    if (writer_running_) {
+        writer_wake_.notify_one();
+        return;
+    }
+    if (writer_done_) {
+        return;
+    }
+    writer_running_ = true;
+    runtime::this_scheduler()->spawn([self = shared_from_this()] { self->writer_loop(); },
+                                     {ctx_.cfg.stack_size, "session.writer"});
+}
+
+// Waits for output. False when the writer should end: idle long enough (the
+// next output starts a new one) or the runtime is stopping.
+bool session::await_output() {
+    while (out_.empty() && !closing_) {
+        const auto waited = writer_wake_.wait(runtime::deadline_after(writer_idle_time));
+        if (!waited && (waited.error() != runtime::errc::timeout || out_.empty())) {
+            return false;
+        }
+    }
+    return true;
+}
 
 void session::writer_loop() {
     std::vector<char> batch;
     std::vector<outbound_entry> entries;
     for (;;) {
-        while (out_.empty() && !closing_) {
-            if (!writer_wake_.wait()) {
-                break;  // the runtime is stopping
+        if (!await_output()) {
+            if (!closing_) {
+                writer_running_ = false;  // idle: give the stack back
+                return;
             }
+            break;
         }
         if (out_.empty()) {
             break;  // closing, and everything is written
@@ -209,6 +237,7 @@ void session::writer_loop() {
         stream_.close();
     }
     writer_done_ = true;
+    writer_running_ = false;
     writer_exited_.notify_all();
 }
 

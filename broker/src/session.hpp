@@ -92,6 +92,7 @@ class session : public std::enable_shared_from_this<session> {
     void linger();
     void finish();
     void writer_loop();
+    bool await_output();
     void settle_written(const std::vector<outbound_entry>& entries);
     void wake_writer() noexcept;
 
@@ -166,6 +167,7 @@ class session : public std::enable_shared_from_this<session> {
     // Writing.
     outbound_queue out_;
     runtime::event writer_wake_;
+    bool writer_running_ = false;
     bool writer_done_ = false;
     runtime::event writer_exited_;
     std::uint64_t queued_total_ = 0;  ///< bytes ever queued, to see whether a tick passed silently

@@ -16,6 +16,7 @@ Typical use:
             c.expect("RECEIPT", {"receipt-id": "r"})
 """
 
+import http.client
 import json
 import os
 import re
@@ -31,7 +32,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 STAMPEDE_BIN = os.environ.get("STAMPEDE_BIN", os.path.join(ROOT, "build", "stampede"))
 STAMPEDE_IO = os.environ.get("STAMPEDE_IO", "auto")
 
-_LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+_LISTENING = re.compile(r"stampede \S+ listening on 127\.0\.0\.1:(\d+)")
+_ADMIN_LISTENING = re.compile(r"admin listening on 127\.0\.0\.1:(\d+)")
 
 
 class Broker:
@@ -40,9 +42,15 @@ class Broker:
     `config` is a dict written as the JSON configuration file. stop() sends
     SIGTERM and returns the exit status; leaving the `with` block stops it and
     fails if it did not exit cleanly (status 0).
+
+    `admin`: None leaves the admin endpoint to the configuration (enabled on
+    its default port unless configured otherwise); False passes `--admin off`;
+    True passes `--admin 127.0.0.1:0` and sets `admin_port` from the log, so
+    that stats() can read GET /stats.
     """
 
-    def __init__(self, config=None, schedulers=2, io=None, args=(), start_timeout=10):
+    def __init__(self, config=None, schedulers=2, io=None, args=(), start_timeout=10,
+                 admin=None):
         self.config = config
         self.schedulers = schedulers
         self.io = io or STAMPEDE_IO
@@ -50,6 +58,8 @@ class Broker:
         self.start_timeout = start_timeout
         self.process = None
         self.port = None
+        self.admin = admin
+        self.admin_port = None
         self._lines = []
         self._lock = threading.Lock()
         self._config_file = None
@@ -63,6 +73,10 @@ class Broker:
                 json.dump(self.config, out)
             self._config_file = path
             cmd += ["--config", path]
+        if self.admin is True:
+            cmd += ["--admin", "127.0.0.1:0"]
+        elif self.admin is False:
+            cmd += ["--admin", "off"]
         cmd += self.args
         self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                         text=True, errors="replace")
@@ -71,10 +85,14 @@ class Broker:
         while time.monotonic() < deadline:
             with self._lock:
                 for line in self._lines:
+                    match = _ADMIN_LISTENING.search(line)
+                    if match:
+                        self.admin_port = int(match.group(1))
                     match = _LISTENING.search(line)
                     if match:
                         self.port = int(match.group(1))
-                        return self
+                if self.port is not None and (self.admin is not True or self.admin_port):
+                    return self
             if self.process.poll() is not None:
                 raise RuntimeError("stampede exited during start-up:\n" + self.log())
             time.sleep(0.01)
@@ -100,6 +118,32 @@ class Broker:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) * 1024
         return 0
+
+    def get(self, path, timeout=10):
+        """GET `path` from the admin endpoint (needs admin=True): (status, body text)."""
+        if not self.admin_port:
+            raise AssertionError("the admin endpoint is not enabled (Broker(admin=True))")
+        connection = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=timeout)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, response.read().decode("utf-8", "replace")
+        finally:
+            connection.close()
+
+    def stats(self, timeout=10):
+        """GET /stats from the admin endpoint, parsed (needs admin=True)."""
+        status, body = self.get("/stats", timeout)
+        if status != 200:
+            raise AssertionError("GET /stats answered %s: %s" % (status, body))
+        return json.loads(body)
+
+    def destination_stats(self, name, vhost="/"):
+        """The /stats entry of one destination, or None when the broker has none."""
+        for d in self.stats()["destinations"]:
+            if d["name"] == name and d["vhost"] == vhost:
+                return d
+        return None
 
     def stop(self, timeout=15):
         """SIGTERM, then wait; returns the exit status."""
@@ -158,9 +202,14 @@ def _escape(text, version):
     return text
 
 
-def _unescape(text):
+def _unescape(text, version="1.2"):
+    """Undoes the escaping of `version`: none in 1.0, no `\\r` in 1.1."""
+    if version == "1.0":
+        return text
     out, i = [], 0
     table = {"n": "\n", "r": "\r", "c": ":", "\\": "\\"}
+    if version == "1.1":
+        del table["r"]
     while i < len(text):
         if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in table:
             out.append(table[text[i + 1]])
@@ -269,7 +318,7 @@ class Client:
         for line in lines[1:]:
             name, _, value = line.partition(":")
             if command not in ("CONNECTED",):
-                name, value = _unescape(name), _unescape(value)
+                name, value = _unescape(name, self.version), _unescape(value, self.version)
             headers.append((name, value))
         length = next((int(v) for n, v in headers if n == "content-length"), None)
         start = end + 2
