@@ -32,12 +32,15 @@ enum class ack_mode : std::uint8_t { automatic, client, client_individual };
 
 /// A resolved destination: which actor serves it. Holding one means being
 /// attached to it in the registry (released when the session ends).
+class destination_gate;
+
 struct destination_handle {
     destination_kind kind = destination_kind::topic;
     std::string name;  ///< as the client wrote it, e.g. "/queue/orders"
     std::string key;   ///< registry key: virtual host and name
     runtime::actor_ref<topic_actor> topic;
     runtime::actor_ref<queue_actor> queue;
+    std::shared_ptr<destination_gate> gate;  ///< closed while the destination holds publishers
 };
 
 // ---- registry ----
@@ -61,7 +64,22 @@ struct destination_idle {
 /// From the registry: nobody uses you; stop if you are still empty.
 struct reclaim {};
 
+/// A publisher is waiting for the destination's gate to open.
+struct await_gate {
+    runtime::actor_ref<session_actor> session;
+};
+
 // ---- topics and relays ----
+
+/// A subscriber's connection is over (or back under) its outbound threshold.
+struct congestion {
+    std::uint64_t session = 0;
+    bool congested = false;
+};
+/// Messages of this topic dropped for a slow subscriber (counted at the topic).
+struct dropped_for_slow_consumer {
+    std::uint64_t messages = 0;
+};
 
 struct topic_publish {
     message_ptr msg;
@@ -162,6 +180,11 @@ struct start_heartbeats {
 };
 /// The connection has ended and been cleaned up: the mailbox can go.
 struct end_session {};
+/// Flow control: the publisher may read again (credit returned, gate open).
+struct resume_reading {};
+/// The outbound queue has been over its threshold since `since`: check again
+/// after the grace period.
+struct congestion_grace {};
 struct heartbeat_send_tick {};
 struct heartbeat_check_tick {};
 struct connect_deadline {};

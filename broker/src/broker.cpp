@@ -5,6 +5,7 @@
 
 #include "context.hpp"
 #include "admin.hpp"
+#include "flow.hpp"
 #include "registry.hpp"
 #include "report.hpp"
 #include "session.hpp"
@@ -46,8 +47,13 @@ void broker::start() {
 }
 
 // One registry shard and one relay per scheduler, spawned before any
-// connection can look for them.
+// connection can look for them, and the memory monitor.
 void broker::start_actors() {
+    const std::size_t high_water = memory_high_water_bytes(cfg_.memory);
+    runtime::spawn<memory_monitor>(rt_->at(0), "memory-monitor", ctx_->memory_alarm, high_water,
+                                   cfg_.memory.check_interval_ms);
+    runtime::log::info("memory high-water mark ", high_water / (1024 * 1024),
+                       " MiB: publishers are held above it");
     for (unsigned i = 0; i < rt_->size(); ++i) {
         ctx_->registries.push_back(
             runtime::spawn<registry_actor>(rt_->at(i), "registry-" + std::to_string(i), *ctx_, i));

@@ -1,5 +1,7 @@
 #include "stampede/broker/config.hpp"
 
+#include <unistd.h>
+
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -120,7 +122,8 @@ void read_queues(const json& j, const std::string& path, queue_config& q) {
         .on("max_length", unsigned_into(q.max_length, 1))
         .on("max_bytes", unsigned_into(q.max_bytes, 1))
         .on("overflow", choice_into(q.overflow, {{"drop-head", overflow_policy::drop_head},
-                                                 {"reject-publish", overflow_policy::reject_publish}}))
+                                                 {"reject-publish", overflow_policy::reject_publish},
+                                                 {"block", overflow_policy::block}}))
         .reject_unknown();
 }
 
@@ -140,6 +143,60 @@ void read_admin(const json& j, const std::string& path, admin_config& a) {
         .on("listen", string_into(a.listen))
         .reject_unknown();
     a.required = true;
+}
+
+const std::vector<std::pair<std::string, slow_consumer_policy>> slow_consumer_choices = {
+    {"drop", slow_consumer_policy::drop},
+    {"disconnect", slow_consumer_policy::disconnect},
+    {"block", slow_consumer_policy::block}};
+
+void read_outbound(const json& j, const std::string& path, outbound_config& o) {
+    object_reader(j, path)
+        .on("max_bytes", unsigned_into(o.max_bytes, 4096))
+        .on("slow_consumer", choice_into(o.slow_consumer, slow_consumer_choices))
+        .on("grace_ms", unsigned_into(o.grace_ms, 1))
+        .on("min_drain_rate", unsigned_into(o.min_drain_rate))
+        .on("policies",
+            [&](const json& v, const std::string& key) {
+                if (!v.is_array()) {
+                    throw config_error("'" + key + "' must be a list of {destination, slow_consumer}");
+                }
+                for (std::size_t i = 0; i < v.size(); ++i) {
+                    slow_consumer_rule rule;
+                    const std::string at = key + "[" + std::to_string(i) + "]";
+                    object_reader(v[i], at)
+                        .on("destination", string_into(rule.pattern))
+                        .on("slow_consumer", choice_into(rule.policy, slow_consumer_choices))
+                        .reject_unknown();
+                    if (rule.pattern.empty()) {
+                        throw config_error("'" + at + ".destination' must name a destination pattern");
+                    }
+                    o.policies.push_back(std::move(rule));
+                }
+            })
+        .reject_unknown();
+}
+
+void read_publishers(const json& j, const std::string& path, publisher_config& p) {
+    object_reader(j, path)
+        .on("window_messages", unsigned_into(p.window_messages, 1))
+        .on("window_bytes", unsigned_into(p.window_bytes, 4096))
+        .reject_unknown();
+}
+
+void read_memory(const json& j, const std::string& path, memory_config& m) {
+    object_reader(j, path)
+        .on("high_water",
+            [&](const json& v, const std::string& key) {
+                if (!v.is_number() || v.get<double>() <= 0) {
+                    throw config_error("'" + key +
+                                       "' must be a positive number: a share of memory (up to 1) "
+                                       "or bytes");
+                }
+                m.high_water = v.get<double>();
+            })
+        .on("check_interval_ms", unsigned_into(m.check_interval_ms, 1))
+        .reject_unknown();
 }
 
 void read_root(const json& j, config& c) {
@@ -184,6 +241,12 @@ void read_root(const json& j, config& c) {
         .on("queues", [&](const json& v, const std::string& k) { read_queues(v, k, c.queues); })
         .on("topics", [&](const json& v, const std::string& k) { read_topics(v, k, c.topics); })
         .on("admin", [&](const json& v, const std::string& k) { read_admin(v, k, c.admin); })
+        .on("outbound", [&](const json& v, const std::string& k) { read_outbound(v, k, c.outbound); })
+        .on("publishers",
+            [&](const json& v, const std::string& k) { read_publishers(v, k, c.publishers); })
+        .on("memory", [&](const json& v, const std::string& k) { read_memory(v, k, c.memory); })
+        .on("fanout", choice_into(c.fanout, {{"copy", fanout_mode::copy},
+                                             {"shared", fanout_mode::shared}}))
         .reject_unknown();
 }
 
@@ -233,6 +296,50 @@ void validate(const config& c) {
     if (c.queues.prefetch > c.queues.max_prefetch) {
         throw config_error("'queues.prefetch' cannot exceed 'queues.max_prefetch'");
     }
+}
+
+bool glob_match(std::string_view pattern, std::string_view text) noexcept {
+    // Iterative, with one backtrack point: the last '*' seen.
+    std::size_t p = 0;
+    std::size_t t = 0;
+    std::size_t star = std::string_view::npos;
+    std::size_t resume = 0;
+    while (t < text.size()) {
+        if (p < pattern.size() && pattern[p] == '*') {
+            star = p++;
+            resume = t;
+        } else if (p < pattern.size() && pattern[p] == text[t]) {
+            ++p;
+            ++t;
+        } else if (star != std::string_view::npos) {
+            p = star + 1;
+            t = ++resume;
+        } else {
+            return false;
+        }
+    }
+    while (p < pattern.size() && pattern[p] == '*') {
+        ++p;
+    }
+    return p == pattern.size();
+}
+
+slow_consumer_policy policy_for(const outbound_config& outbound, std::string_view destination) {
+    for (const auto& rule : outbound.policies) {
+        if (glob_match(rule.pattern, destination)) {
+            return rule.policy;
+        }
+    }
+    return outbound.slow_consumer;
+}
+
+std::size_t memory_high_water_bytes(const memory_config& memory) {
+    if (memory.high_water > 1.0) {
+        return static_cast<std::size_t>(memory.high_water);
+    }
+    const auto pages = static_cast<double>(::sysconf(_SC_PHYS_PAGES));
+    const auto page = static_cast<double>(::sysconf(_SC_PAGESIZE));
+    return static_cast<std::size_t>(memory.high_water * pages * page);
 }
 
 }  // namespace stampede::broker

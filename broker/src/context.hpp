@@ -39,6 +39,7 @@ struct broker_context {
     std::vector<runtime::actor_ref<relay_actor>> relays;         ///< one per scheduler
     std::vector<std::unique_ptr<shard_state>> shards;
     std::atomic<std::uint64_t> next_session_id{1};
+    std::atomic<bool> memory_alarm{false};  ///< resident memory over the high-water mark
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
     /// The scheduler (and registry shard) that owns destination `key`.

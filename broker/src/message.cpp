@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "flow.hpp"
+
 namespace stampede::broker {
 
 bool is_broker_owned_header(std::string_view name) noexcept {
@@ -44,7 +46,8 @@ void message::account() noexcept {
                  headers_.size() * sizeof(protocol::header) + body_.size();
 }
 
-message_ptr message::from_send(const protocol::frame_view& send, std::string_view destination) {
+std::shared_ptr<message> message::from_send(const protocol::frame_view& send,
+                                           std::string_view destination) {
     std::vector<protocol::header> user;
     user.reserve(send.headers.size());
     for (const auto& h : send.headers) {
@@ -60,7 +63,8 @@ message_ptr message::from_send(const protocol::frame_view& send, std::string_vie
     return m;
 }
 
-message_ptr message::redirected(std::string_view destination, protocol::header added) const {
+std::shared_ptr<message> message::redirected(std::string_view destination,
+                                            protocol::header added) const {
     std::vector<protocol::header> list(headers_.begin(), headers_.end());  // views of *this
     list.push_back(added);
     auto m = std::make_shared<message>();
@@ -69,6 +73,17 @@ message_ptr message::redirected(std::string_view destination, protocol::header a
     m->body_ = body_;
     m->account();
     return m;
+}
+
+void message::charge(std::shared_ptr<publish_credit> credit) {
+    credit->take(footprint_);
+    credit_ = std::move(credit);
+}
+
+void message::handled() const noexcept {
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1 && credit_) {
+        credit_->give_back(footprint_);
+    }
 }
 
 }  // namespace stampede::broker

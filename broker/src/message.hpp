@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -10,6 +11,8 @@
 
 namespace stampede::broker {
 
+class publish_credit;
+
 /// A message accepted from a SEND. Immutable once built and shared (across
 /// schedulers) by every destination and delivery that needs it; its bytes are
 /// owned, never views into a receive buffer (STYLE.md, buffers rule 5).
@@ -17,13 +20,13 @@ class message {
   public:
     /// Copies what a MESSAGE must carry out of `send`: the destination and the
     /// user headers (every header but the broker-owned ones), and the body.
-    static std::shared_ptr<const message> from_send(const protocol::frame_view& send,
-                                                    std::string_view destination);
+    static std::shared_ptr<message> from_send(const protocol::frame_view& send,
+                                              std::string_view destination);
 
     /// The same message bound for another destination, with one header added
     /// (dead-lettering records where it came from).
-    std::shared_ptr<const message> redirected(std::string_view destination,
-                                              protocol::header added) const;
+    std::shared_ptr<message> redirected(std::string_view destination,
+                                        protocol::header added) const;
 
     const std::string& destination() const noexcept { return destination_; }
     std::span<const protocol::header> headers() const noexcept { return headers_; }
@@ -31,6 +34,15 @@ class message {
 
     /// Bytes this message holds, for accounting queue depth and memory.
     std::size_t footprint() const noexcept { return footprint_; }
+
+    /// Publisher flow control: the publisher's credit comes back once every
+    /// handler has called handled(). A message starts with one handler, its
+    /// destination; a topic adds one per relay it fans the message out to.
+    void charge(std::shared_ptr<publish_credit> credit);
+    void add_handlers(std::uint32_t n) const noexcept {
+        pending_.fetch_add(n, std::memory_order_relaxed);
+    }
+    void handled() const noexcept;
 
   private:
     /// Copies `list` into this message's own storage. `list` may view memory
@@ -43,6 +55,8 @@ class message {
     std::vector<protocol::header> headers_;  // views into header_bytes_
     std::string body_;
     std::size_t footprint_ = 0;
+    mutable std::atomic<std::uint32_t> pending_{1};
+    std::shared_ptr<publish_credit> credit_;
 };
 
 using message_ptr = std::shared_ptr<const message>;

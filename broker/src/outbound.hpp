@@ -1,10 +1,15 @@
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string_view>
 #include <vector>
+
+#include "message.hpp"
 
 namespace stampede::broker {
 
@@ -15,23 +20,25 @@ enum class entry_kind : std::uint8_t {
     queue_message,  ///< a MESSAGE from a queue: never dropped (the queue keeps it unacked)
 };
 
-/// One frame in the queue; `slot` and `sequence` say which queue delivery it
-/// was, so that an auto-ack delivery can be settled once it is written.
+/// One frame in the queue.
 struct outbound_entry {
-    std::uint32_t size = 0;
+    std::uint32_t size = 0;         ///< bytes of the frame on the wire
+    std::uint32_t inline_size = 0;  ///< of which in the queue's buffer; the rest is body_ and a NUL
     entry_kind kind = entry_kind::control;
-    std::uint32_t slot = 0;  ///< subscription slot (0: none)
-    std::uint64_t sequence = 0;
+    std::uint32_t slot = 0;      ///< subscription slot (0: none)
+    std::uint64_t sequence = 0;  ///< queue: its sequence (auto-ack settles); topic: delivery number
+    message_ptr body;            ///< shared fan-out: the body goes out from the message itself
 };
 
-/// The bytes queued for one connection's writer, in order: contiguous frames
-/// plus their boundaries. Frames are serialized straight into it (one copy per
-/// delivery); the writer takes everything at once and writes it in one call.
+/// The bytes queued for one connection's writer, in order: frames in one
+/// contiguous buffer (or, in shared fan-out, their headers there and their
+/// bodies referenced), plus their boundaries. Frames are serialized straight
+/// into it; the writer takes everything at once and writes it with one call.
 /// Owned by one session, on its scheduler.
 class outbound_queue {
   public:
-    /// Room for a frame of exactly `size` bytes at the end; fill all of it,
-    /// then commit(). Valid until the next call on this queue.
+    /// Room for `size` bytes at the end; fill all of it, then commit() an
+    /// entry whose inline_size is `size`. Valid until the next call.
     std::span<char> reserve(std::size_t size);
     void commit(outbound_entry entry);
 
@@ -46,6 +53,11 @@ class outbound_queue {
     /// empty) and leaves the queue empty.
     void take(std::vector<char>& bytes, std::vector<outbound_entry>& entries);
 
+    /// Drops the oldest entries for which `droppable` holds until at most
+    /// `target` bytes remain (or none can be dropped); returns them.
+    std::vector<outbound_entry> drop_oldest(const std::function<bool(const outbound_entry&)>& droppable,
+                                            std::size_t target);
+
     /// Gives memory back when the queue has drained after a burst.
     void release_memory() noexcept;
 
@@ -54,5 +66,13 @@ class outbound_queue {
     std::vector<outbound_entry> entries_;  // (a deque would allocate even when empty)
     std::size_t bytes_ = 0;
 };
+
+/// The iovecs that write `entries` taken with `bytes`: inline runs merged,
+/// shared bodies and their NULs in between. `out` is cleared first.
+void gather_iovecs(const std::vector<char>& bytes, const std::vector<outbound_entry>& entries,
+                   std::vector<iovec>& out);
+
+/// True if any entry refers to a shared body (and so needs writev).
+bool has_shared_bodies(const std::vector<outbound_entry>& entries) noexcept;
 
 }  // namespace stampede::broker

@@ -14,8 +14,8 @@ constexpr std::string_view dead_letter_prefix = "DLQ.";
 }  // namespace
 
 queue_actor::queue_actor(broker_context& ctx, std::string vhost, std::string name,
-                         std::string key, unsigned shard)
-    : ctx_(ctx), key_(std::move(key)), shard_(shard) {
+                         std::string key, unsigned shard, std::shared_ptr<destination_gate> gate)
+    : ctx_(ctx), key_(std::move(key)), shard_(shard), gate_(std::move(gate)) {
     counters_.kind = destination_kind::queue;
     counters_.vhost = std::move(vhost);
     counters_.name = std::move(name);
@@ -38,7 +38,9 @@ void queue_actor::terminate(const runtime::exit_reason&) {
 // ---- publishing ----
 
 void queue_actor::handle_cast(queue_publish& publish) {
-    if (accept(publish.msg) == publish_outcome::rejected_full && publish.publisher.valid()) {
+    const publish_outcome outcome = accept(publish.msg);
+    publish.msg->handled();
+    if (outcome == publish_outcome::rejected_full && publish.publisher.valid()) {
         publish.publisher.cast(publish_rejected{
             counters_.name, "queue " + counters_.name + " is full (max_length " +
                                 std::to_string(ctx_.cfg.queues.max_length) + ", max_bytes " +
@@ -48,7 +50,9 @@ void queue_actor::handle_cast(queue_publish& publish) {
 
 runtime::call_result<publish_outcome> queue_actor::handle_call(
     queue_publish_sync& publish, const runtime::from<publish_outcome>&) {
-    return runtime::reply(accept(publish.msg));
+    const publish_outcome outcome = accept(publish.msg);
+    publish.msg->handled();
+    return runtime::reply(outcome);
 }
 
 publish_outcome queue_actor::accept(const message_ptr& msg) {
@@ -67,12 +71,14 @@ publish_outcome queue_actor::accept(const message_ptr& msg) {
 
 // Enforces max_length and max_bytes on the messages waiting for a consumer,
 // by the configured overflow policy. False: the new message must be refused.
+// Under "block" it is always taken: the gate holds publishers instead, and
+// their windows bound how far past the limit the queue can go.
 bool queue_actor::make_room(std::size_t incoming) {
     const queue_config& limits = ctx_.cfg.queues;
     auto full = [&] {
         return ready_.size() + 1 > limits.max_length || ready_bytes_ + incoming > limits.max_bytes;
     };
-    if (!full()) {
+    if (!full() || limits.overflow == overflow_policy::block) {
         return true;
     }
     if (limits.overflow == overflow_policy::reject_publish) {
@@ -274,13 +280,38 @@ void queue_actor::handle_cast(reclaim&) {
     if (!ready_.empty() || !unacked_.empty()) {
         runtime::log::warn("queue ", counters_.name, " reclaimed while holding messages");
     }
+    waiters_.release_all();
     stop();
 }
 
+bool queue_actor::full() const noexcept {
+    return ready_.size() >= ctx_.cfg.queues.max_length || ready_bytes_ >= ctx_.cfg.queues.max_bytes;
+}
+
+// Also keeps the gate: a "block" queue closes it when full and opens it again
+// below 90% of its limits, so publishers do not flap at the edge.
 void queue_actor::update_depth() noexcept {
     counters_.depth = ready_.size() + unacked_.size();
     counters_.depth_bytes = ready_bytes_ + unacked_bytes_;
     counters_.unacked = unacked_.size();
+    if (ctx_.cfg.queues.overflow != overflow_policy::block) {
+        return;
+    }
+    if (!gate_->closed() && full()) {
+        gate_->set_closed(true);
+    } else if (gate_->closed() && ready_.size() * 10 < ctx_.cfg.queues.max_length * 9 &&
+               ready_bytes_ * 10 < ctx_.cfg.queues.max_bytes * 9) {
+        gate_->set_closed(false);
+        waiters_.release_all();
+    }
+}
+
+void queue_actor::handle_cast(await_gate& waiting) {
+    if (gate_->closed()) {
+        waiters_.add(std::move(waiting.session));
+    } else {
+        waiting.session.cast(resume_reading{});
+    }
 }
 
 }  // namespace stampede::broker

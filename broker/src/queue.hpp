@@ -8,6 +8,7 @@
 
 #include "actors.hpp"
 #include "context.hpp"
+#include "flow.hpp"
 #include "stats.hpp"
 
 namespace stampede::broker {
@@ -21,7 +22,7 @@ namespace stampede::broker {
 class queue_actor : public runtime::gen_server<queue_actor> {
   public:
     queue_actor(broker_context& ctx, std::string vhost, std::string name, std::string key,
-                unsigned shard);
+                unsigned shard, std::shared_ptr<destination_gate> gate);
 
     bool init(runtime::exit_reason&);
     void terminate(const runtime::exit_reason&);
@@ -34,6 +35,7 @@ class queue_actor : public runtime::gen_server<queue_actor> {
     void handle_cast(remove_consumer& remove);
     void handle_cast(settle& done);
     void handle_cast(reclaim&);
+    void handle_cast(await_gate& waiting);
     void handle_info(runtime::down& gone);
     void handle_info(runtime::receive_timeout&);
 
@@ -66,6 +68,7 @@ class queue_actor : public runtime::gen_server<queue_actor> {
     void drop_consumer(std::vector<consumer>::iterator it);
     consumer* find(const consumer_key& key);
     void update_depth() noexcept;
+    bool full() const noexcept;
 
     broker_context& ctx_;
     std::string key_;
@@ -78,6 +81,8 @@ class queue_actor : public runtime::gen_server<queue_actor> {
     std::size_t ready_bytes_ = 0;
     std::size_t unacked_bytes_ = 0;
     std::optional<destination_handle> dead_letters_;
+    std::shared_ptr<destination_gate> gate_;
+    gate_waiters waiters_;
     destination_counters counters_;
 };
 

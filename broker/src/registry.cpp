@@ -1,5 +1,6 @@
 #include "registry.hpp"
 
+#include "flow.hpp"
 #include "queue.hpp"
 #include "stampede/runtime/log.hpp"
 #include "topic.hpp"
@@ -31,13 +32,14 @@ destination_handle registry_actor::create(const resolve_destination& request,
     handle.kind = request.kind;
     handle.name = request.name;
     handle.key = key;
+    handle.gate = std::make_shared<destination_gate>();
     runtime::scheduler& home = *runtime::this_scheduler();
     if (request.kind == destination_kind::topic) {
         handle.topic = runtime::spawn<topic_actor>(home, request.name, ctx_, request.vhost,
-                                                   request.name, key, shard_);
+                                                   request.name, key, shard_, handle.gate);
     } else {
         handle.queue = runtime::spawn<queue_actor>(home, request.name, ctx_, request.vhost,
-                                                   request.name, key, shard_);
+                                                   request.name, key, shard_, handle.gate);
     }
     runtime::log::debug("created ", to_string(request.kind), " ", request.name, " in vhost ",
                         request.vhost);

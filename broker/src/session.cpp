@@ -6,6 +6,7 @@
 
 #include "queue.hpp"
 #include "registry.hpp"
+#include "flow.hpp"
 
 #include "stampede/runtime/log.hpp"
 #include "topic.hpp"
@@ -67,7 +68,9 @@ void session::start() {
     shard.stats->add(&counters_);
     last_received_ = runtime::clock::now();
     actor_ = runtime::spawn<session_actor>(*runtime::this_scheduler(), "session-" + id_text_,
-                                           shared_from_this(), ctx_.cfg.limits.connect_timeout_ms);
+                                           shared_from_this(), ctx_.cfg.limits.connect_timeout_ms,
+                                           ctx_.cfg.outbound.grace_ms);
+    credit_ = std::make_shared<publish_credit>(actor_, ctx_.cfg.publishers);
     runtime::log::debug("connection ", id_, " from ", counters_.peer);
 }
 
@@ -145,6 +148,9 @@ bool session::handle_parse(const protocol::parse_result& r) {
     switch (r.status) {
         case protocol::parse_status::complete:
             dispatch(parser_.frame());
+            if (connected_ && !closing_ && publisher_must_wait()) {
+                respect_flow_control();
+            }
             return !closing_;
         case protocol::parse_status::heartbeat:
             return true;
@@ -194,9 +200,34 @@ bool session::await_output() {
     return true;
 }
 
+// Writes one batch: a single write, or with shared bodies one gathered write.
+runtime::result<void> session::write_batch(const std::vector<char>& batch,
+                                           const std::vector<outbound_entry>& entries,
+                                           std::vector<iovec>& iovecs) {
+    std::size_t bytes = batch.size();
+    runtime::result<void> written;
+    if (has_shared_bodies(entries)) {
+        gather_iovecs(batch, entries, iovecs);
+        bytes = 0;
+        for (const iovec& v : iovecs) {
+            bytes += v.iov_len;
+        }
+        written = stream_.writev(iovecs);
+    } else {
+        written = stream_.write(batch);
+    }
+    if (written) {
+        written_total_ += bytes;
+        counters_.bytes_out += bytes;
+        counters_.frames_out += entries.size();
+    }
+    return written;
+}
+
 void session::writer_loop() {
     std::vector<char> batch;
     std::vector<outbound_entry> entries;
+    std::vector<iovec> iovecs;
     for (;;) {
         if (!await_output()) {
             if (!closing_) {
@@ -209,17 +240,15 @@ void session::writer_loop() {
             break;  // closing, and everything is written
         }
         out_.take(batch, entries);
-        counters_.outbound_bytes = 0;
-        if (auto written = stream_.write(batch); !written) {
+        if (auto written = write_batch(batch, entries, iovecs); !written) {
             runtime::log::debug("connection ", id_, ": write failed: ", written.error().message());
             closing_ = true;
             break;
         }
-        counters_.bytes_out += batch.size();
-        counters_.frames_out += entries.size();
         settle_written(entries);
         batch.clear();
         entries.clear();
+        relieve_outbound();
         if (out_.empty()) {
             out_.release_memory();
             if (batch.capacity() > 64 * 1024) {
@@ -255,8 +284,8 @@ void session::settle_written(const std::vector<outbound_entry>& entries) {
         }
     };
     for (const outbound_entry& e : entries) {
-        if (e.slot == 0) {
-            continue;
+        if (e.kind != entry_kind::queue_message || e.slot == 0) {
+            continue;  // only auto-ack queue deliveries carry a slot to settle
         }
         if (e.slot != slot) {
             flush();
@@ -281,6 +310,7 @@ void session::finish() {
     stream_.close();  // also ends a writer stuck on a peer that stopped reading
     while (!writer_done_ && writer_exited_.wait()) {
     }
+    set_congestion(false);
     std::vector<subscription*> subs;
     for (auto& [id, sub] : subscriptions_) {
         subs.push_back(sub.get());
@@ -312,6 +342,10 @@ void session::on_heartbeat_send_tick() {
 std::optional<std::uint32_t> session::on_heartbeat_check_tick() {
     if (closing_ || heartbeat_.expect_every_ms == 0) {
         return std::nullopt;
+    }
+    if (paused_) {
+        // Held back by flow control, its heart-beats sit unread in the socket.
+        return 2 * heartbeat_.expect_every_ms;
     }
     const auto limit = std::chrono::milliseconds(2ull * heartbeat_.expect_every_ms);
     const auto silent = runtime::clock::now() - last_received_;

@@ -11,6 +11,7 @@
 
 #include "actors.hpp"
 #include "context.hpp"
+#include "flow.hpp"
 #include "outbound.hpp"
 #include "stampede/protocol/negotiate.hpp"
 #include "stampede/protocol/parser.hpp"
@@ -36,6 +37,7 @@ struct subscription {
     std::uint32_t slot = 0;  ///< connection-unique number, stable for the subscription's life
     destination_handle destination;
     ack_mode mode = ack_mode::automatic;
+    slow_consumer_policy policy = slow_consumer_policy::drop;
     std::size_t prefetch = 1;
     std::map<std::uint64_t, unacked_delivery> unacked;  ///< by delivery number, in order
     std::deque<message_ptr> backlog;  ///< topic messages waiting for prefetch room
@@ -44,8 +46,8 @@ struct subscription {
 /// A transaction's frames, applied in order at COMMIT.
 struct pending_frame {
     protocol::command cmd;
-    std::string destination;  ///< SEND
-    message_ptr msg;          ///< SEND
+    std::string destination;        ///< SEND
+    std::shared_ptr<message> msg;  ///< SEND (charged to the publisher at COMMIT)
     std::uint64_t delivery = 0;  ///< ACK/NACK
 };
 
@@ -75,6 +77,8 @@ class session : public std::enable_shared_from_this<session> {
     /// heart-beat interval; otherwise the milliseconds until that could happen.
     std::optional<std::uint32_t> on_heartbeat_check_tick();
     void on_connect_deadline();
+    void on_resume() { resume_.notify_all(); }
+    void on_congestion_grace();
     void close(std::string_view reason);
 
     std::uint64_t id() const noexcept { return id_; }
@@ -93,6 +97,9 @@ class session : public std::enable_shared_from_this<session> {
     void finish();
     void writer_loop();
     bool await_output();
+    runtime::result<void> write_batch(const std::vector<char>& batch,
+                                      const std::vector<outbound_entry>& entries,
+                                      std::vector<iovec>& iovecs);
     void settle_written(const std::vector<outbound_entry>& entries);
     void wake_writer() noexcept;
 
@@ -107,12 +114,21 @@ class session : public std::enable_shared_from_this<session> {
     void on_commit(const protocol::frame_view& frame);
     void on_abort(const protocol::frame_view& frame);
     void on_disconnect(const protocol::frame_view& frame);
-    bool publish(const std::string& destination, message_ptr msg, bool with_receipt);
+    bool publish(const std::string& destination, std::shared_ptr<message> msg, bool with_receipt);
     bool apply_ack(std::uint64_t delivery, bool positive);
-    std::optional<destination_handle> resolve(std::string_view name);
+    const destination_handle* resolve(std::string_view name);
     void remove_subscription(subscription& sub);
     void redeliver_topic(subscription& sub, unacked_delivery item);
     void pump_backlog(subscription& sub);
+
+    // Flow control (session_flow.cpp).
+    bool publisher_must_wait() const noexcept;
+    void respect_flow_control();
+    void check_outbound();
+    void relieve_outbound();
+    void set_congestion(bool on, bool only_blocking = false);
+    void declare_slow(std::string_view why);
+    void drop_backlog();
 
     // Output (session_output.cpp).
     void send_connected(protocol::version v, protocol::heart_beat server);
@@ -123,8 +139,11 @@ class session : public std::enable_shared_from_this<session> {
     void fail(std::string_view message, std::string_view detail = {},
               const protocol::frame_view* cause = nullptr,
               std::span<const protocol::header> extra = {});
+    /// With `shared_body`, only the headers are copied: the body goes out from
+    /// the message itself (fanout: shared).
     void write_topic_message(subscription& sub, const protocol::message_template& tmpl,
-                             std::uint64_t delivery, bool redelivered);
+                             std::uint64_t delivery, bool redelivered,
+                             const message_ptr& shared_body);
     std::size_t write_queue_message(subscription& sub, const message& msg, std::uint64_t delivery,
                                     bool redelivered, std::uint64_t queue_sequence);
     void queue_control(std::string_view bytes);
@@ -173,6 +192,18 @@ class session : public std::enable_shared_from_this<session> {
     std::uint64_t queued_total_ = 0;  ///< bytes ever queued, to see whether a tick passed silently
     std::uint64_t queued_at_last_tick_ = 0;
 
+    // Flow control: as a publisher...
+    std::shared_ptr<publish_credit> credit_;
+    const destination_handle* last_published_ = nullptr;  ///< into destinations_
+    runtime::event resume_;
+    bool paused_ = false;
+    // ...and as a subscriber.
+    bool congested_ = false;  ///< past 75% of outbound.max_bytes, holding back publishers
+    bool slow_ = false;       ///< a slow consumer: its drop-policy topic messages are dropped
+    std::uint64_t written_total_ = 0;
+    std::uint64_t written_at_congestion_ = 0;
+    std::unordered_map<runtime::actor_id, runtime::actor_ref<topic_actor>> congesting_;
+
     connection_counters counters_;
 };
 
@@ -181,8 +212,9 @@ class session : public std::enable_shared_from_this<session> {
 /// heart-beats). Each handler passes straight to the session.
 class session_actor : public runtime::gen_server<session_actor> {
   public:
-    session_actor(std::shared_ptr<session> s, std::uint32_t connect_timeout_ms)
-        : session_(std::move(s)), connect_timeout_ms_(connect_timeout_ms) {}
+    session_actor(std::shared_ptr<session> s, std::uint32_t connect_timeout_ms,
+                  std::uint32_t grace_ms)
+        : session_(std::move(s)), connect_timeout_ms_(connect_timeout_ms), grace_ms_(grace_ms) {}
 
     bool init(runtime::exit_reason&);
 
@@ -191,6 +223,9 @@ class session_actor : public runtime::gen_server<session_actor> {
     void handle_cast(close_connection& request) { session_->close(request.reason); }
     void handle_cast(start_heartbeats& plan);
     void handle_cast(end_session&) { stop(); }
+    void handle_cast(resume_reading&) { session_->on_resume(); }
+    void handle_cast(congestion_grace&);
+    void handle_info(congestion_grace&) { session_->on_congestion_grace(); }
     void handle_info(heartbeat_send_tick&);
     void handle_info(heartbeat_check_tick&);
     void handle_info(connect_deadline&) { session_->on_connect_deadline(); }
@@ -198,6 +233,7 @@ class session_actor : public runtime::gen_server<session_actor> {
   private:
     std::shared_ptr<session> session_;
     std::uint32_t connect_timeout_ms_;
+    std::uint32_t grace_ms_;
     std::uint32_t send_every_ms_ = 0;
 };
 

@@ -160,13 +160,16 @@ void session::on_disconnect(const frame_view& frame) {
 
 // ---- destinations ----
 
-std::optional<destination_handle> session::resolve(std::string_view name) {
+// The handle of destination `name`, resolved through the registry (which
+// attaches this session to it) on first use; null if it cannot be. The
+// pointer stays valid for the session's life (the map only grows).
+const destination_handle* session::resolve(std::string_view name) {
     if (const auto it = destinations_.find(std::string(name)); it != destinations_.end()) {
-        return it->second;
+        return &it->second;
     }
     const auto kind = classify(name);
     if (!kind) {
-        return std::nullopt;
+        return nullptr;
     }
     const std::string key = destination_key(vhost_, name);
     auto handle = runtime::call(ctx_.registries[ctx_.shard_for(key)],
@@ -174,18 +177,21 @@ std::optional<destination_handle> session::resolve(std::string_view name) {
     if (!handle) {
         runtime::log::warn("connection ", id_, ": cannot resolve ", name, ": ",
                            handle.error().message());
-        return std::nullopt;
+        return nullptr;
     }
-    destinations_.emplace(std::string(name), *handle);
-    return std::move(*handle);
+    return &destinations_.emplace(std::string(name), std::move(*handle)).first->second;
 }
 
-bool session::publish(const std::string& destination, message_ptr msg, bool with_receipt) {
-    const auto handle = resolve(destination);
-    if (!handle) {
+// Sends `msg` to its destination, charged to this publisher's window.
+bool session::publish(const std::string& destination, std::shared_ptr<message> msg,
+                      bool with_receipt) {
+    const destination_handle* handle = resolve(destination);
+    if (handle == nullptr) {
         fail("cannot deliver to " + destination + ": the broker is shutting down");
         return false;
     }
+    msg->charge(credit_);
+    last_published_ = handle;
     if (handle->kind == destination_kind::topic) {
         if (!with_receipt) {
             handle->topic.cast(topic_publish{std::move(msg)});
@@ -227,7 +233,7 @@ void session::on_send(const frame_view& frame) {
         fail(unsupported_destination(*destination), {}, &frame);
         return;
     }
-    message_ptr msg = message::from_send(frame, *destination);
+    std::shared_ptr<message> msg = message::from_send(frame, *destination);
     if (const auto tx = frame.get("transaction")) {
         const auto it = transactions_.find(std::string(*tx));
         if (it == transactions_.end()) {
@@ -302,8 +308,8 @@ void session::on_subscribe(const frame_view& frame) {
         }
         prefetch = std::clamp<std::size_t>(*n, 1, ctx_.cfg.queues.max_prefetch);
     }
-    const auto handle = resolve(*destination);
-    if (!handle) {
+    const destination_handle* handle = resolve(*destination);
+    if (handle == nullptr) {
         fail("cannot subscribe to " + std::string(*destination) + ": the broker is shutting down");
         return;
     }
@@ -313,6 +319,7 @@ void session::on_subscribe(const frame_view& frame) {
     sub->slot = next_slot_++;
     sub->destination = *handle;
     sub->mode = *mode;
+    sub->policy = policy_for(ctx_.cfg.outbound, *destination);
     sub->prefetch = prefetch;
     subscription& added = *sub;
     by_slot_[added.slot] = &added;
@@ -336,6 +343,18 @@ void session::on_subscribe(const frame_view& frame) {
 }
 
 void session::remove_subscription(subscription& sub) {
+    const runtime::actor_id topic = sub.destination.topic.id();
+    const bool last_on_topic =
+        sub.destination.kind == destination_kind::topic &&
+        std::none_of(subscriptions_.begin(), subscriptions_.end(), [&](const auto& entry) {
+            return entry.second.get() != &sub && entry.second->destination.topic.id() == topic;
+        });
+    if (last_on_topic) {
+        if (const auto it = congesting_.find(topic); it != congesting_.end()) {
+            it->second.cast(congestion{id_, false});  // it must not stay held by a subscriber gone
+            congesting_.erase(it);
+        }
+    }
     if (sub.destination.kind == destination_kind::topic) {
         ctx_.relays[runtime::this_scheduler()->index()].cast(
             relay_unsubscribe{sub.destination.topic.id(), this, sub.slot});
@@ -542,12 +561,15 @@ std::size_t session::deliver_topic(std::uint32_t slot, const message_ptr& msg,
     }
     const std::uint64_t delivery = next_delivery_++;
     const std::size_t before = out_.bytes();
-    write_topic_message(*sub, templates.get(version_), delivery, false);
+    write_topic_message(*sub, templates.get(version_), delivery, false,
+                        ctx_.cfg.fanout == fanout_mode::shared ? msg : nullptr);
     if (sub->mode != ack_mode::automatic) {
         sub->unacked.emplace(delivery, unacked_delivery{0, msg, 1});
         awaiting_ack_.emplace(delivery, slot);
     }
-    return out_.bytes() - before;
+    const std::size_t queued = out_.bytes() - before;
+    check_outbound();
+    return queued;
 }
 
 void session::deliver_queue(queue_delivery& delivery) {
@@ -561,6 +583,7 @@ void session::deliver_queue(queue_delivery& delivery) {
         sub->unacked.emplace(number, unacked_delivery{delivery.sequence, nullptr, 1});
         awaiting_ack_.emplace(number, sub->slot);
     }
+    check_outbound();
 }
 
 void session::redeliver_topic(subscription& sub, unacked_delivery item) {
@@ -568,7 +591,8 @@ void session::redeliver_topic(subscription& sub, unacked_delivery item) {
     if (item.deliveries > ctx_.cfg.queues.max_deliveries) {
         const std::string short_name = sub.destination.name.substr(topic_prefix.size());
         const std::string dlq = std::string(queue_prefix) + "DLQ." + short_name;
-        publish(dlq, item.topic_message->redirected(dlq, {"original-destination", sub.destination.name}),
+        publish(dlq,
+                item.topic_message->redirected(dlq, {"original-destination", sub.destination.name}),
                 false);
         return;
     }
@@ -576,7 +600,7 @@ void session::redeliver_topic(subscription& sub, unacked_delivery item) {
     const protocol::message_template tmpl(version_, item.topic_message->destination(),
                                           item.topic_message->headers(),
                                           item.topic_message->body());
-    write_topic_message(sub, tmpl, delivery, true);
+    write_topic_message(sub, tmpl, delivery, true, nullptr);
     sub.unacked.emplace(delivery, std::move(item));
     awaiting_ack_.emplace(delivery, sub.slot);
 }

@@ -30,13 +30,13 @@ void session::queue_control(std::string_view bytes) {
     wake_writer();
 }
 
-// Serializes `frame` into the outbound queue as one entry of `kind`.
+// Serializes `frame` into the outbound queue as one entry like `entry`.
 static std::size_t enqueue(outbound_queue& out, const protocol::outgoing_frame& frame,
                            protocol::version v, outbound_entry entry) {
     const std::size_t size = protocol::serialized_size(frame, v);
     protocol::serialize(frame, v, out.reserve(size));
-    entry.size = static_cast<std::uint32_t>(size);
-    out.commit(entry);
+    entry.size = entry.inline_size = static_cast<std::uint32_t>(size);
+    out.commit(std::move(entry));
     return size;
 }
 
@@ -109,15 +109,27 @@ std::optional<std::uint64_t> session::parse_message_id(std::string_view id) cons
 }
 
 void session::write_topic_message(subscription& sub, const protocol::message_template& tmpl,
-                                  std::uint64_t delivery, bool redelivered) {
+                                  std::uint64_t delivery, bool redelivered,
+                                  const message_ptr& shared_body) {
     const std::string id = message_id(delivery);
     const std::string_view ack = sub.mode == ack_mode::automatic ? std::string_view() : id;
     static constexpr header redelivered_header[] = {{"redelivered", "true"}};
     const std::span<const header> extra =
         redelivered ? std::span<const header>(redelivered_header) : std::span<const header>();
-    const std::size_t size = tmpl.size(id, sub.id, ack, extra);
-    tmpl.write(out_.reserve(size), id, sub.id, ack, extra);
-    out_.commit({static_cast<std::uint32_t>(size), entry_kind::topic_message, 0, 0});
+    outbound_entry entry{0, 0, entry_kind::topic_message, sub.slot, delivery, nullptr};
+    if (shared_body) {
+        const std::size_t head = tmpl.head_size(id, sub.id, ack, extra);
+        tmpl.write_head(out_.reserve(head), id, sub.id, ack, extra);
+        entry.inline_size = static_cast<std::uint32_t>(head);
+        entry.size = static_cast<std::uint32_t>(head + shared_body->body().size() + 1);
+        entry.body = shared_body;
+    } else {
+        const std::size_t size = tmpl.size(id, sub.id, ack, extra);
+        tmpl.write(out_.reserve(size), id, sub.id, ack, extra);
+        entry.size = entry.inline_size = static_cast<std::uint32_t>(size);
+    }
+    const std::size_t size = entry.size;
+    out_.commit(std::move(entry));
     queued_total_ += size;
     ++counters_.messages_out;
     counters_.outbound_bytes = out_.bytes();
@@ -140,7 +152,7 @@ std::size_t session::write_queue_message(subscription& sub, const message& msg,
     }
     headers.insert(headers.end(), msg.headers().begin(), msg.headers().end());
     // Auto-ack deliveries are settled with the queue once written (see settle_written).
-    outbound_entry entry{0, entry_kind::queue_message, 0, 0};
+    outbound_entry entry{0, 0, entry_kind::queue_message, 0, 0, nullptr};
     if (sub.mode == ack_mode::automatic) {
         entry.slot = sub.slot;
         entry.sequence = queue_sequence;

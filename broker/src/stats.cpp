@@ -43,6 +43,7 @@ nlohmann::json to_json(const connection_counters& c) {
             {"messages_out", c.messages_out},
             {"subscriptions", c.subscriptions},
             {"outbound_bytes", c.outbound_bytes},
+            {"dropped", c.dropped},
             {"connected_ms", std::chrono::duration_cast<std::chrono::milliseconds>(age).count()}};
 }
 

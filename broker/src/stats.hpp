@@ -46,6 +46,7 @@ struct connection_counters {
     std::uint64_t messages_out = 0;  ///< MESSAGEs queued for the client
     std::uint64_t subscriptions = 0;
     std::uint64_t outbound_bytes = 0;
+    std::uint64_t dropped = 0;  ///< topic messages dropped as a slow consumer
     std::chrono::steady_clock::time_point connected_at = std::chrono::steady_clock::now();
 };
 

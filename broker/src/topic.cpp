@@ -11,8 +11,8 @@ namespace stampede::broker {
 // ---- topic ----
 
 topic_actor::topic_actor(broker_context& ctx, std::string vhost, std::string name, std::string key,
-                         unsigned shard)
-    : ctx_(ctx), key_(std::move(key)), shard_(shard) {
+                         unsigned shard, std::shared_ptr<destination_gate> gate)
+    : ctx_(ctx), key_(std::move(key)), shard_(shard), gate_(std::move(gate)) {
     counters_.kind = destination_kind::topic;
     counters_.vhost = std::move(vhost);
     counters_.name = std::move(name);
@@ -31,11 +31,36 @@ void topic_actor::fan_out(const message_ptr& msg) {
     counters_.bytes_in += msg->body().size();
     if (relays_.empty()) {
         ++counters_.dropped;  // nobody subscribed: the message goes nowhere, counted
+        msg->handled();
         return;
     }
+    msg->add_handlers(static_cast<std::uint32_t>(relays_.size()));
+    msg->handled();  // the topic's part is done; each relay hands back its own
     const runtime::actor_id me = self().id();
     for (const auto& slot : relays_) {
         slot.relay.cast(relay_fanout{me, msg});
+    }
+}
+
+// A congested subscriber holds the gate closed until it drains; publishers
+// waiting for the gate are told when it opens.
+void topic_actor::handle_cast(congestion& change) {
+    if (change.congested) {
+        congested_.insert(change.session);
+    } else {
+        congested_.erase(change.session);
+    }
+    gate_->set_closed(!congested_.empty());
+    if (congested_.empty()) {
+        waiters_.release_all();
+    }
+}
+
+void topic_actor::handle_cast(await_gate& waiting) {
+    if (gate_->closed()) {
+        waiters_.add(std::move(waiting.session));
+    } else {
+        waiting.session.cast(resume_reading{});
     }
 }
 
@@ -70,6 +95,7 @@ void topic_actor::handle_cast(reclaim&) {
     if (!relays_.empty()) {
         runtime::log::warn("topic ", counters_.name, " reclaimed with subscribers attached");
     }
+    waiters_.release_all();
     stop();
 }
 
@@ -136,6 +162,7 @@ void relay_actor::handle_cast(relay_unsubscribe& unsubscribe) {
 void relay_actor::handle_cast(relay_fanout& fanout) {
     const auto it = topics_.find(fanout.topic);
     if (it == topics_.end()) {
+        fanout.msg->handled();
         return;  // the last local subscriber left while the message was on its way
     }
     local_topic& local = it->second;
@@ -147,6 +174,7 @@ void relay_actor::handle_cast(relay_fanout& fanout) {
             local.counters.bytes_out += written;
         }
     }
+    fanout.msg->handled();
 }
 
 }  // namespace stampede::broker

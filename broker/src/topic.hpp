@@ -4,10 +4,12 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "actors.hpp"
 #include "context.hpp"
+#include "flow.hpp"
 #include "stampede/protocol/serializer.hpp"
 #include "stats.hpp"
 
@@ -20,7 +22,7 @@ namespace stampede::broker {
 class topic_actor : public runtime::gen_server<topic_actor> {
   public:
     topic_actor(broker_context& ctx, std::string vhost, std::string name, std::string key,
-                unsigned shard);
+                unsigned shard, std::shared_ptr<destination_gate> gate);
 
     bool init(runtime::exit_reason&);
     void terminate(const runtime::exit_reason&);
@@ -31,6 +33,9 @@ class topic_actor : public runtime::gen_server<topic_actor> {
     runtime::call_result<runtime::ok> handle_call(attach_relay& attach,
                                                   const runtime::from<runtime::ok>&);
     void handle_cast(detach_relay& detach);
+    void handle_cast(congestion& change);
+    void handle_cast(await_gate& waiting);
+    void handle_cast(dropped_for_slow_consumer& dropped) { counters_.dropped += dropped.messages; }
     void handle_cast(reclaim&);
     void handle_info(runtime::receive_timeout&);
 
@@ -46,6 +51,9 @@ class topic_actor : public runtime::gen_server<topic_actor> {
     std::string key_;
     unsigned shard_;
     std::vector<relay_slot> relays_;
+    std::shared_ptr<destination_gate> gate_;
+    std::unordered_set<std::uint64_t> congested_;  ///< sessions holding the gate closed
+    gate_waiters waiters_;
     destination_counters counters_;
 };
 

@@ -13,7 +13,20 @@
 namespace stampede::broker {
 
 /// What a queue does when it is full (max_length or max_bytes reached).
-enum class overflow_policy { drop_head, reject_publish };
+enum class overflow_policy { drop_head, reject_publish, block };
+
+/// What happens to a subscriber that cannot keep up (see outbound_config).
+enum class slow_consumer_policy {
+    drop,        ///< drop its oldest undelivered topic messages, counted; keep the connection
+    disconnect,  ///< ERROR "slow consumer" with the figures, then close
+    block,       ///< hold the topic's publishers until it drains
+};
+
+/// How topic messages are copied to subscribers.
+enum class fanout_mode {
+    copy,    ///< every subscriber's connection gets its own bytes (deep copy)
+    shared,  ///< a reference-counted body, per-subscriber header bytes, one writev
+};
 
 /// Frame and connection limits (STOMP12.md item 8), each a config key.
 struct limits_config {
@@ -45,6 +58,39 @@ struct queue_config {
     overflow_policy overflow = overflow_policy::drop_head;
 };
 
+/// A slow-consumer policy for the destinations whose names match `pattern`
+/// (`*` matches any run of characters).
+struct slow_consumer_rule {
+    std::string pattern;
+    slow_consumer_policy policy = slow_consumer_policy::drop;
+};
+
+/// Bounds on what is queued for each connection's writer. Past 75% of
+/// max_bytes a connection holds back the publishers of its topics until it is
+/// below 50%. If in grace_ms it drains less than min_drain_rate allows (it is
+/// not reading, or barely), or it reaches max_bytes, it is a slow consumer
+/// and its policy applies; a subscriber that drains is only ever throttled.
+struct outbound_config {
+    std::size_t max_bytes = 1024 * 1024;
+    slow_consumer_policy slow_consumer = slow_consumer_policy::drop;
+    std::uint32_t grace_ms = 500;
+    std::size_t min_drain_rate = 128 * 1024;  ///< bytes per second
+    std::vector<slow_consumer_rule> policies;  ///< first match wins, else slow_consumer
+};
+
+/// How much one publisher may have on its way into destinations at once.
+struct publisher_config {
+    std::size_t window_messages = 1000;
+    std::size_t window_bytes = 4 * 1024 * 1024;
+};
+
+/// The broker-wide memory alarm: above the high-water mark, publishers are
+/// held until memory falls below it.
+struct memory_config {
+    double high_water = 0.4;  ///< share of the machine's memory (<= 1) or bytes (> 1)
+    std::uint32_t check_interval_ms = 100;
+};
+
 struct topic_config {
     std::size_t prefetch = 1000;  ///< unacked messages per client-ack topic subscription
 };
@@ -74,7 +120,20 @@ struct config {
     queue_config queues;
     topic_config topics;
     admin_config admin;
+    outbound_config outbound;
+    publisher_config publishers;
+    memory_config memory;
+    fanout_mode fanout = fanout_mode::copy;
 };
+
+/// The slow-consumer policy for a destination: the first matching rule's, or the default.
+slow_consumer_policy policy_for(const outbound_config& outbound, std::string_view destination);
+
+/// True if `text` matches `pattern`, where `*` matches any run of characters.
+bool glob_match(std::string_view pattern, std::string_view text) noexcept;
+
+/// The memory high-water mark in bytes (a share of the machine's memory, or bytes).
+std::size_t memory_high_water_bytes(const memory_config& memory);
 
 /// A configuration that cannot be used; what() names the key and the problem.
 class config_error : public std::runtime_error {

@@ -1,0 +1,100 @@
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "actors.hpp"
+#include "stampede/broker/config.hpp"
+
+namespace stampede::broker {
+
+/// What one publisher has on its way into destinations' mailboxes. The
+/// publisher takes credit before each SEND; a message gives its credit back
+/// once its destination (and every relay it was fanned out to) has handled
+/// it. A publisher whose window is used up stops reading its socket, so no
+/// mailbox can grow without bound however fast it publishes. Shared between
+/// the publisher's session and actors on any scheduler.
+class publish_credit {
+  public:
+    publish_credit(runtime::actor_ref<session_actor> owner, const publisher_config& window)
+        : owner_(std::move(owner)),
+          max_messages_(static_cast<std::int64_t>(window.window_messages)),
+          max_bytes_(static_cast<std::int64_t>(window.window_bytes)) {}
+
+    /// Before a SEND goes out. Publisher's scheduler only.
+    void take(std::size_t bytes) noexcept;
+
+    /// The message is in place. Any thread; wakes the publisher when its
+    /// window has half opened again.
+    void give_back(std::size_t bytes) noexcept;
+
+    bool exhausted() const noexcept {
+        return messages_.load(std::memory_order_acquire) >= max_messages_ ||
+               bytes_.load(std::memory_order_acquire) >= max_bytes_;
+    }
+
+    /// The publisher is about to wait: asks give_back() to send it a
+    /// resume_reading. False if the window has reopened meanwhile.
+    bool request_wake() noexcept;
+
+  private:
+    bool half_open() const noexcept {
+        return messages_.load(std::memory_order_acquire) <= max_messages_ / 2 &&
+               bytes_.load(std::memory_order_acquire) <= max_bytes_ / 2;
+    }
+
+    runtime::actor_ref<session_actor> owner_;
+    const std::int64_t max_messages_;
+    const std::int64_t max_bytes_;
+    std::atomic<std::int64_t> messages_{0};
+    std::atomic<std::int64_t> bytes_{0};
+    std::atomic<bool> waiting_{false};
+};
+
+/// Whether a destination accepts publishes right now: closed while a
+/// subscriber of a topic is congested, or a queue with overflow "block" is
+/// full. Written by the destination's actor only; read by publishers anywhere.
+class destination_gate {
+  public:
+    bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+    void set_closed(bool closed) noexcept { closed_.store(closed, std::memory_order_release); }
+
+  private:
+    std::atomic<bool> closed_{false};
+};
+
+/// Publishers waiting for a gate to open, kept by the gate's destination actor.
+class gate_waiters {
+  public:
+    void add(runtime::actor_ref<session_actor> waiter) { waiting_.push_back(std::move(waiter)); }
+    /// Tells everyone waiting to resume reading.
+    void release_all();
+
+  private:
+    std::vector<runtime::actor_ref<session_actor>> waiting_;
+};
+
+/// Checks the broker's resident memory every check_interval_ms and raises the
+/// memory alarm (which holds publishers) above the high-water mark.
+class memory_monitor : public runtime::gen_server<memory_monitor> {
+  public:
+    struct tick {};
+
+    memory_monitor(std::atomic<bool>& alarm, std::size_t high_water, std::uint32_t interval_ms)
+        : alarm_(alarm), high_water_(high_water), interval_ms_(interval_ms) {}
+
+    bool init(runtime::exit_reason&);
+    void handle_info(tick&);
+
+  private:
+    std::atomic<bool>& alarm_;
+    std::size_t high_water_;
+    std::uint32_t interval_ms_;
+};
+
+/// Resident set size of this process, in bytes (from /proc/self/statm).
+std::size_t resident_bytes() noexcept;
+
+}  // namespace stampede::broker
