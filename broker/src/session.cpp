@@ -332,9 +332,12 @@ void session::finish() {
 
 // ---- timers ----
 
+// Runs every half interval: a tick that finds nothing queued since the
+// previous one sends a heart-beat, so no gap exceeds the interval (ticking
+// once an interval would allow almost two).
 void session::on_heartbeat_send_tick() {
     if (queued_total_ == queued_at_last_tick_ && !closing_) {
-        queue_control("\n");  // nothing went out for a whole interval: a heart-beat
+        queue_control("\n");
     }
     queued_at_last_tick_ = queued_total_;
 }
@@ -376,7 +379,7 @@ bool session_actor::init(runtime::exit_reason&) {
 void session_actor::handle_cast(start_heartbeats& plan) {
     send_every_ms_ = plan.send_every_ms;
     if (plan.send_every_ms > 0) {
-        send_after(std::chrono::milliseconds(plan.send_every_ms), heartbeat_send_tick{});
+        send_after(std::chrono::milliseconds(half_interval()), heartbeat_send_tick{});
     }
     if (plan.expect_every_ms > 0) {
         send_after(std::chrono::milliseconds(2ull * plan.expect_every_ms), heartbeat_check_tick{});
@@ -385,7 +388,7 @@ void session_actor::handle_cast(start_heartbeats& plan) {
 
 void session_actor::handle_info(heartbeat_send_tick&) {
     session_->on_heartbeat_send_tick();
-    send_after(std::chrono::milliseconds(send_every_ms_), heartbeat_send_tick{});
+    send_after(std::chrono::milliseconds(half_interval()), heartbeat_send_tick{});
 }
 
 void session_actor::handle_info(heartbeat_check_tick&) {

@@ -231,6 +231,8 @@ class session_actor : public runtime::gen_server<session_actor> {
     void handle_info(connect_deadline&) { session_->on_connect_deadline(); }
 
   private:
+    std::uint32_t half_interval() const noexcept { return std::max(1u, send_every_ms_ / 2); }
+
     std::shared_ptr<session> session_;
     std::uint32_t connect_timeout_ms_;
     std::uint32_t grace_ms_;

@@ -5,12 +5,15 @@
 // closed, or while the broker's memory alarm is up. Not reading is the whole
 // mechanism: TCP then holds the client back. Heart-beat checks pause meanwhile.
 //
-// As a subscriber: past 75% of outbound.max_bytes the connection closes the
-// gates of its topics (publishers pause) until it is back under 50%. If during
-// the grace period it drains slower than outbound.min_drain_rate, or reaches
-// max_bytes, it is a slow consumer: `disconnect` closes it with an ERROR,
-// `drop` drops its oldest queued topic messages (counted) and stops holding
-// publishers back, `block` keeps holding them until it drains.
+// As a subscriber: past half of outbound.max_bytes the connection closes the
+// gates of its topics (publishers pause) until it is back under a quarter.
+// If, held like that for the grace period, it drains slower than
+// outbound.min_drain_rate, it is a slow consumer: `disconnect` closes it with
+// an ERROR, `drop` drops its oldest queued topic messages (counted) and stops
+// holding publishers back, `block` keeps holding them until it drains. Being
+// behind is not being slow: a subscriber that drains is only ever throttled,
+// however far over max_bytes the messages in flight carry it, up to a safety
+// cap of four times max_bytes.
 
 #include "queue.hpp"
 #include "session.hpp"
@@ -66,7 +69,7 @@ void session::check_outbound() {
     const std::size_t bytes = out_.bytes();
     counters_.outbound_bytes = bytes;
     const std::size_t max = ctx_.cfg.outbound.max_bytes;
-    if (bytes <= max / 4 * 3) {
+    if (bytes <= max / 2) {
         return;
     }
     if (slow_) {
@@ -81,16 +84,16 @@ void session::check_outbound() {
         set_congestion(true);
         actor_.cast(congestion_grace{});
     }
-    if (bytes > max) {
-        declare_slow("its outbound queue reached max_bytes");
+    if (bytes > 4 * max) {
+        declare_slow("its outbound queue passed four times max_bytes");
     }
 }
 
-// After each write: a connection back under 50% lets its publishers go, and a
-// slow one that has drained is an ordinary subscriber again.
+// After each write: a connection back under a quarter lets its publishers go,
+// and a slow one that has drained is an ordinary subscriber again.
 void session::relieve_outbound() {
     counters_.outbound_bytes = out_.bytes();
-    if (out_.bytes() >= ctx_.cfg.outbound.max_bytes / 2) {
+    if (out_.bytes() >= ctx_.cfg.outbound.max_bytes / 4) {
         return;
     }
     if (congested_) {

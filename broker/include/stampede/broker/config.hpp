@@ -65,15 +65,16 @@ struct slow_consumer_rule {
     slow_consumer_policy policy = slow_consumer_policy::drop;
 };
 
-/// Bounds on what is queued for each connection's writer. Past 75% of
+/// Bounds on what is queued for each connection's writer. Past half of
 /// max_bytes a connection holds back the publishers of its topics until it is
-/// below 50%. If in grace_ms it drains less than min_drain_rate allows (it is
-/// not reading, or barely), or it reaches max_bytes, it is a slow consumer
-/// and its policy applies; a subscriber that drains is only ever throttled.
+/// below a quarter. If, held back for grace_ms, it drains less than
+/// min_drain_rate allows (it is not reading, or barely), it is a slow
+/// consumer and its policy applies (a drop-policy slow consumer keeps at most
+/// max_bytes queued); a subscriber that drains is only ever throttled.
 struct outbound_config {
     std::size_t max_bytes = 1024 * 1024;
     slow_consumer_policy slow_consumer = slow_consumer_policy::drop;
-    std::uint32_t grace_ms = 500;
+    std::uint32_t grace_ms = 2000;
     std::size_t min_drain_rate = 128 * 1024;  ///< bytes per second
     std::vector<slow_consumer_rule> policies;  ///< first match wins, else slow_consumer
 };
