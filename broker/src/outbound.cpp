@@ -1,14 +1,39 @@
 #include "outbound.hpp"
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 
 namespace stampede::broker {
 
+char* byte_buffer::append(std::size_t n) {
+    if (size_ + n > capacity_) {
+        const std::size_t wanted = std::max({size_ + n, 2 * capacity_, std::size_t{4096}});
+        std::unique_ptr<char[]> bigger(new char[wanted]);  // uninitialised on purpose
+        if (size_ > 0) {
+            std::memcpy(bigger.get(), data_.get(), size_);
+        }
+        data_ = std::move(bigger);
+        capacity_ = wanted;
+    }
+    char* at = data_.get() + size_;
+    size_ += n;
+    return at;
+}
+
+void byte_buffer::swap(byte_buffer& other) noexcept {
+    std::swap(data_, other.data_);
+    std::swap(size_, other.size_);
+    std::swap(capacity_, other.capacity_);
+}
+
+void byte_buffer::release() noexcept {
+    data_.reset();
+    size_ = capacity_ = 0;
+}
+
 std::span<char> outbound_queue::reserve(std::size_t size) {
-    const std::size_t at = buffer_.size();
-    buffer_.resize(at + size);  // amortised growth; the writer hands the memory back
-    return {buffer_.data() + at, size};
+    return {buffer_.append(size), size};  // the writer hands the memory back when idle
 }
 
 void outbound_queue::commit(outbound_entry entry) {
@@ -23,7 +48,7 @@ void outbound_queue::push(std::string_view bytes, entry_kind kind) {
     commit({size, size, kind, 0, 0, nullptr});
 }
 
-void outbound_queue::take(std::vector<char>& bytes, std::vector<outbound_entry>& entries) {
+void outbound_queue::take(byte_buffer& bytes, std::vector<outbound_entry>& entries) {
     assert(bytes.empty() && entries.empty());
     bytes.swap(buffer_);
     entries.swap(entries_);
@@ -51,7 +76,7 @@ std::vector<outbound_entry> outbound_queue::drop_oldest(
         read += entry.inline_size;
         (drop ? dropped : kept).push_back(std::move(entry));
     }
-    buffer_.resize(write);
+    buffer_.truncate(write);
     entries_ = std::move(kept);
     return dropped;
 }
@@ -60,7 +85,7 @@ void outbound_queue::release_memory() noexcept {
     // Below this the allocation is worth keeping for the next burst.
     constexpr std::size_t keep = 16 * 1024;
     if (buffer_.empty() && buffer_.capacity() > keep) {
-        std::vector<char>().swap(buffer_);
+        buffer_.release();
     }
     if (entries_.empty() && entries_.capacity() > keep / sizeof(outbound_entry)) {
         std::vector<outbound_entry>().swap(entries_);
@@ -76,7 +101,7 @@ bool has_shared_bodies(const std::vector<outbound_entry>& entries) noexcept {
     return false;
 }
 
-void gather_iovecs(const std::vector<char>& bytes, const std::vector<outbound_entry>& entries,
+void gather_iovecs(const byte_buffer& bytes, const std::vector<outbound_entry>& entries,
                    std::vector<iovec>& out) {
     static const char nul = '\0';
     out.clear();

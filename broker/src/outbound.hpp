@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,31 @@ struct outbound_entry {
     message_ptr body;            ///< shared fan-out: the body goes out from the message itself
 };
 
+/// A growable byte buffer that, unlike std::vector<char>, does not zero what
+/// it grows into: every byte is about to be overwritten by a serializer.
+class byte_buffer {
+  public:
+    char* data() noexcept { return data_.get(); }
+    const char* data() const noexcept { return data_.get(); }
+    std::size_t size() const noexcept { return size_; }
+    std::size_t capacity() const noexcept { return capacity_; }
+    bool empty() const noexcept { return size_ == 0; }
+
+    /// Appends `n` bytes of room and returns where they start.
+    char* append(std::size_t n);
+    /// Keeps the first `n` bytes.
+    void truncate(std::size_t n) noexcept { size_ = n < size_ ? n : size_; }
+    void clear() noexcept { size_ = 0; }
+    void swap(byte_buffer& other) noexcept;
+    /// Frees the memory.
+    void release() noexcept;
+
+  private:
+    std::unique_ptr<char[]> data_;
+    std::size_t size_ = 0;
+    std::size_t capacity_ = 0;
+};
+
 /// The bytes queued for one connection's writer, in order: frames in one
 /// contiguous buffer (or, in shared fan-out, their headers there and their
 /// bodies referenced), plus their boundaries. Frames are serialized straight
@@ -51,7 +77,7 @@ class outbound_queue {
 
     /// Moves every queued frame into `bytes` and `entries` (which must be
     /// empty) and leaves the queue empty.
-    void take(std::vector<char>& bytes, std::vector<outbound_entry>& entries);
+    void take(byte_buffer& bytes, std::vector<outbound_entry>& entries);
 
     /// Drops the oldest entries for which `droppable` holds until at most
     /// `target` bytes remain (or none can be dropped); returns them.
@@ -62,14 +88,14 @@ class outbound_queue {
     void release_memory() noexcept;
 
   private:
-    std::vector<char> buffer_;
+    byte_buffer buffer_;
     std::vector<outbound_entry> entries_;  // (a deque would allocate even when empty)
     std::size_t bytes_ = 0;
 };
 
 /// The iovecs that write `entries` taken with `bytes`: inline runs merged,
 /// shared bodies and their NULs in between. `out` is cleared first.
-void gather_iovecs(const std::vector<char>& bytes, const std::vector<outbound_entry>& entries,
+void gather_iovecs(const byte_buffer& bytes, const std::vector<outbound_entry>& entries,
                    std::vector<iovec>& out);
 
 /// True if any entry refers to a shared body (and so needs writev).

@@ -201,7 +201,7 @@ bool session::await_output() {
 }
 
 // Writes one batch: a single write, or with shared bodies one gathered write.
-runtime::result<void> session::write_batch(const std::vector<char>& batch,
+runtime::result<void> session::write_batch(const byte_buffer& batch,
                                            const std::vector<outbound_entry>& entries,
                                            std::vector<iovec>& iovecs) {
     std::size_t bytes = batch.size();
@@ -214,7 +214,7 @@ runtime::result<void> session::write_batch(const std::vector<char>& batch,
         }
         written = stream_.writev(iovecs);
     } else {
-        written = stream_.write(batch);
+        written = stream_.write({batch.data(), batch.size()});
     }
     if (written) {
         written_total_ += bytes;
@@ -225,7 +225,7 @@ runtime::result<void> session::write_batch(const std::vector<char>& batch,
 }
 
 void session::writer_loop() {
-    std::vector<char> batch;
+    byte_buffer batch;
     std::vector<outbound_entry> entries;
     std::vector<iovec> iovecs;
     for (;;) {
@@ -252,7 +252,7 @@ void session::writer_loop() {
         if (out_.empty()) {
             out_.release_memory();
             if (batch.capacity() > 64 * 1024) {
-                std::vector<char>().swap(batch);
+                batch.release();
             }
         }
     }

@@ -97,7 +97,7 @@ class session : public std::enable_shared_from_this<session> {
     void finish();
     void writer_loop();
     bool await_output();
-    runtime::result<void> write_batch(const std::vector<char>& batch,
+    runtime::result<void> write_batch(const byte_buffer& batch,
                                       const std::vector<outbound_entry>& entries,
                                       std::vector<iovec>& iovecs);
     void settle_written(const std::vector<outbound_entry>& entries);
@@ -147,6 +147,9 @@ class session : public std::enable_shared_from_this<session> {
     std::size_t write_queue_message(subscription& sub, const message& msg, std::uint64_t delivery,
                                     bool redelivered, std::uint64_t queue_sequence);
     void queue_control(std::string_view bytes);
+    /// "<session>-<delivery>": the MESSAGE's message-id and ack header.
+    /// The view is into `scratch`, which must outlive its use.
+    std::string_view message_id(std::uint64_t delivery, std::span<char, 48> scratch) const;
     std::string message_id(std::uint64_t delivery) const;
     std::optional<std::uint64_t> parse_message_id(std::string_view id) const;
 

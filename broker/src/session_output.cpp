@@ -84,14 +84,17 @@ void session::fail(std::string_view message, std::string_view detail,
     wake_writer();
 }
 
+std::string_view session::message_id(std::uint64_t delivery, std::span<char, 48> scratch) const {
+    // The session id has at most 20 digits, the delivery number too.
+    char* at = std::copy(id_text_.begin(), id_text_.end(), scratch.data());
+    *at++ = '-';
+    at = std::to_chars(at, scratch.data() + scratch.size(), delivery).ptr;
+    return {scratch.data(), static_cast<std::size_t>(at - scratch.data())};
+}
+
 std::string session::message_id(std::uint64_t delivery) const {
-    std::string id;
-    id.reserve(id_text_.size() + 21);
-    id.append(id_text_).push_back('-');
-    char digits[20];
-    const auto end = std::to_chars(digits, digits + sizeof digits, delivery).ptr;
-    id.append(digits, end);
-    return id;
+    char scratch[48];
+    return std::string(message_id(delivery, scratch));
 }
 
 std::optional<std::uint64_t> session::parse_message_id(std::string_view id) const {
@@ -111,7 +114,8 @@ std::optional<std::uint64_t> session::parse_message_id(std::string_view id) cons
 void session::write_topic_message(subscription& sub, const protocol::message_template& tmpl,
                                   std::uint64_t delivery, bool redelivered,
                                   const message_ptr& shared_body) {
-    const std::string id = message_id(delivery);
+    char scratch[48];
+    const std::string_view id = message_id(delivery, scratch);
     const std::string_view ack = sub.mode == ack_mode::automatic ? std::string_view() : id;
     static constexpr header redelivered_header[] = {{"redelivered", "true"}};
     const std::span<const header> extra =
@@ -139,7 +143,8 @@ void session::write_topic_message(subscription& sub, const protocol::message_tem
 std::size_t session::write_queue_message(subscription& sub, const message& msg,
                                          std::uint64_t delivery, bool redelivered,
                                          std::uint64_t queue_sequence) {
-    const std::string id = message_id(delivery);
+    char scratch[48];
+    const std::string_view id = message_id(delivery, scratch);
     auto& headers = scratch_headers();
     headers.push_back({"destination", msg.destination()});
     headers.push_back({"message-id", id});
