@@ -257,12 +257,24 @@ result<std::size_t> uring_stream::read_some(std::span<char> into, time_point dea
     return out.error();
 }
 
+// Sends go to the socket directly while it takes them (MSG_DONTWAIT), and
+// through the ring only when it would block (the ring op then waits for room)
+// or fails (the ring op reports the error). A send the kernel takes at once
+// costs one system call either way; through the ring it would also suspend the
+// fiber for a scheduler turn per write, which keeps a writer from getting ahead
+// of its reader: bench_echo measured about 2 messages per receive instead of
+// 31 and 2-3x the CPU per message for one-message-per-write clients.
 result<void> uring_stream::write(std::span<const char> bytes, time_point deadline) {
     while (!bytes.empty()) {
         if (!is_open()) {
             return errc::stream_closed;
         }
         const int fd = fd_.get();
+        const ssize_t sent = ::send(fd, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (sent > 0) {
+            bytes = bytes.subspan(static_cast<std::size_t>(sent));
+            continue;
+        }
         const op_outcome out = io_.run(&ops_, deadline, [&](io_uring_sqe* sqe) {
             io_uring_prep_send(sqe, fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
         });
@@ -295,6 +307,12 @@ result<void> uring_stream::writev(std::span<iovec> parts, time_point deadline) {
         message.msg_iov = parts.data();
         message.msg_iovlen = std::min<std::size_t>(parts.size(), IOV_MAX);
         const int fd = fd_.get();
+        // Directly while the socket takes it, as in write().
+        const ssize_t sent = ::sendmsg(fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (sent > 0) {
+            consume(parts, static_cast<std::size_t>(sent));
+            continue;
+        }
         const op_outcome out = io_.run(&ops_, deadline, [&](io_uring_sqe* sqe) {
             io_uring_prep_sendmsg(sqe, fd, &message, MSG_NOSIGNAL);
         });
