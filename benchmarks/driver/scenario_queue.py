@@ -112,8 +112,12 @@ def merge_consumed(args, rs):
     """Loss, duplicates and fairness over every worker's consumers."""
     tracker = merged_tracker(r["tracker"] for r in rs)
     out = queue_loss(expected_of(args), tracker)
-    counts = [n for r in rs for _, n in sorted(r["consumers"])]
-    counts += [0] * (args.consumers - len(counts))  # consumers that never connected
+    # By consumer index (DRIVER.md), whichever worker ran it; a consumer
+    # that never connected got nothing.
+    counts = [0] * args.consumers
+    for r in rs:
+        for i, n in r["consumers"]:
+            counts[i] = n
     out.update(fairness(counts))
     out["per_consumer"] = counts
     return out

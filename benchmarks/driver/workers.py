@@ -234,7 +234,9 @@ class _Coordinator:
             try:
                 self.pipes[i].send(msg)
             except OSError:
-                self.open.discard(i)
+                # The worker closed its end, having sent its result (or
+                # died): receive() still reads that result, or the EOF.
+                pass
 
     def totals(self):
         out = {}

@@ -9,6 +9,9 @@ activemq to start a fresh one for the smoke runs. Without either, the smoke
 runs start build/stampede when it exists and are skipped (saying so) when it
 does not. STAMPEDE_BENCH_LOGIN / STAMPEDE_BENCH_PASSCODE give credentials for
 a HOST:PORT broker (rabbitmq gets guest/guest by itself).
+STAMPEDE_BENCH_STAMPEDE and STAMPEDE_BENCH_NATIVE name the broker and the
+native driver to use instead of build/stampede and build/stampede-load (ctest
+points them into its own build tree).
 
 Three parts:
   - the accounting on synthetic inputs (completeness, loss, fairness,
@@ -38,6 +41,9 @@ from stomp_wire import FrameParser, encode_frame  # noqa: E402
 from harness import brokers, loadgen, phases  # noqa: E402
 
 BROKER_SPEC = os.environ.get("STAMPEDE_BENCH_BROKER")
+# Binaries of another build tree than build/ (the harness reads these globals).
+brokers.STAMPEDE = os.environ.get("STAMPEDE_BENCH_STAMPEDE") or brokers.STAMPEDE
+loadgen.NATIVE = os.environ.get("STAMPEDE_BENCH_NATIVE") or loadgen.NATIVE
 LATENCY_OBJECTS = ("latency_ns", "fast_latency_ns", "topic_latency_ns", "queue_latency_ns",
                    "rtt_ns")
 
