@@ -160,6 +160,7 @@ private:
 };
 
 result<rx_buffer> asio_stream::receive(time_point deadline) {
+    const op_registry::inside guard(ops_);
     heap_buffer_pool& pool = io_.pool();
     for (;;) {
         if (!is_open()) {
@@ -189,6 +190,7 @@ result<rx_buffer> asio_stream::receive(time_point deadline) {
 }
 
 result<std::size_t> asio_stream::read_some(std::span<char> into, time_point deadline) {
+    const op_registry::inside guard(ops_);
     for (;;) {
         if (!is_open()) {
             return errc::stream_closed;
@@ -210,6 +212,7 @@ result<std::size_t> asio_stream::read_some(std::span<char> into, time_point dead
 }
 
 result<void> asio_stream::write(std::span<const char> bytes, time_point deadline) {
+    const op_registry::inside guard(ops_);
     while (!bytes.empty()) {
         if (!is_open()) {
             return errc::stream_closed;
@@ -242,6 +245,7 @@ void consume_iovecs(std::span<iovec>& parts, std::size_t written) noexcept {
 }
 
 result<void> asio_stream::writev(std::span<iovec> parts, time_point deadline) {
+    const op_registry::inside guard(ops_);
     while (!parts.empty()) {
         if (!is_open()) {
             return errc::stream_closed;
@@ -283,6 +287,7 @@ public:
     ~asio_listener() override { close(); }
 
     result<unique_fd> accept(time_point deadline) override {
+        const op_registry::inside guard(ops_);
         for (;;) {
             if (!is_open()) {
                 return errc::stream_closed;

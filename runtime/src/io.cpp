@@ -144,12 +144,21 @@ namespace detail {
 
 // ---- shared backend machinery ----
 
-void op_registry::finished(scheduler& sched, io_waiter& op) noexcept {
+void op_registry::finished(scheduler&, io_waiter& op) noexcept {
     if (op.owner_hook.linked()) {
         ops_.erase(&op);
     }
-    if (ops_.empty() && drain_ != nullptr) {
-        sched.wake(*drain_);
+    wake_drain();
+}
+
+op_registry::inside::~inside() {
+    --registry_.inside_;
+    registry_.wake_drain();
+}
+
+void op_registry::wake_drain() noexcept {
+    if (idle() && drain_ != nullptr) {
+        this_scheduler()->wake(*drain_);
     }
 }
 
@@ -164,7 +173,7 @@ public:
 
 void op_registry::interrupt_and_drain(scheduler& sched, errc why) noexcept {
     ops_.for_each([&](io_waiter* op) { sched.interrupt(*op, why); });
-    while (!ops_.empty()) {
+    while (!idle()) {
         drain_waiter w;
         drain_ = &w;
         sched.block(w);

@@ -23,10 +23,24 @@ public:
 };
 
 /// Operations in flight on one fd, so that close can interrupt and await them
-/// (STYLE.md buffers rule 4: an fd closes only when none of them is in flight).
+/// (STYLE.md buffers rule 4: an fd closes only when none of them is in flight),
+/// and the fibers still inside the stream's methods: an operation completes
+/// before its fiber resumes and leaves, and only then may the stream go.
 class op_registry {
 public:
-    bool idle() const noexcept { return ops_.empty(); }
+    /// Marks the calling fiber as inside a method for the guard's life.
+    class inside {
+    public:
+        explicit inside(op_registry& r) noexcept : registry_(r) { ++registry_.inside_; }
+        ~inside();
+        inside(const inside&) = delete;
+        inside& operator=(const inside&) = delete;
+
+    private:
+        op_registry& registry_;
+    };
+
+    bool idle() const noexcept { return ops_.empty() && inside_ == 0; }
 
     void started(io_waiter& op) noexcept { ops_.push_back(&op); }
 
@@ -38,7 +52,10 @@ public:
     void interrupt_and_drain(scheduler& sched, errc why) noexcept;
 
 private:
+    void wake_drain() noexcept;
+
     intrusive_list<io_waiter, &io_waiter::owner_hook> ops_;
+    std::size_t inside_ = 0;
     waiter* drain_ = nullptr;
 };
 

@@ -200,6 +200,7 @@ private:
 // idle connection holds no buffer. When the ring is empty (ENOBUFS), falls
 // back to a heap buffer for this one receive.
 result<rx_buffer> uring_stream::receive(time_point deadline) {
+    const op_registry::inside guard(ops_);
     if (!is_open()) {
         return errc::stream_closed;
     }
@@ -241,6 +242,7 @@ result<rx_buffer> uring_stream::receive_into_heap(time_point deadline) {
 }
 
 result<std::size_t> uring_stream::read_some(std::span<char> into, time_point deadline) {
+    const op_registry::inside guard(ops_);
     if (!is_open()) {
         return errc::stream_closed;
     }
@@ -265,6 +267,7 @@ result<std::size_t> uring_stream::read_some(std::span<char> into, time_point dea
 // of its reader: bench_echo measured about 2 messages per receive instead of
 // 31 and 2-3x the CPU per message for one-message-per-write clients.
 result<void> uring_stream::write(std::span<const char> bytes, time_point deadline) {
+    const op_registry::inside guard(ops_);
     while (!bytes.empty()) {
         if (!is_open()) {
             return errc::stream_closed;
@@ -299,6 +302,7 @@ void consume(std::span<iovec>& parts, std::size_t written) noexcept {
 }
 
 result<void> uring_stream::writev(std::span<iovec> parts, time_point deadline) {
+    const op_registry::inside guard(ops_);
     while (!parts.empty()) {
         if (!is_open()) {
             return errc::stream_closed;
@@ -374,6 +378,7 @@ private:
     int last_error_ = 0;
     accept_waiter* acceptor_ = nullptr;
     final_waiter* closer_ = nullptr;
+    op_registry inside_;  ///< only counts the fiber inside accept()
 };
 
 uring_listener::~uring_listener() {
@@ -410,6 +415,7 @@ void uring_listener::complete(int res, unsigned flags) noexcept {
 }
 
 result<unique_fd> uring_listener::accept(time_point deadline) {
+    const op_registry::inside guard(inside_);
     for (;;) {
         if (!is_open()) {
             return errc::stream_closed;
@@ -449,6 +455,9 @@ void uring_listener::close() noexcept {
         closer_ = &w;
         io_.sched().block(w);
         closer_ = nullptr;
+    }
+    if (!inside_.idle()) {
+        inside_.interrupt_and_drain(io_.sched(), errc::stream_closed);  // the acceptor leaves
     }
     fd_.reset();
 }
