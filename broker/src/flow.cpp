@@ -1,5 +1,6 @@
 #include "flow.hpp"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -58,7 +59,13 @@ bool memory_monitor::init(runtime::exit_reason&) {
 }
 
 void memory_monitor::handle_info(tick&) {
-    const std::size_t rss = resident_bytes();
+    std::size_t rss = resident_bytes();
+    if (rss > high_water_) {
+        // Memory freed since (a queue drained, say) may still be resident in
+        // the allocator; hand it back before deciding.
+        ::malloc_trim(0);
+        rss = resident_bytes();
+    }
     const bool over = rss > high_water_;
     if (over != alarm_.load(std::memory_order_relaxed)) {
         alarm_.store(over, std::memory_order_release);
