@@ -182,9 +182,12 @@ struct start_heartbeats {
 struct end_session {};
 /// Flow control: the publisher may read again (credit returned, gate open).
 struct resume_reading {};
-/// The outbound queue has been over its threshold since `since`: check again
-/// after the grace period.
-struct congestion_grace {};
+/// The outbound queue went over its threshold (congestion episode `episode`):
+/// check again after the grace period. A check from an episode that has since
+/// ended is ignored, so each judgement covers a whole grace period.
+struct congestion_grace {
+    std::uint64_t episode = 0;
+};
 struct heartbeat_send_tick {};
 struct heartbeat_check_tick {};
 struct connect_deadline {};

@@ -84,12 +84,15 @@ bool queue_actor::make_room(std::size_t incoming) {
     if (limits.overflow == overflow_policy::reject_publish) {
         return false;
     }
+    if (incoming > limits.max_bytes) {
+        return false;  // no amount of dropping makes room: refuse it, drop nothing
+    }
     while (full() && !ready_.empty()) {
         ready_bytes_ -= ready_.front().msg->footprint();
         ready_.pop_front();
         ++counters_.dropped;
     }
-    return !full();  // a message larger than max_bytes on its own is still refused
+    return !full();
 }
 
 // ---- delivering ----

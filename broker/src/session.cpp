@@ -35,6 +35,31 @@ protocol::limits limits_before_connect(const config& cfg) {
     return l;
 }
 
+// The limit a parse error broke, named as the configuration names it, so that
+// the ERROR's body tells the user which setting to look at.
+std::string limit_broken(protocol::errc e, const config& cfg, bool connected) {
+    const auto& l = cfg.limits;
+    switch (e) {
+        case protocol::errc::frame_too_large:
+            return connected ? "a frame may be at most " + std::to_string(l.max_frame) +
+                                   " bytes (limits.max_frame)"
+                             : "before CONNECT succeeds a frame may be at most " +
+                                   std::to_string(l.max_frame_before_connect) +
+                                   " bytes (limits.max_frame_before_connect)";
+        case protocol::errc::command_too_long:
+            return "a command line may be at most " + std::to_string(l.max_command_line) +
+                   " bytes (limits.max_command_line)";
+        case protocol::errc::header_line_too_long:
+            return "a header line may be at most " + std::to_string(l.max_header_line) +
+                   " bytes (limits.max_header_line)";
+        case protocol::errc::too_many_headers:
+            return "a frame may have at most " + std::to_string(l.max_headers) +
+                   " headers (limits.max_headers)";
+        default:
+            return {};
+    }
+}
+
 std::string peer_of(const runtime::tcp_stream& stream) {
     auto peer = runtime::endpoint::peer_of(stream.native_handle());
     return peer ? peer->to_string() : "?";
@@ -146,16 +171,21 @@ bool session::feed_assembly(std::span<char>& input) {
 
 bool session::handle_parse(const protocol::parse_result& r) {
     switch (r.status) {
-        case protocol::parse_status::complete:
+        case protocol::parse_status::complete: {
+            // Only publishing is held back: a consumer's SUBSCRIBE and ACKs
+            // are what drains the memory that publishers filled.
+            const protocol::command cmd = parser_.frame().cmd;
             dispatch(parser_.frame());
-            if (connected_ && !closing_ && publisher_must_wait()) {
+            const bool published = cmd == protocol::command::send || cmd == protocol::command::commit;
+            if (published && connected_ && !closing_ && publisher_must_wait()) {
                 respect_flow_control();
             }
             return !closing_;
+        }
         case protocol::parse_status::heartbeat:
             return true;
         case protocol::parse_status::error:
-            fail(protocol::describe(r.error));
+            fail(protocol::describe(r.error), limit_broken(r.error, ctx_.cfg, connected_));
             return false;
         case protocol::parse_status::need_more:
             break;
@@ -217,6 +247,7 @@ runtime::result<void> session::write_batch(const byte_buffer& batch,
         written = stream_.write({batch.data(), batch.size()});
     }
     if (written) {
+        last_written_at_ = runtime::clock::now();
         written_total_ += bytes;
         counters_.bytes_out += bytes;
         counters_.frames_out += entries.size();
@@ -332,14 +363,28 @@ void session::finish() {
 
 // ---- timers ----
 
-// Runs every half interval: a tick that finds nothing queued since the
-// previous one sends a heart-beat, so no gap exceeds the interval (ticking
-// once an interval would allow almost two).
-void session::on_heartbeat_send_tick() {
-    if (queued_total_ == queued_at_last_tick_ && !closing_) {
+// Fires one interval (less a little slack for timer lateness) after the last
+// write reached the socket; if nothing was written since, a heart-beat goes.
+// Output that is still queued (a backed-up socket) counts as traffic: the
+// beat would only wait behind it. Returns when to look again.
+std::optional<std::uint32_t> session::on_heartbeat_send_tick() {
+    if (closing_ || heartbeat_.send_every_ms == 0) {
+        return std::nullopt;
+    }
+    const std::chrono::milliseconds interval(heartbeat_.send_every_ms);
+    const auto period = interval - std::min<std::chrono::milliseconds>(
+                                       interval / 10, std::chrono::milliseconds(10));
+    const auto now = runtime::clock::now();
+    const auto due = last_written_at_ + period;
+    if (now < due) {
+        const auto wait = std::chrono::ceil<std::chrono::milliseconds>(due - now);
+        return static_cast<std::uint32_t>(std::max<std::int64_t>(1, wait.count()));
+    }
+    if (out_.empty()) {
         queue_control("\n");
     }
-    queued_at_last_tick_ = queued_total_;
+    last_written_at_ = now;
+    return static_cast<std::uint32_t>(std::max<std::int64_t>(1, period.count()));
 }
 
 std::optional<std::uint32_t> session::on_heartbeat_check_tick() {
@@ -377,9 +422,9 @@ bool session_actor::init(runtime::exit_reason&) {
 }
 
 void session_actor::handle_cast(start_heartbeats& plan) {
-    send_every_ms_ = plan.send_every_ms;
     if (plan.send_every_ms > 0) {
-        send_after(std::chrono::milliseconds(half_interval()), heartbeat_send_tick{});
+        heartbeat_send_tick tick;
+        handle_info(tick);
     }
     if (plan.expect_every_ms > 0) {
         send_after(std::chrono::milliseconds(2ull * plan.expect_every_ms), heartbeat_check_tick{});
@@ -387,8 +432,9 @@ void session_actor::handle_cast(start_heartbeats& plan) {
 }
 
 void session_actor::handle_info(heartbeat_send_tick&) {
-    session_->on_heartbeat_send_tick();
-    send_after(std::chrono::milliseconds(half_interval()), heartbeat_send_tick{});
+    if (const auto next = session_->on_heartbeat_send_tick()) {
+        send_after(std::chrono::milliseconds(*next), heartbeat_send_tick{});
+    }
 }
 
 void session_actor::handle_info(heartbeat_check_tick&) {

@@ -72,13 +72,13 @@ class session : public std::enable_shared_from_this<session> {
     std::size_t deliver_topic(std::uint32_t slot, const message_ptr& msg, template_cache& templates);
     void deliver_queue(queue_delivery& delivery);
     void on_publish_rejected(const publish_rejected& rejected);
-    void on_heartbeat_send_tick();
+    std::optional<std::uint32_t> on_heartbeat_send_tick();
     /// Closes the connection if the client has been silent for twice its
     /// heart-beat interval; otherwise the milliseconds until that could happen.
     std::optional<std::uint32_t> on_heartbeat_check_tick();
     void on_connect_deadline();
     void on_resume() { resume_.notify_all(); }
-    void on_congestion_grace();
+    void on_congestion_grace(std::uint64_t episode);
     void close(std::string_view reason);
 
     std::uint64_t id() const noexcept { return id_; }
@@ -114,7 +114,8 @@ class session : public std::enable_shared_from_this<session> {
     void on_commit(const protocol::frame_view& frame);
     void on_abort(const protocol::frame_view& frame);
     void on_disconnect(const protocol::frame_view& frame);
-    bool publish(const std::string& destination, std::shared_ptr<message> msg, bool with_receipt);
+    bool publish(const std::string& destination, std::shared_ptr<message> msg,
+                 const protocol::frame_view* receipt_frame);
     bool apply_ack(std::uint64_t delivery, bool positive);
     const destination_handle* resolve(std::string_view name);
     void remove_subscription(subscription& sub);
@@ -127,6 +128,7 @@ class session : public std::enable_shared_from_this<session> {
     void check_outbound();
     void relieve_outbound();
     void set_congestion(bool on, bool only_blocking = false);
+    void disconnect_slow(const subscription& sub, std::string_view why);
     void declare_slow(std::string_view why);
     void drop_backlog();
 
@@ -192,8 +194,7 @@ class session : public std::enable_shared_from_this<session> {
     bool writer_running_ = false;
     bool writer_done_ = false;
     runtime::event writer_exited_;
-    std::uint64_t queued_total_ = 0;  ///< bytes ever queued, to see whether a tick passed silently
-    std::uint64_t queued_at_last_tick_ = 0;
+    runtime::time_point last_written_at_{};  ///< when output last reached the socket (heart-beats)
 
     // Flow control: as a publisher...
     std::shared_ptr<publish_credit> credit_;
@@ -205,6 +206,7 @@ class session : public std::enable_shared_from_this<session> {
     bool slow_ = false;       ///< a slow consumer: its drop-policy topic messages are dropped
     std::uint64_t written_total_ = 0;
     std::uint64_t written_at_congestion_ = 0;
+    std::uint64_t congestion_episode_ = 0;  ///< which congestion the pending grace check is for
     std::unordered_map<runtime::actor_id, runtime::actor_ref<topic_actor>> congesting_;
 
     connection_counters counters_;
@@ -228,18 +230,16 @@ class session_actor : public runtime::gen_server<session_actor> {
     void handle_cast(end_session&) { stop(); }
     void handle_cast(resume_reading&) { session_->on_resume(); }
     void handle_cast(congestion_grace&);
-    void handle_info(congestion_grace&) { session_->on_congestion_grace(); }
+    void handle_info(congestion_grace& check) { session_->on_congestion_grace(check.episode); }
     void handle_info(heartbeat_send_tick&);
     void handle_info(heartbeat_check_tick&);
     void handle_info(connect_deadline&) { session_->on_connect_deadline(); }
 
   private:
-    std::uint32_t half_interval() const noexcept { return std::max(1u, send_every_ms_ / 2); }
 
     std::shared_ptr<session> session_;
     std::uint32_t connect_timeout_ms_;
     std::uint32_t grace_ms_;
-    std::uint32_t send_every_ms_ = 0;
 };
 
 }  // namespace stampede::broker

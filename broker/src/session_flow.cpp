@@ -13,7 +13,7 @@
 // holding publishers back, `block` keeps holding them until it drains. Being
 // behind is not being slow: a subscriber that drains is only ever throttled,
 // however far over max_bytes the messages in flight carry it, up to a safety
-// cap of four times max_bytes.
+// cap of four times max_bytes (or max_bytes plus one largest frame).
 
 #include "queue.hpp"
 #include "session.hpp"
@@ -82,9 +82,11 @@ void session::check_outbound() {
         congested_ = true;
         written_at_congestion_ = written_total_;
         set_congestion(true);
-        actor_.cast(congestion_grace{});
+        actor_.cast(congestion_grace{++congestion_episode_});
     }
-    if (bytes > 4 * max) {
+    // The cap leaves room for one frame of the largest size on top of
+    // max_bytes: a single big message is not a sign of a slow consumer.
+    if (bytes > std::max(4 * max, max + ctx_.cfg.limits.max_frame)) {
         declare_slow("its outbound queue passed four times max_bytes");
     }
 }
@@ -137,8 +139,8 @@ void session::set_congestion(bool on, bool only_blocking) {
     }
 }
 
-void session::on_congestion_grace() {
-    if (!congested_ || slow_ || closing_) {
+void session::on_congestion_grace(std::uint64_t episode) {
+    if (!congested_ || slow_ || closing_ || episode != congestion_episode_) {
         return;
     }
     const std::uint64_t drained = written_total_ - written_at_congestion_;
@@ -151,7 +153,7 @@ void session::on_congestion_grace() {
     }
     // Behind but draining: hold the publishers a while longer, and look again.
     written_at_congestion_ = written_total_;
-    actor_.cast(congestion_grace{});
+    actor_.cast(congestion_grace{episode});
 }
 
 void session::declare_slow(std::string_view why) {
@@ -161,10 +163,7 @@ void session::declare_slow(std::string_view why) {
             continue;
         }
         if (sub->policy == slow_consumer_policy::disconnect) {
-            fail("slow consumer",
-                 std::to_string(out_.bytes()) + " bytes queued for this connection (limit " +
-                     std::to_string(ctx_.cfg.outbound.max_bytes) + "), and " + std::string(why) +
-                     "; the policy for " + sub->destination.name + " is disconnect");
+            disconnect_slow(*sub, why);
             return;
         }
         drops = drops || sub->policy == slow_consumer_policy::drop;
@@ -178,6 +177,23 @@ void session::declare_slow(std::string_view why) {
     runtime::log::info("connection ", id_, " (", counters_.peer, ") is a slow consumer: ", why,
                        "; dropping its oldest topic messages");
     drop_backlog();
+}
+
+// Closes a slow consumer with an ERROR. Its topics' publishers go at once and
+// its queued topic messages are let go (counted as dropped): the peer is not
+// reading them, and they would otherwise hold memory and the topics' gates
+// until the close deadline ends a writer stuck on the full socket.
+void session::disconnect_slow(const subscription& sub, std::string_view why) {
+    const std::size_t queued = out_.bytes();
+    set_congestion(false);
+    congested_ = false;
+    const auto dropped = out_.drop_oldest(
+        [](const outbound_entry& e) { return e.kind == entry_kind::topic_message; }, 0);
+    counters_.dropped += dropped.size();
+    fail("slow consumer",
+         std::to_string(queued) + " bytes queued for this connection (limit " +
+             std::to_string(ctx_.cfg.outbound.max_bytes) + "), and " + std::string(why) +
+             "; the policy for " + sub.destination.name + " is disconnect");
 }
 
 // Drops the oldest queued messages of drop-policy topic subscriptions until
@@ -227,8 +243,8 @@ void session::drop_backlog() {
 
 // ---- the mailbox's part ----
 
-void session_actor::handle_cast(congestion_grace&) {
-    send_after(std::chrono::milliseconds(grace_ms_), congestion_grace{});
+void session_actor::handle_cast(congestion_grace& check) {
+    send_after(std::chrono::milliseconds(grace_ms_), congestion_grace{check.episode});
 }
 
 }  // namespace stampede::broker

@@ -182,9 +182,12 @@ const destination_handle* session::resolve(std::string_view name) {
     return &destinations_.emplace(std::string(name), std::move(*handle)).first->second;
 }
 
-// Sends `msg` to its destination, charged to this publisher's window.
+// Sends `msg` to its destination, charged to this publisher's window. With
+// `receipt_frame` (a SEND or COMMIT asking for a receipt) the destination
+// confirms it first, and an ERROR refusing it carries that frame's receipt-id.
 bool session::publish(const std::string& destination, std::shared_ptr<message> msg,
-                      bool with_receipt) {
+                      const frame_view* receipt_frame) {
+    const bool with_receipt = receipt_frame != nullptr;
     const destination_handle* handle = resolve(destination);
     if (handle == nullptr) {
         fail("cannot deliver to " + destination + ": the broker is shutting down");
@@ -198,7 +201,8 @@ bool session::publish(const std::string& destination, std::shared_ptr<message> m
             return true;
         }
         if (auto done = runtime::call(handle->topic, topic_publish_sync{std::move(msg)}); !done) {
-            fail("publishing to " + destination + " failed: " + done.error().message());
+            fail("publishing to " + destination + " failed: " + done.error().message(), {},
+                 receipt_frame);
             return false;
         }
         return true;
@@ -209,13 +213,15 @@ bool session::publish(const std::string& destination, std::shared_ptr<message> m
     }
     const auto outcome = runtime::call(handle->queue, queue_publish_sync{std::move(msg)});
     if (!outcome) {
-        fail("publishing to " + destination + " failed: " + outcome.error().message());
+        fail("publishing to " + destination + " failed: " + outcome.error().message(), {},
+             receipt_frame);
         return false;
     }
     if (*outcome == publish_outcome::rejected_full) {
         fail("queue " + destination + " is full",
              "max_length " + std::to_string(ctx_.cfg.queues.max_length) + ", max_bytes " +
-                 std::to_string(ctx_.cfg.queues.max_bytes) + ", overflow reject-publish");
+                 std::to_string(ctx_.cfg.queues.max_bytes) + ", overflow reject-publish",
+             receipt_frame);
         return false;
     }
     return true;
@@ -251,7 +257,8 @@ void session::on_send(const frame_view& frame) {
         return;
     }
     ++counters_.messages_in;
-    if (publish(std::string(*destination), std::move(msg), frame.get("receipt").has_value())) {
+    if (publish(std::string(*destination), std::move(msg),
+                frame.get("receipt") ? &frame : nullptr)) {
         send_receipt_if_asked(frame);
     }
 }
@@ -504,7 +511,7 @@ void session::on_commit(const frame_view& frame) {
     std::vector<pending_frame> frames = std::move(it->second);
     transactions_.erase(it);
     // With a receipt, every SEND is confirmed by its destination before the RECEIPT.
-    const bool confirm = frame.get("receipt").has_value();
+    const frame_view* confirm = frame.get("receipt") ? &frame : nullptr;
     for (pending_frame& pending : frames) {
         if (pending.cmd == command::send) {
             ++counters_.messages_in;
@@ -593,7 +600,7 @@ void session::redeliver_topic(subscription& sub, unacked_delivery item) {
         const std::string dlq = std::string(queue_prefix) + "DLQ." + short_name;
         publish(dlq,
                 item.topic_message->redirected(dlq, {"original-destination", sub.destination.name}),
-                false);
+                nullptr);
         return;
     }
     const std::uint64_t delivery = next_delivery_++;

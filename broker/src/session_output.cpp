@@ -25,7 +25,6 @@ std::vector<header>& scratch_headers() {
 
 void session::queue_control(std::string_view bytes) {
     out_.push(bytes, entry_kind::control);
-    queued_total_ += bytes.size();
     counters_.outbound_bytes = out_.bytes();
     wake_writer();
 }
@@ -46,13 +45,13 @@ void session::send_connected(protocol::version v, protocol::heart_beat server) {
                               {"server", server_name},
                               {"session", id_text_},
                               {"heart-beat", beats}};
-    queued_total_ += enqueue(out_, {command::connected, headers, {}}, v, {});
+    enqueue(out_, {command::connected, headers, {}}, v, {});
     wake_writer();
 }
 
 void session::send_receipt(std::string_view receipt_id) {
     const header headers[] = {{"receipt-id", receipt_id}};
-    queued_total_ += enqueue(out_, {command::receipt, headers, {}}, version_, {});
+    enqueue(out_, {command::receipt, headers, {}}, version_, {});
     wake_writer();
 }
 
@@ -77,7 +76,7 @@ void session::fail(std::string_view message, std::string_view detail,
     }
     headers.insert(headers.end(), extra.begin(), extra.end());
     const std::string body = detail.empty() ? std::string(message) : std::string(detail);
-    queued_total_ += enqueue(out_, {command::error, headers, body}, version_, {});
+    enqueue(out_, {command::error, headers, body}, version_, {});
     runtime::log::info("connection ", id_, " (", counters_.peer, "): ERROR ", message,
                        detail.empty() ? "" : ": ", detail);
     closing_ = true;
@@ -132,9 +131,7 @@ void session::write_topic_message(subscription& sub, const protocol::message_tem
         tmpl.write(out_.reserve(size), id, sub.id, ack, extra);
         entry.size = entry.inline_size = static_cast<std::uint32_t>(size);
     }
-    const std::size_t size = entry.size;
     out_.commit(std::move(entry));
-    queued_total_ += size;
     ++counters_.messages_out;
     counters_.outbound_bytes = out_.bytes();
     wake_writer();
@@ -164,7 +161,6 @@ std::size_t session::write_queue_message(subscription& sub, const message& msg,
     }
     const std::size_t size =
         enqueue(out_, {command::message, headers, msg.body()}, version_, entry);
-    queued_total_ += size;
     ++counters_.messages_out;
     counters_.outbound_bytes = out_.bytes();
     wake_writer();
