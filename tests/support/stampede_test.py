@@ -80,7 +80,8 @@ class Broker:
         cmd += self.args
         self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                         text=True, errors="replace")
-        threading.Thread(target=self._drain, daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             with self._lock:
@@ -147,8 +148,11 @@ class Broker:
 
     def stop(self, timeout=15):
         """SIGTERM, then wait; returns the exit status."""
-        if self.process is None or self.process.poll() is not None:
-            return None if self.process is None else self.process.returncode
+        if self.process is None:
+            return None
+        if self.process.poll() is not None:
+            self._release()
+            return self.process.returncode
         self.process.send_signal(signal.SIGTERM)
         try:
             return self.process.wait(timeout)
@@ -158,9 +162,17 @@ class Broker:
             raise AssertionError("stampede did not stop within %ss of SIGTERM:\n%s"
                                  % (timeout, self.log()))
         finally:
-            if self._config_file:
-                os.unlink(self._config_file)
-                self._config_file = None
+            self._release()
+
+    def _release(self):
+        """Once the process has ended: its config file and its stderr pipe."""
+        if self._config_file:
+            os.unlink(self._config_file)
+            self._config_file = None
+        if self.process.poll() is not None and not self.process.stderr.closed:
+            self._drainer.join(5)  # the log to its end, then the pipe is done with
+            if not self._drainer.is_alive():
+                self.process.stderr.close()
 
     def __enter__(self):
         return self.start()

@@ -1,0 +1,260 @@
+"""Heart-beating (STOMP12.md items 2 and 13) at millisecond precision.
+
+The broker offers heartbeat.send_ms/receive_ms (default 100,100). It sends a
+heart-beat EOL every max(sx, cy) ms of silence and drops a client silent for
+twice max(cx, sy) ms with ERROR "heart-beat timeout". Intervals here are odd
+numbers of milliseconds (130, 170, 230, 330 ms) so that a broker rounding to
+whole seconds, or checking on a coarse tick, fails. Margins are generous for
+a noisy 2-core machine, but tight enough to tell 2x from 1x or 3x.
+"""
+
+import select
+import statistics
+import time
+import unittest
+
+from integ import BrokerCase, unique
+
+
+def connect_with_heart_beat(case, heart_beat, version="1.2"):
+    """A connection that asked for `heart_beat`; returns (client, CONNECTED, when)."""
+    c = case.client()
+    c.send_frame("CONNECT", {"accept-version": version, "host": "/", "heart-beat": heart_beat})
+    connected = c.expect("CONNECTED")
+    c.version = connected.get("version")
+    return c, connected, time.monotonic()
+
+
+def record(c, seconds):
+    """Arrival times of the bytes the broker sends within `seconds`, with the
+    bytes: [(t, data)]. Stops early if the connection closes."""
+    out = []
+    deadline = time.monotonic() + seconds
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return out
+        ready, _, _ = select.select([c.sock], [], [], remaining)
+        if not ready:
+            return out
+        data = c.sock.recv(65536)
+        if not data:
+            return out
+        out.append((time.monotonic(), data))
+
+
+def beat_times(arrivals):
+    """One time per heart-beat EOL received (LF or CR LF); fails on anything else."""
+    times = []
+    for t, data in arrivals:
+        text = data.replace(b"\r\n", b"\n")
+        if text.strip(b"\n"):
+            raise AssertionError("expected only heart-beats, got %r" % data)
+        times.extend([t] * text.count(b"\n"))
+    return times
+
+
+def gaps_ms(times):
+    return [(b - a) * 1000 for a, b in zip(times, times[1:])]
+
+
+class HeartbeatTest(BrokerCase):
+
+    def test_connected_offers_the_servers_intervals(self):
+        c, connected, _ = connect_with_heart_beat(self, "0,0")
+        self.assertEqual(connected.get("heart-beat"), "100,100")
+
+    def test_without_a_heart_beat_header_neither_side_beats(self):
+        c = self.connected()  # no heart-beat header: 0,0
+        arrivals = record(c, 0.8)
+        self.assertEqual(arrivals, [], "the broker sent %r to a client that wants no beats"
+                         % arrivals)
+        # Silent for 8 times the broker's own receive interval, and still served.
+        self.round_trip(c)
+
+    def test_a_heart_beat_of_0_0_means_no_beats(self):
+        c, _, _ = connect_with_heart_beat(self, "0,0")
+        self.assertEqual(record(c, 0.6), [])
+        self.round_trip(c)
+
+    def test_the_broker_beats_every_max_of_sx_and_cy(self):
+        # cy 230 > sx 100: every 230 ms.
+        c, _, start = connect_with_heart_beat(self, "0,230")
+        times = beat_times(record(c, 2.0))
+        self.assertTrue(6 <= len(times) <= 10, "%d beats in 2 s at 230 ms: %s"
+                        % (len(times), gaps_ms(times)))
+        gaps = gaps_ms(times)
+        self.assertTrue(200 <= statistics.median(gaps) <= 290, gaps)
+        self.assertGreater(min(gaps), 150, gaps)
+
+    def test_the_first_heart_beat_comes_one_interval_after_connected(self):
+        c, _, start = connect_with_heart_beat(self, "0,230")
+        times = beat_times(record(c, 0.7))
+        self.assertTrue(times, "no heart-beat within 700 ms at 230 ms")
+        first = (times[0] - start) * 1000
+        self.assertTrue(180 <= first <= 360, "first heart-beat %.0f ms after CONNECTED, "
+                        "the client expects one every 230 ms" % first)
+
+    def test_the_broker_is_never_silent_for_much_more_than_the_interval(self):
+        # Whatever the phase of a frame against the broker's timers, the next
+        # heart-beat follows it within one interval (plus slack), not two.
+        destination = "/topic/" + unique("phase")
+        c, _, _ = connect_with_heart_beat(self, "0,230")
+        c.subscribe(destination)
+        pub = self.connected()
+        silences = []
+        for delay in (0.03, 0.08, 0.13, 0.18, 0.21):
+            record(c, 0.3 + delay)  # beats at the broker's own phase, then a MESSAGE
+            pub.send(destination, "now")
+            arrivals = record(c, 0.7)
+            data = b"".join(d for _, d in arrivals)
+            self.assertTrue(data.startswith(b"MESSAGE"), data)
+            after = [t for t, d in arrivals[1:] if d.strip(b"\r\n") == b""]
+            self.assertTrue(after, "no heart-beat within 700 ms after a MESSAGE")
+            silences.append((after[0] - arrivals[0][0]) * 1000)
+        self.assertLessEqual(max(silences), 350, "silences after a MESSAGE before the next "
+                             "heart-beat at a 230 ms interval: %s ms"
+                             % [round(s) for s in silences])
+
+    def test_the_broker_beats_no_faster_than_it_offers(self):
+        # cy 40 < sx 100: every 100 ms, not every 40.
+        c, _, _ = connect_with_heart_beat(self, "0,40")
+        times = beat_times(record(c, 1.5))
+        self.assertTrue(11 <= len(times) <= 16, "%d beats in 1.5 s at 100 ms" % len(times))
+        self.assertTrue(85 <= statistics.median(gaps_ms(times)) <= 130, gaps_ms(times))
+
+    def test_a_client_sending_no_beats_gets_its_own(self):
+        # cx 300 (the client beats), cy 0 (it wants none): none come.
+        c, _, _ = connect_with_heart_beat(self, "300,0")
+        deadline = time.monotonic() + 0.9
+        while time.monotonic() < deadline:
+            c.send_raw(b"\n")
+            self.assertEqual(record(c, 0.2), [])
+
+    def test_other_traffic_stands_in_for_heart_beats(self):
+        # Messages flowing every 50 ms leave no 230 ms silence to fill.
+        destination = "/topic/" + unique("traffic")
+        c, _, _ = connect_with_heart_beat(self, "0,230")
+        c.subscribe(destination)
+        pub = self.connected()
+        c.buffer = b""
+        arrivals = []
+        for i in range(16):
+            pub.send(destination, "tick")
+            arrivals += record(c, 0.05)
+        data = b"".join(d for _, d in arrivals)
+        self.assertEqual(data.count(b"MESSAGE"), 16)
+        self.assertNotIn(b"\0\n", data)  # no beat between messages: they were traffic enough
+
+    def test_a_silent_client_is_dropped_at_twice_its_interval_not_before(self):
+        # cx 170 > sy 100: the client owes traffic every 170 ms, is dropped after 340.
+        c, _, start = connect_with_heart_beat(self, "170,0")
+        error = c.expect("ERROR", timeout=3)
+        elapsed = (time.monotonic() - start) * 1000
+        self.assertIn("heart-beat timeout", error.get("message"))
+        self.assertTrue(330 <= elapsed <= 800, "dropped after %.0f ms, expected ~340" % elapsed)
+        c.expect_closed()
+        self.assert_bystander_fine()
+
+    def test_the_client_interval_is_at_least_the_brokers_receive_interval(self):
+        # cx 20 < sy 100: traffic is owed every 100 ms, the drop comes after 200.
+        c, _, start = connect_with_heart_beat(self, "20,0")
+        error = c.expect("ERROR", timeout=3)
+        elapsed = (time.monotonic() - start) * 1000
+        self.assertIn("heart-beat timeout", error.get("message"))
+        self.assertTrue(190 <= elapsed <= 650, "dropped after %.0f ms, expected ~200" % elapsed)
+        c.expect_closed()
+
+    def test_heart_beat_eols_from_the_client_keep_it_connected(self):
+        for eol in (b"\n", b"\r\n"):
+            with self.subTest(eol=eol):
+                c, _, start = connect_with_heart_beat(self, "170,0")
+                # Beat every 110 ms for 1.2 s, three times the drop time.
+                while time.monotonic() - start < 1.2:
+                    c.send_raw(eol)
+                    self.assertEqual(record(c, 0.11), [])
+                last = time.monotonic()
+                self.round_trip(c)  # still served
+                last = time.monotonic()
+                error = c.expect("ERROR", timeout=3)
+                elapsed = (time.monotonic() - last) * 1000
+                self.assertIn("heart-beat timeout", error.get("message"))
+                self.assertTrue(300 <= elapsed <= 800, "dropped %.0f ms after its last frame"
+                                % elapsed)
+                c.expect_closed()
+
+    def test_frames_count_as_traffic(self):
+        destination = "/queue/" + unique("hb-frames")
+        c, _, start = connect_with_heart_beat(self, "170,0")
+        while time.monotonic() - start < 1.0:
+            c.send_frame("SEND", {"destination": destination}, "keep-alive")
+            self.assertEqual(record(c, 0.11), [])
+        c.subscribe(destination)
+        self.assertEqual(c.expect("MESSAGE").body, b"keep-alive")
+
+    def test_a_partial_frame_counts_as_traffic(self):
+        c, _, start = connect_with_heart_beat(self, "170,0")
+        frame = b"SEND\ndestination:/queue/" + unique("hb-part").encode() + b"\nreceipt:done\n\n"
+        frame += b"x" * 20 + b"\0"
+        for i in range(len(frame) - 1):
+            c.send_raw(frame[i:i + 1])  # one octet every 60 ms, about 2.2 s in all
+            self.assertEqual(record(c, 0.06), [], "dropped at octet %d" % i)
+        c.send_raw(frame[-1:])
+        c.expect("RECEIPT", {"receipt-id": "done"})
+
+    def test_a_client_beating_both_ways_stays_connected_while_idle(self):
+        c, _, start = connect_with_heart_beat(self, "130,130")
+        received = []
+        while time.monotonic() - start < 1.3:
+            c.send_raw(b"\n")
+            received += record(c, 0.09)
+        times = beat_times(received)
+        self.assertTrue(7 <= len(times) <= 13, "%d beats in 1.3 s at 130 ms" % len(times))
+        self.round_trip(c)
+
+    def test_heart_beats_work_in_1_1(self):
+        c, _, start = connect_with_heart_beat(self, "170,100", version="1.1")
+        self.assertEqual(c.version, "1.1")
+        times = beat_times(record(c, 0.25))  # beats, then the drop at ~340 ms
+        error = c.expect("ERROR", timeout=3)
+        elapsed = (time.monotonic() - start) * 1000
+        self.assertIn("heart-beat timeout", error.get("message"))
+        self.assertTrue(330 <= elapsed <= 800, elapsed)
+        self.assertGreaterEqual(len(times), 1)
+
+
+class SlowReceiveHeartbeatTest(BrokerCase):
+    config = {"heartbeat": {"send_ms": 330, "receive_ms": 330}}
+
+    def test_connected_offers_the_configured_intervals(self):
+        c, connected, _ = connect_with_heart_beat(self, "100,100")
+        self.assertEqual(connected.get("heart-beat"), "330,330")
+
+    def test_the_servers_receive_interval_floors_the_clients(self):
+        # cx 100 < sy 330: dropped after 660 ms of silence, not after 200.
+        c, _, start = connect_with_heart_beat(self, "100,0")
+        error = c.expect("ERROR", timeout=4)
+        elapsed = (time.monotonic() - start) * 1000
+        self.assertIn("heart-beat timeout", error.get("message"))
+        self.assertTrue(650 <= elapsed <= 1200, "dropped after %.0f ms, expected ~660" % elapsed)
+
+    def test_the_servers_send_interval_floors_the_clients(self):
+        c, _, _ = connect_with_heart_beat(self, "0,100")
+        times = beat_times(record(c, 1.5))
+        self.assertTrue(3 <= len(times) <= 5, "%d beats in 1.5 s at 330 ms" % len(times))
+        self.assertTrue(300 <= statistics.median(gaps_ms(times)) <= 400, gaps_ms(times))
+
+
+class NoHeartbeatTest(BrokerCase):
+    config = {"heartbeat": {"send_ms": 0, "receive_ms": 0}}
+    with_bystander = False
+
+    def test_a_broker_offering_0_0_neither_beats_nor_drops(self):
+        c, connected, _ = connect_with_heart_beat(self, "100,100")
+        self.assertEqual(connected.get("heart-beat"), "0,0")
+        self.assertEqual(record(c, 0.6), [])
+        self.round_trip(c)
+
+
+if __name__ == "__main__":
+    unittest.main()
