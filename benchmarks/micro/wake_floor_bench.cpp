@@ -1,0 +1,81 @@
+// The machine's floor under a cross-scheduler round trip: two plain threads
+// that block in read(2) on eventfds and wake each other, no runtime at all.
+// A call between actors on different schedulers that are both asleep pays
+// two such wake-ups; bench_gen_server's call_round_trip_across_schedulers
+// is read against this figure.
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+#include <vector>
+
+namespace {
+
+constexpr int round_trips = 20000;
+constexpr int repetitions = 7;
+
+void must(bool ok, const char* what) {
+    if (!ok) {
+        std::perror(what);
+        std::exit(1);
+    }
+}
+
+void signal_fd(int fd) {
+    const std::uint64_t one = 1;
+    must(::write(fd, &one, sizeof one) == sizeof one, "write eventfd");
+}
+
+void wait_fd(int fd) {
+    std::uint64_t value = 0;
+    must(::read(fd, &value, sizeof value) == sizeof value, "read eventfd");
+}
+
+// Microseconds per round trip, over `round_trips` of them.
+double one_repetition() {
+    const int ping = ::eventfd(0, 0);
+    const int pong = ::eventfd(0, 0);
+    must(ping >= 0 && pong >= 0, "eventfd");
+    std::thread echo([&] {
+        for (int i = 0; i < round_trips; ++i) {
+            wait_fd(ping);
+            signal_fd(pong);
+        }
+    });
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < round_trips; ++i) {
+        signal_fd(ping);
+        wait_fd(pong);
+    }
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    echo.join();
+    ::close(ping);
+    ::close(pong);
+    return std::chrono::duration<double, std::micro>(elapsed).count() / round_trips;
+}
+
+}  // namespace
+
+int main() {
+    std::vector<double> samples;
+    for (int r = 0; r < repetitions; ++r) {
+        samples.push_back(one_repetition());
+    }
+    std::vector<double> sorted = samples;
+    std::sort(sorted.begin(), sorted.end());
+    std::printf("{\"benchmark\": \"bench_wake_floor\", \"build_type\": \"%s\", \"cores\": %u,\n",
+                STAMPEDE_BUILD_TYPE, std::thread::hardware_concurrency());
+    std::printf(
+        " \"results\": [{\"name\": \"eventfd_round_trip_two_blocked_threads\", "
+        "\"unit\": \"us/round trip\", \"median\": %.2f, \"min\": %.2f, \"max\": %.2f, "
+        "\"repetitions\": %d, \"iterations_per_repetition\": %d,\n"
+        "  \"one_iteration_is\": \"thread A writes eventfd 1 and blocks reading eventfd 2; "
+        "thread B, blocked reading eventfd 1, wakes and writes eventfd 2\"}]}\n",
+        sorted[sorted.size() / 2], sorted.front(), sorted.back(), repetitions, round_trips);
+}
