@@ -86,6 +86,9 @@ class outbound_queue {
 
     /// Gives memory back when the queue has drained after a burst.
     void release_memory() noexcept;
+    /// Frees every allocation of an empty queue: for a connection gone idle,
+    /// which should hold no buffer at all.
+    void release_all() noexcept;
 
   private:
     byte_buffer buffer_;

@@ -262,7 +262,8 @@ void session::writer_loop() {
     for (;;) {
         if (!await_output()) {
             if (!closing_) {
-                writer_running_ = false;  // idle: give the stack back
+                writer_running_ = false;  // idle: give the stack and the buffers back
+                out_.release_all();
                 return;
             }
             break;

@@ -14,7 +14,9 @@ inline constexpr std::string_view content_length_header = "content-length";
 
 /// Copies `text` to `out`; returns the end of what was written.
 inline char* put(char* out, std::string_view text) noexcept {
-    std::memcpy(out, text.data(), text.size());
+    if (!text.empty()) {  // an empty view may hold a null pointer: memcpy must not see it
+        std::memcpy(out, text.data(), text.size());
+    }
     return out + text.size();
 }
 

@@ -270,7 +270,11 @@ result<void> asio_stream::writev(std::span<iovec> parts, time_point deadline) {
 }
 
 void asio_stream::close() noexcept {
-    if (!descriptor_.is_open() || closing_) {
+    if (!descriptor_.is_open()) {
+        return;
+    }
+    if (closing_) {
+        await_other_closer([this] { return !descriptor_.is_open(); });
         return;
     }
     closing_ = true;
@@ -306,7 +310,11 @@ public:
     }
 
     void close() noexcept override {
-        if (!descriptor_.is_open() || closing_) {
+        if (!descriptor_.is_open()) {
+            return;
+        }
+        if (closing_) {
+            await_other_closer([this] { return !descriptor_.is_open(); });
             return;
         }
         closing_ = true;

@@ -328,10 +328,12 @@ void tcp_stream::shutdown_send() noexcept {
     }
 }
 
+// The implementation leaves the handle before it closes: a close can block
+// (draining operations), and meanwhile another fiber may close or destroy
+// this handle; it then finds nothing to do, and the closer alone frees it.
 void tcp_stream::close() noexcept {
-    if (impl_) {
-        impl_->close();
-        impl_.reset();
+    if (auto impl = std::move(impl_)) {
+        impl->close();
     }
 }
 
@@ -374,10 +376,10 @@ result<unique_fd> tcp_listener::accept(time_point deadline) {
 
 endpoint tcp_listener::local_endpoint() const { return impl_ ? impl_->local_endpoint() : endpoint{}; }
 
+// As tcp_stream::close: the closer owns the implementation while it closes.
 void tcp_listener::close() noexcept {
-    if (impl_) {
-        impl_->close();
-        impl_.reset();
+    if (auto impl = std::move(impl_)) {
+        impl->close();
     }
 }
 

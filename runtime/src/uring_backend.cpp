@@ -329,7 +329,11 @@ result<void> uring_stream::writev(std::span<iovec> parts, time_point deadline) {
 }
 
 void uring_stream::close() noexcept {
-    if (!fd_.valid() || closing_) {
+    if (!fd_.valid()) {
+        return;
+    }
+    if (closing_) {
+        await_other_closer([this] { return !fd_.valid(); });
         return;
     }
     closing_ = true;
@@ -442,7 +446,11 @@ result<unique_fd> uring_listener::accept(time_point deadline) {
 }
 
 void uring_listener::close() noexcept {
-    if (!fd_.valid() || closing_) {
+    if (!fd_.valid()) {
+        return;
+    }
+    if (closing_) {
+        await_other_closer([this] { return !fd_.valid(); });
         return;
     }
     closing_ = true;

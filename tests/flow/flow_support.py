@@ -207,12 +207,19 @@ class Subscriber(threading.Thread):
 
 
 def wait_until(predicate, timeout=30, interval=0.05):
+    """True once predicate() holds. A predicate that raises AssertionError (a
+    destination not created yet, say) has not held yet."""
+    def holds():
+        try:
+            return predicate()
+        except AssertionError:
+            return False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
+        if holds():
             return True
         time.sleep(interval)
-    return predicate()
+    return holds()
 
 
 __all__ = ["Broker", "Client", "Publisher", "Subscriber", "admin_broker", "stats", "metrics",
