@@ -14,6 +14,7 @@ extern "C" {
 void __sanitizer_start_switch_fiber(void** fake_stack_save, const void* bottom, std::size_t size);
 void __sanitizer_finish_switch_fiber(void* fake_stack_save, const void** bottom_old,
                                      std::size_t* size_old);
+void __asan_unpoison_memory_region(void const volatile* addr, std::size_t size);
 }
 #endif
 #if defined(STAMPEDE_TSAN) && !defined(BOOST_USE_TSAN)
@@ -42,6 +43,16 @@ inline void finish_switch([[maybe_unused]] void* fake_stack_save,
                           [[maybe_unused]] std::size_t* size_old) noexcept {
 #if defined(STAMPEDE_ASAN)
     __sanitizer_finish_switch_fiber(fake_stack_save, bottom_old, size_old);
+#endif
+}
+
+/// A fiber stack leaves use (cached or unmapped). The frames of a fiber that
+/// never returned (its last ones, or all of a fiber destroyed suspended) keep
+/// their redzones poisoned; ASan would blame whatever is mapped there next.
+inline void forget_stack([[maybe_unused]] const void* mapping,
+                         [[maybe_unused]] std::size_t size) noexcept {
+#if defined(STAMPEDE_ASAN)
+    __asan_unpoison_memory_region(mapping, size);
 #endif
 }
 

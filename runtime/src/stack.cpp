@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "sanitizer.hpp"
+
 namespace stampede::runtime {
 
 std::size_t page_size() noexcept {
@@ -79,7 +81,7 @@ std::size_t stack_resident_bytes(const fiber_stack& stack) noexcept {
 
 stack_pool::~stack_pool() {
     for (auto& stack : cache_) {
-        ::munmap(stack.mapping, stack.mapping_size);
+        ::munmap(stack.mapping, stack.mapping_size);  // unpoisoned when cached
     }
 }
 
@@ -113,6 +115,7 @@ result<fiber_stack> stack_pool::acquire(std::size_t size) {
 
 void stack_pool::release(fiber_stack stack) noexcept {
     --live_;
+    detail::sanitizer::forget_stack(stack.mapping, stack.mapping_size);
     if (cache_.size() >= cache_limit_) {
         ::munmap(stack.mapping, stack.mapping_size);
         return;
