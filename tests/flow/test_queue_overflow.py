@@ -1,5 +1,6 @@
 """A full queue under each overflow policy, and the memory alarm."""
 
+import os
 import time
 import unittest
 
@@ -70,6 +71,9 @@ class QueueOverflowTest(unittest.TestCase):
             self.assertEqual(snapshot["dropped"] + snapshot["rejected"], 0)
 
 
+@unittest.skipIf(os.environ.get("STAMPEDE_SANITIZE"),
+                 "the memory alarm reads RSS, which a sanitizer's shadow memory and "
+                 "quarantine dominate: the mark would never clear")
 class MemoryAlarmTest(unittest.TestCase):
     def test_publishers_are_held_above_the_high_water_mark_and_resume_below_it(self):
         # Find the idle footprint first, then set the mark 48 MiB above it.

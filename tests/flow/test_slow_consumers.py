@@ -3,6 +3,7 @@ memory stays under a bound derived from its limits, under each slow-consumer
 policy, and a fast subscriber on the same topic gets what the policy
 promises."""
 
+import os
 import socket
 import threading
 import time
@@ -70,6 +71,12 @@ class SlowConsumerTest(unittest.TestCase):
 
     def assert_bounded(self, samples, baseline):
         self.assertTrue(samples)
+        if os.environ.get("STAMPEDE_SANITIZE"):
+            # ASan's quarantine and shadow memory are most of the RSS then:
+            # the bound holds for the broker, not for the sanitizer.
+            print("RSS bound not checked in a %s sanitizer build (peak %d MiB)"
+                  % (os.environ["STAMPEDE_SANITIZE"], max(samples) >> 20))
+            return
         bound = rss_bound(baseline)
         self.assertLess(max(samples), bound,
                         "peak RSS %d MiB over the bound %d MiB derived from the limits"
