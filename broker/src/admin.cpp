@@ -81,7 +81,8 @@ response route(broker_context& ctx, const http::request<http::empty_body>& req,
         return text(http::status::service_unavailable, snapshot.error().message() + "\n");
     }
     if (path == "/metrics") {
-        return make_response(http::status::ok, "text/plain; version=0.0.4", to_prometheus(*snapshot));
+        return make_response(http::status::ok, "text/plain; version=0.0.4",
+                             to_prometheus(*snapshot));
     }
     const auto offset = query_number(query, "offset", 0);
     const auto limit = query_number(query, "limit", default_page);
@@ -147,7 +148,8 @@ void serve_admin(broker_context& ctx, runtime::tcp_listener& listener, std::stri
     for (;;) {
         auto fd = listener.accept();
         if (!fd) {
-            if (fd.error() == runtime::errc::shutdown || fd.error() == runtime::errc::stream_closed) {
+            if (fd.error() == runtime::errc::shutdown ||
+                fd.error() == runtime::errc::stream_closed) {
                 return;
             }
             runtime::log::warn("admin endpoint: accept failed: ", fd.error().message());

@@ -3,8 +3,8 @@
 #include <stdexcept>
 #include <thread>
 
-#include "context.hpp"
 #include "admin.hpp"
+#include "context.hpp"
 #include "flow.hpp"
 #include "registry.hpp"
 #include "report.hpp"
@@ -30,9 +30,13 @@ runtime::runtime_options runtime_options_from(const config& cfg) {
 
 broker::broker(config cfg) : cfg_(std::move(cfg)) {}
 
-broker::~broker() { stop(); }
+broker::~broker() {
+    stop();
+}
 
-const std::string& broker::io_backend() const { return rt_->io_backend_name(); }
+const std::string& broker::io_backend() const {
+    return rt_->io_backend_name();
+}
 
 void broker::start() {
     validate(cfg_);
@@ -92,8 +96,8 @@ void broker::start_admin() {
     const auto at = runtime::endpoint::parse(cfg_.admin.listen);
     auto listener = rt_->run_on(0, [&] { return runtime::tcp_listener::listen(*at, 64); });
     if (!listener) {
-        const std::string why = "cannot listen on " + cfg_.admin.listen + " for the admin endpoint: " +
-                                listener.error().message();
+        const std::string why = "cannot listen on " + cfg_.admin.listen +
+                                " for the admin endpoint: " + listener.error().message();
         if (cfg_.admin.required) {
             throw std::runtime_error(why);
         }

@@ -121,9 +121,10 @@ void read_queues(const json& j, const std::string& path, queue_config& q) {
         .on("max_deliveries", unsigned_into(q.max_deliveries, 1))
         .on("max_length", unsigned_into(q.max_length, 1))
         .on("max_bytes", unsigned_into(q.max_bytes, 1))
-        .on("overflow", choice_into(q.overflow, {{"drop-head", overflow_policy::drop_head},
-                                                 {"reject-publish", overflow_policy::reject_publish},
-                                                 {"block", overflow_policy::block}}))
+        .on("overflow",
+            choice_into(q.overflow, {{"drop-head", overflow_policy::drop_head},
+                                     {"reject-publish", overflow_policy::reject_publish},
+                                     {"block", overflow_policy::block}}))
         .reject_unknown();
 }
 
@@ -159,7 +160,8 @@ void read_outbound(const json& j, const std::string& path, outbound_config& o) {
         .on("policies",
             [&](const json& v, const std::string& key) {
                 if (!v.is_array()) {
-                    throw config_error("'" + key + "' must be a list of {destination, slow_consumer}");
+                    throw config_error("'" + key +
+                                       "' must be a list of {destination, slow_consumer}");
                 }
                 for (std::size_t i = 0; i < v.size(); ++i) {
                     slow_consumer_rule rule;
@@ -169,7 +171,8 @@ void read_outbound(const json& j, const std::string& path, outbound_config& o) {
                         .on("slow_consumer", choice_into(rule.policy, slow_consumer_choices))
                         .reject_unknown();
                     if (rule.pattern.empty()) {
-                        throw config_error("'" + at + ".destination' must name a destination pattern");
+                        throw config_error("'" + at +
+                                           ".destination' must name a destination pattern");
                     }
                     o.policies.push_back(std::move(rule));
                 }
@@ -241,12 +244,13 @@ void read_root(const json& j, config& c) {
         .on("queues", [&](const json& v, const std::string& k) { read_queues(v, k, c.queues); })
         .on("topics", [&](const json& v, const std::string& k) { read_topics(v, k, c.topics); })
         .on("admin", [&](const json& v, const std::string& k) { read_admin(v, k, c.admin); })
-        .on("outbound", [&](const json& v, const std::string& k) { read_outbound(v, k, c.outbound); })
+        .on("outbound",
+            [&](const json& v, const std::string& k) { read_outbound(v, k, c.outbound); })
         .on("publishers",
             [&](const json& v, const std::string& k) { read_publishers(v, k, c.publishers); })
         .on("memory", [&](const json& v, const std::string& k) { read_memory(v, k, c.memory); })
-        .on("fanout", choice_into(c.fanout, {{"copy", fanout_mode::copy},
-                                             {"shared", fanout_mode::shared}}))
+        .on("fanout",
+            choice_into(c.fanout, {{"copy", fanout_mode::copy}, {"shared", fanout_mode::shared}}))
         .reject_unknown();
 }
 
@@ -284,7 +288,8 @@ void validate(const config& c) {
         throw config_error("'virtual_hosts' must name at least one virtual host");
     }
     if (!runtime::endpoint::parse(c.listen)) {
-        throw config_error("'listen' must be HOST:PORT with a numeric host, not '" + c.listen + "'");
+        throw config_error("'listen' must be HOST:PORT with a numeric host, not '" + c.listen +
+                           "'");
     }
     if (c.admin.enabled && !runtime::endpoint::parse(c.admin.listen)) {
         throw config_error("'admin.listen' must be HOST:PORT with a numeric host, not '" +

@@ -71,7 +71,8 @@ void memory_monitor::handle_info(tick&) {
         alarm_.store(over, std::memory_order_release);
         if (over) {
             runtime::log::warn("memory alarm: ", rss / (1024 * 1024), " MiB resident, over the ",
-                               high_water_ / (1024 * 1024), " MiB high-water mark: holding publishers");
+                               high_water_ / (1024 * 1024),
+                               " MiB high-water mark: holding publishers");
         } else {
             runtime::log::info("memory alarm cleared: ", rss / (1024 * 1024),
                                " MiB resident; publishers resume");

@@ -35,8 +35,8 @@ void message::set_headers(std::span<const protocol::header> list) {
     headers_.reserve(list.size());
     std::size_t at = 0;
     for (const auto& h : list) {
-        headers_.push_back({all.substr(at, h.name.size()),
-                            all.substr(at + h.name.size(), h.value.size())});
+        headers_.push_back(
+            {all.substr(at, h.name.size()), all.substr(at + h.name.size(), h.value.size())});
         at += h.name.size() + h.value.size();
     }
 }
@@ -47,7 +47,7 @@ void message::account() noexcept {
 }
 
 std::shared_ptr<message> message::from_send(const protocol::frame_view& send,
-                                           std::string_view destination) {
+                                            std::string_view destination) {
     std::vector<protocol::header> user;
     user.reserve(send.headers.size());
     for (const auto& h : send.headers) {
@@ -64,7 +64,7 @@ std::shared_ptr<message> message::from_send(const protocol::frame_view& send,
 }
 
 std::shared_ptr<message> message::redirected(std::string_view destination,
-                                            protocol::header added) const {
+                                             protocol::header added) const {
     std::vector<protocol::header> list(headers_.begin(), headers_.end());  // views of *this
     list.push_back(added);
     auto m = std::make_shared<message>();

@@ -25,8 +25,7 @@ class message {
 
     /// The same message bound for another destination, with one header added
     /// (dead-lettering records where it came from).
-    std::shared_ptr<message> redirected(std::string_view destination,
-                                        protocol::header added) const;
+    std::shared_ptr<message> redirected(std::string_view destination, protocol::header added) const;
 
     const std::string& destination() const noexcept { return destination_; }
     std::span<const protocol::header> headers() const noexcept { return headers_; }
@@ -51,7 +50,7 @@ class message {
     void account() noexcept;
 
     std::string destination_;
-    std::string header_bytes_;                // names and values, back to back
+    std::string header_bytes_;               // names and values, back to back
     std::vector<protocol::header> headers_;  // views into header_bytes_
     std::string body_;
     std::size_t footprint_ = 0;

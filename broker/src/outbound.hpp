@@ -81,8 +81,8 @@ class outbound_queue {
 
     /// Drops the oldest entries for which `droppable` holds until at most
     /// `target` bytes remain (or none can be dropped); returns them.
-    std::vector<outbound_entry> drop_oldest(const std::function<bool(const outbound_entry&)>& droppable,
-                                            std::size_t target);
+    std::vector<outbound_entry> drop_oldest(
+        const std::function<bool(const outbound_entry&)>& droppable, std::size_t target);
 
     /// Gives memory back when the queue has drained after a burst.
     void release_memory() noexcept;

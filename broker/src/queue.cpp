@@ -13,8 +13,8 @@ constexpr std::string_view queue_prefix = "/queue/";
 constexpr std::string_view dead_letter_prefix = "DLQ.";
 }  // namespace
 
-queue_actor::queue_actor(broker_context& ctx, std::string vhost, std::string name,
-                         std::string key, unsigned shard, std::shared_ptr<destination_gate> gate)
+queue_actor::queue_actor(broker_context& ctx, std::string vhost, std::string name, std::string key,
+                         unsigned shard, std::shared_ptr<destination_gate> gate)
     : ctx_(ctx), key_(std::move(key)), shard_(shard), gate_(std::move(gate)) {
     counters_.kind = destination_kind::queue;
     counters_.vhost = std::move(vhost);
@@ -248,18 +248,20 @@ void queue_actor::requeue(std::vector<held> items) {
 
 void queue_actor::dead_letter(held item) {
     ++counters_.dead_lettered;
-    const std::string_view short_name = std::string_view(counters_.name).substr(queue_prefix.size());
+    const std::string_view short_name =
+        std::string_view(counters_.name).substr(queue_prefix.size());
     if (short_name.starts_with(dead_letter_prefix)) {
         runtime::log::warn("dropping a message that failed ", item.deliveries,
                            " deliveries from dead-letter queue ", counters_.name);
         return;
     }
     if (!dead_letters_) {
-        const std::string name = std::string(queue_prefix) + std::string(dead_letter_prefix) +
-                                 std::string(short_name);
+        const std::string name =
+            std::string(queue_prefix) + std::string(dead_letter_prefix) + std::string(short_name);
         const std::string key = destination_key(counters_.vhost, name);
-        auto handle = runtime::call(ctx_.registries[ctx_.shard_for(key)],
-                                    resolve_destination{counters_.vhost, name, destination_kind::queue});
+        auto handle =
+            runtime::call(ctx_.registries[ctx_.shard_for(key)],
+                          resolve_destination{counters_.vhost, name, destination_kind::queue});
         if (!handle) {
             runtime::log::error("cannot reach dead-letter queue ", name, ": ",
                                 handle.error().message(), "; message dropped");

@@ -75,13 +75,14 @@ nlohmann::json compose_snapshot(const broker_context& ctx, const std::vector<nlo
     return out;
 }
 
-runtime::result<nlohmann::json> snapshot_from_fiber(broker_context& ctx, const std::string& listen) {
+runtime::result<nlohmann::json> snapshot_from_fiber(broker_context& ctx,
+                                                    const std::string& listen) {
     auto parts = ctx.rt.on_each_scheduler([&ctx] { return ctx.here().stats->snapshot(); });
     if (!parts) {
         return parts.error();
     }
-    auto stacks = ctx.rt.on_each_scheduler(
-        [] { return runtime::this_scheduler()->collect_stack_stats(); });
+    auto stacks =
+        ctx.rt.on_each_scheduler([] { return runtime::this_scheduler()->collect_stack_stats(); });
     if (!stacks) {
         return stacks.error();
     }

@@ -4,10 +4,9 @@
 
 #include "session.hpp"
 
+#include "flow.hpp"
 #include "queue.hpp"
 #include "registry.hpp"
-#include "flow.hpp"
-
 #include "stampede/runtime/log.hpp"
 #include "topic.hpp"
 
@@ -107,7 +106,8 @@ void session::read_loop() {
         if (!data) {
             if (data.error() != runtime::errc::end_of_stream &&
                 data.error() != runtime::errc::stream_closed) {
-                runtime::log::debug("connection ", id_, ": receive failed: ", data.error().message());
+                runtime::log::debug("connection ", id_,
+                                    ": receive failed: ", data.error().message());
             }
             break;
         }
@@ -155,9 +155,8 @@ bool session::feed_assembly(std::span<char>& input) {
             continue;
         }
         // The bytes past the frame were the tail of this chunk: parse them where they are.
-        const std::size_t unused = r.status == protocol::parse_status::error
-                                       ? 0
-                                       : assembly_.size() - r.consumed;
+        const std::size_t unused =
+            r.status == protocol::parse_status::error ? 0 : assembly_.size() - r.consumed;
         input = std::span<char>(input.data() - unused, input.size() + unused);
         const bool ok = handle_parse(r);  // the frame views assembly_: handle it first
         assembly_.clear();
@@ -176,7 +175,8 @@ bool session::handle_parse(const protocol::parse_result& r) {
             // are what drains the memory that publishers filled.
             const protocol::command cmd = parser_.frame().cmd;
             dispatch(parser_.frame());
-            const bool published = cmd == protocol::command::send || cmd == protocol::command::commit;
+            const bool published =
+                cmd == protocol::command::send || cmd == protocol::command::commit;
             if (published && connected_ && !closing_ && publisher_must_wait()) {
                 respect_flow_control();
             }
@@ -330,7 +330,9 @@ void session::settle_written(const std::vector<outbound_entry>& entries) {
 
 // ---- closing ----
 
-void session::close(std::string_view reason) { fail(reason); }
+void session::close(std::string_view reason) {
+    fail(reason);
+}
 
 void session::finish() {
     closing_ = true;
@@ -401,7 +403,8 @@ std::optional<std::uint32_t> session::on_heartbeat_check_tick() {
     if (silent >= limit) {
         fail("heart-beat timeout",
              "no frame or heart-beat from the client for " +
-                 std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(silent).count()) +
+                 std::to_string(
+                     std::chrono::duration_cast<std::chrono::milliseconds>(silent).count()) +
                  " ms (negotiated interval " + std::to_string(heartbeat_.expect_every_ms) + " ms)");
         return std::nullopt;
     }
@@ -411,7 +414,8 @@ std::optional<std::uint32_t> session::on_heartbeat_check_tick() {
 
 void session::on_connect_deadline() {
     if (!connected_ && !closing_) {
-        fail("no CONNECT frame within " + std::to_string(ctx_.cfg.limits.connect_timeout_ms) + " ms");
+        fail("no CONNECT frame within " + std::to_string(ctx_.cfg.limits.connect_timeout_ms) +
+             " ms");
     }
 }
 

@@ -46,9 +46,9 @@ struct subscription {
 /// A transaction's frames, applied in order at COMMIT.
 struct pending_frame {
     protocol::command cmd;
-    std::string destination;        ///< SEND
+    std::string destination;       ///< SEND
     std::shared_ptr<message> msg;  ///< SEND (charged to the publisher at COMMIT)
-    std::uint64_t delivery = 0;  ///< ACK/NACK
+    std::uint64_t delivery = 0;    ///< ACK/NACK
 };
 
 /// One client connection: a reader fiber (parse in place, dispatch), a writer
@@ -69,7 +69,8 @@ class session : public std::enable_shared_from_this<session> {
     // Deliveries and events, on this session's scheduler.
 
     /// Copies a topic message to subscription `slot`; returns bytes queued.
-    std::size_t deliver_topic(std::uint32_t slot, const message_ptr& msg, template_cache& templates);
+    std::size_t deliver_topic(std::uint32_t slot, const message_ptr& msg,
+                              template_cache& templates);
     void deliver_queue(queue_delivery& delivery);
     void on_publish_rejected(const publish_rejected& rejected);
     std::optional<std::uint32_t> on_heartbeat_send_tick();
@@ -86,7 +87,6 @@ class session : public std::enable_shared_from_this<session> {
     std::string destination_name(std::uint32_t slot) const;
 
   private:
-
     // Life cycle (session.cpp).
     void start();
     void read_loop();
@@ -236,7 +236,6 @@ class session_actor : public runtime::gen_server<session_actor> {
     void handle_info(connect_deadline&) { session_->on_connect_deadline(); }
 
   private:
-
     std::shared_ptr<session> session_;
     std::uint32_t connect_timeout_ms_;
     std::uint32_t grace_ms_;

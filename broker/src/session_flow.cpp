@@ -190,10 +190,10 @@ void session::disconnect_slow(const subscription& sub, std::string_view why) {
     const auto dropped = out_.drop_oldest(
         [](const outbound_entry& e) { return e.kind == entry_kind::topic_message; }, 0);
     counters_.dropped += dropped.size();
-    fail("slow consumer",
-         std::to_string(queued) + " bytes queued for this connection (limit " +
-             std::to_string(ctx_.cfg.outbound.max_bytes) + "), and " + std::string(why) +
-             "; the policy for " + sub.destination.name + " is disconnect");
+    fail("slow consumer", std::to_string(queued) + " bytes queued for this connection (limit " +
+                              std::to_string(ctx_.cfg.outbound.max_bytes) + "), and " +
+                              std::string(why) + "; the policy for " + sub.destination.name +
+                              " is disconnect");
 }
 
 // Drops the oldest queued messages of drop-policy topic subscriptions until

@@ -73,10 +73,18 @@ void session::dispatch(const frame_view& frame) {
         return;
     }
     switch (frame.cmd) {
-        case command::send: on_send(frame); return;
-        case command::subscribe: on_subscribe(frame); return;
-        case command::unsubscribe: on_unsubscribe(frame); return;
-        case command::ack: on_ack(frame, true); return;
+        case command::send:
+            on_send(frame);
+            return;
+        case command::subscribe:
+            on_subscribe(frame);
+            return;
+        case command::unsubscribe:
+            on_unsubscribe(frame);
+            return;
+        case command::ack:
+            on_ack(frame, true);
+            return;
         case command::nack:
             if (version_ == protocol::version::v1_0) {
                 fail("NACK is not part of STOMP 1.0", {}, &frame);
@@ -84,12 +92,22 @@ void session::dispatch(const frame_view& frame) {
                 on_ack(frame, false);
             }
             return;
-        case command::begin: on_begin(frame); return;
-        case command::commit: on_commit(frame); return;
-        case command::abort: on_abort(frame); return;
-        case command::disconnect: on_disconnect(frame); return;
+        case command::begin:
+            on_begin(frame);
+            return;
+        case command::commit:
+            on_commit(frame);
+            return;
+        case command::abort:
+            on_abort(frame);
+            return;
+        case command::disconnect:
+            on_disconnect(frame);
+            return;
         case command::connect:
-        case command::stomp: fail("already connected: a second CONNECT is not allowed", {}, &frame); return;
+        case command::stomp:
+            fail("already connected: a second CONNECT is not allowed", {}, &frame);
+            return;
         case command::connected:
         case command::message:
         case command::receipt:
@@ -243,7 +261,8 @@ void session::on_send(const frame_view& frame) {
     if (const auto tx = frame.get("transaction")) {
         const auto it = transactions_.find(std::string(*tx));
         if (it == transactions_.end()) {
-            fail("SEND names transaction '" + std::string(*tx) + "', which is not open", {}, &frame);
+            fail("SEND names transaction '" + std::string(*tx) + "', which is not open", {},
+                 &frame);
             return;
         }
         if (it->second.size() >= ctx_.cfg.limits.max_frames_per_transaction) {
@@ -305,8 +324,9 @@ void session::on_subscribe(const frame_view& frame) {
     }
     std::size_t prefetch =
         *kind == destination_kind::queue ? ctx_.cfg.queues.prefetch : ctx_.cfg.topics.prefetch;
-    if (const auto asked = frame.get("prefetch-count").has_value() ? frame.get("prefetch-count")
-                                                                     : frame.get("activemq.prefetchSize")) {
+    if (const auto asked = frame.get("prefetch-count").has_value()
+                               ? frame.get("prefetch-count")
+                               : frame.get("activemq.prefetchSize")) {
         const auto n = parse_count(*asked);
         if (!n) {
             fail("prefetch must be a non-negative integer, not '" + std::string(*asked) + "'", {},
@@ -519,8 +539,8 @@ void session::on_commit(const frame_view& frame) {
                 return;
             }
         } else if (!apply_ack(pending.delivery, pending.cmd == command::ack)) {
-            fail("COMMIT of '" + std::string(*tx) + "': " +
-                     std::string(protocol::to_string(pending.cmd)) + " of message '" +
+            fail("COMMIT of '" + std::string(*tx) +
+                     "': " + std::string(protocol::to_string(pending.cmd)) + " of message '" +
                      message_id(pending.delivery) + "', which is not awaiting acknowledgement",
                  {}, &frame);
             return;
@@ -549,7 +569,9 @@ subscription* session::find_slot(std::uint32_t slot) {
     return it == by_slot_.end() ? nullptr : it->second;
 }
 
-consumer_key session::key_for(const subscription& sub) const { return {actor_.id(), sub.slot}; }
+consumer_key session::key_for(const subscription& sub) const {
+    return {actor_.id(), sub.slot};
+}
 
 std::string session::destination_name(std::uint32_t slot) const {
     const auto it = by_slot_.find(slot);

@@ -48,8 +48,8 @@ nlohmann::json to_json(const connection_counters& c) {
 }
 
 constexpr const char* summed_fields[] = {
-    "messages_in", "messages_out", "bytes_in", "bytes_out",   "dropped", "rejected",
-    "redelivered", "dead_lettered", "depth",   "depth_bytes", "unacked", "subscribers"};
+    "messages_in", "messages_out",  "bytes_in", "bytes_out",   "dropped", "rejected",
+    "redelivered", "dead_lettered", "depth",    "depth_bytes", "unacked", "subscribers"};
 
 }  // namespace
 
@@ -76,14 +76,16 @@ nlohmann::json merge_snapshots(const std::vector<nlohmann::json>& parts) {
                 continue;
             }
             for (const char* field : summed_fields) {
-                it->second[field] = it->second[field].get<std::uint64_t>() + d[field].get<std::uint64_t>();
+                it->second[field] =
+                    it->second[field].get<std::uint64_t>() + d[field].get<std::uint64_t>();
             }
         }
         for (const auto& c : part["connections"]) {
             connections.push_back(c);
         }
     }
-    nlohmann::json merged = {{"destinations", nlohmann::json::array()}, {"connections", connections}};
+    nlohmann::json merged = {{"destinations", nlohmann::json::array()},
+                             {"connections", connections}};
     for (auto& [key, d] : destinations) {
         merged["destinations"].push_back(std::move(d));
     }

@@ -21,14 +21,14 @@ struct destination_counters {
     std::uint64_t messages_out = 0;
     std::uint64_t bytes_in = 0;
     std::uint64_t bytes_out = 0;
-    std::uint64_t dropped = 0;        ///< topic: no subscriber; queue: drop-head overflow
-    std::uint64_t rejected = 0;       ///< queue: reject-publish overflow
+    std::uint64_t dropped = 0;   ///< topic: no subscriber; queue: drop-head overflow
+    std::uint64_t rejected = 0;  ///< queue: reject-publish overflow
     std::uint64_t redelivered = 0;
     std::uint64_t dead_lettered = 0;
-    std::uint64_t depth = 0;          ///< queue: messages held (ready + unacknowledged)
+    std::uint64_t depth = 0;  ///< queue: messages held (ready + unacknowledged)
     std::uint64_t depth_bytes = 0;
     std::uint64_t unacked = 0;
-    std::uint64_t subscribers = 0;    ///< topic subscribers or queue consumers
+    std::uint64_t subscribers = 0;  ///< topic subscribers or queue consumers
 };
 
 /// Counters of one connection, kept by its session.

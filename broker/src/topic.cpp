@@ -24,7 +24,9 @@ bool topic_actor::init(runtime::exit_reason&) {
     return true;
 }
 
-void topic_actor::terminate(const runtime::exit_reason&) { ctx_.here().stats->remove(&counters_); }
+void topic_actor::terminate(const runtime::exit_reason&) {
+    ctx_.here().stats->remove(&counters_);
+}
 
 void topic_actor::fan_out(const message_ptr& msg) {
     ++counters_.messages_in;
@@ -129,8 +131,8 @@ runtime::call_result<runtime::ok> relay_actor::handle_call(relay_subscribe& subs
         // client's receipt could miss it.
         auto attached = runtime::call(subscribe.topic, attach_relay{index_, self()});
         if (!attached) {
-            runtime::log::warn("relay ", index_, ": cannot attach to a topic: ",
-                               attached.error().message());
+            runtime::log::warn("relay ", index_,
+                               ": cannot attach to a topic: ", attached.error().message());
         }
         local.counters.kind = destination_kind::topic;
         local.counters.vhost = subscribe.target->vhost();

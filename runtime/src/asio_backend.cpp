@@ -11,8 +11,8 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <climits>
 #include <optional>
@@ -29,7 +29,7 @@ class asio_backend;
 
 /// A fiber waiting for its descriptor to become readable or writable.
 class readiness_op final : public io_waiter {
-public:
+  public:
     void interrupt(errc) noexcept override {
         // The handler then runs (later, from poll()) with operation_aborted.
         cancel.emit(asio::cancellation_type::terminal);
@@ -39,7 +39,7 @@ public:
 };
 
 class asio_backend final : public io_backend {
-public:
+  public:
     asio_backend(scheduler& sched, const runtime_options& options)
         : sched_(sched),
           io_(1),
@@ -67,7 +67,7 @@ public:
     asio::io_context& context() noexcept { return io_; }
     heap_buffer_pool& pool() noexcept { return pool_; }
 
-private:
+  private:
     scheduler& sched_;
     asio::io_context io_;
     asio::executor_work_guard<asio::io_context::executor_type> work_;
@@ -87,15 +87,16 @@ void asio_backend::poll(std::chrono::nanoseconds timeout) {
 result<void> asio_backend::wait(descriptor& d, descriptor::wait_type type, op_registry* owner,
                                 time_point deadline) {
     readiness_op op;
-    d.async_wait(type, asio::bind_cancellation_slot(
-                           op.cancel.slot(), [this, &op, owner](const boost::system::error_code& ec) {
-                               op.ec = ec;
-                               --inflight_;
-                               if (owner != nullptr) {
-                                   owner->finished(sched_, op);
-                               }
-                               sched_.wake(op);
-                           }));
+    d.async_wait(
+        type, asio::bind_cancellation_slot(op.cancel.slot(),
+                                           [this, &op, owner](const boost::system::error_code& ec) {
+                                               op.ec = ec;
+                                               --inflight_;
+                                               if (owner != nullptr) {
+                                                   owner->finished(sched_, op);
+                                               }
+                                               sched_.wake(op);
+                                           }));
     ++inflight_;
     if (owner != nullptr) {
         owner->started(op);
@@ -110,11 +111,14 @@ result<void> asio_backend::wait(descriptor& d, descriptor::wait_type type, op_re
     return {};
 }
 
-bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
+bool would_block(int err) {
+    return err == EAGAIN || err == EWOULDBLOCK;
+}
 
 class asio_stream final : public stream_impl {
-public:
-    asio_stream(asio_backend& io, unique_fd fd) : io_(io), descriptor_(io.context(), fd.release()) {}
+  public:
+    asio_stream(asio_backend& io, unique_fd fd)
+        : io_(io), descriptor_(io.context(), fd.release()) {}
     ~asio_stream() override { close(); }
 
     result<rx_buffer> receive(time_point deadline) override;
@@ -147,7 +151,7 @@ public:
         return {};
     }
 
-private:
+  private:
     result<void> wait(descriptor::wait_type type, time_point deadline) {
         return io_.wait(descriptor_, type, &ops_, deadline);
     }
@@ -172,8 +176,8 @@ result<rx_buffer> asio_stream::receive(time_point deadline) {
             }
         }
         rx_buffer buffer(&pool, pool.acquire(), pool.buffer_size(), 0);
-        const ssize_t n = ::recv(descriptor_.native_handle(), buffer.data().data(),
-                                 buffer.size(), MSG_DONTWAIT);
+        const ssize_t n =
+            ::recv(descriptor_.native_handle(), buffer.data().data(), buffer.size(), MSG_DONTWAIT);
         if (n > 0) {
             last_read_filled_ = static_cast<std::size_t>(n) == pool.buffer_size();
             buffer.truncate(static_cast<std::size_t>(n));
@@ -195,7 +199,8 @@ result<std::size_t> asio_stream::read_some(std::span<char> into, time_point dead
         if (!is_open()) {
             return errc::stream_closed;
         }
-        const ssize_t n = ::recv(descriptor_.native_handle(), into.data(), into.size(), MSG_DONTWAIT);
+        const ssize_t n =
+            ::recv(descriptor_.native_handle(), into.data(), into.size(), MSG_DONTWAIT);
         if (n > 0) {
             return static_cast<std::size_t>(n);
         }
@@ -286,8 +291,9 @@ void asio_stream::close() noexcept {
 }
 
 class asio_listener final : public listener_impl {
-public:
-    asio_listener(asio_backend& io, unique_fd fd) : io_(io), descriptor_(io.context(), fd.release()) {}
+  public:
+    asio_listener(asio_backend& io, unique_fd fd)
+        : io_(io), descriptor_(io.context(), fd.release()) {}
     ~asio_listener() override { close(); }
 
     result<unique_fd> accept(time_point deadline) override {
@@ -303,7 +309,8 @@ public:
             if (!would_block(errno) && errno != EINTR && errno != ECONNABORTED) {
                 return errno_code(errno);
             }
-            if (auto ready = io_.wait(descriptor_, descriptor::wait_read, &ops_, deadline); !ready) {
+            if (auto ready = io_.wait(descriptor_, descriptor::wait_read, &ops_, deadline);
+                !ready) {
                 return ready.error();
             }
         }
@@ -332,7 +339,7 @@ public:
         return at ? *at : endpoint{};
     }
 
-private:
+  private:
     asio_backend& io_;
     descriptor descriptor_;
     op_registry ops_;

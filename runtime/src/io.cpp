@@ -26,7 +26,8 @@ result<endpoint> endpoint::parse(std::string_view host_port) {
     std::string host(host_port.substr(0, colon));
     const std::string_view port_text = host_port.substr(colon + 1);
     unsigned port = 0;
-    const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    const auto [end, ec] =
+        std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
     if (ec != std::errc{} || end != port_text.data() + port_text.size() || port > 65535) {
         return errc::invalid_endpoint;
     }
@@ -166,7 +167,7 @@ namespace {
 // Waits for the last operation of a closing stream. Ignores interrupts: the
 // operations it waits for were interrupted already and are sure to complete.
 class drain_waiter final : public waiter {
-public:
+  public:
     void interrupt(errc) noexcept override {}
 };
 }  // namespace
@@ -259,7 +260,8 @@ detail::io_backend* backend_here() {
 }  // namespace
 
 tcp_stream::tcp_stream() noexcept = default;
-tcp_stream::tcp_stream(std::unique_ptr<detail::stream_impl> impl) noexcept : impl_(std::move(impl)) {}
+tcp_stream::tcp_stream(std::unique_ptr<detail::stream_impl> impl) noexcept
+    : impl_(std::move(impl)) {}
 tcp_stream::tcp_stream(tcp_stream&&) noexcept = default;
 tcp_stream& tcp_stream::operator=(tcp_stream&& other) noexcept {
     if (this != &other) {
@@ -268,7 +270,9 @@ tcp_stream& tcp_stream::operator=(tcp_stream&& other) noexcept {
     }
     return *this;
 }
-tcp_stream::~tcp_stream() { close(); }
+tcp_stream::~tcp_stream() {
+    close();
+}
 
 result<tcp_stream> tcp_stream::connect(const endpoint& to, time_point deadline) {
     detail::io_backend* io = backend_here();
@@ -337,8 +341,12 @@ void tcp_stream::close() noexcept {
     }
 }
 
-bool tcp_stream::is_open() const noexcept { return impl_ && impl_->is_open(); }
-int tcp_stream::native_handle() const noexcept { return impl_ ? impl_->fd() : -1; }
+bool tcp_stream::is_open() const noexcept {
+    return impl_ && impl_->is_open();
+}
+int tcp_stream::native_handle() const noexcept {
+    return impl_ ? impl_->fd() : -1;
+}
 
 // ---- tcp_listener ----
 
@@ -353,7 +361,9 @@ tcp_listener& tcp_listener::operator=(tcp_listener&& other) noexcept {
     }
     return *this;
 }
-tcp_listener::~tcp_listener() { close(); }
+tcp_listener::~tcp_listener() {
+    close();
+}
 
 result<tcp_listener> tcp_listener::listen(const endpoint& at, int backlog) {
     detail::io_backend* io = backend_here();
@@ -374,7 +384,9 @@ result<unique_fd> tcp_listener::accept(time_point deadline) {
     return impl_->accept(deadline);
 }
 
-endpoint tcp_listener::local_endpoint() const { return impl_ ? impl_->local_endpoint() : endpoint{}; }
+endpoint tcp_listener::local_endpoint() const {
+    return impl_ ? impl_->local_endpoint() : endpoint{};
+}
 
 // As tcp_stream::close: the closer owns the implementation while it closes.
 void tcp_listener::close() noexcept {
@@ -383,7 +395,9 @@ void tcp_listener::close() noexcept {
     }
 }
 
-bool tcp_listener::is_open() const noexcept { return impl_ && impl_->is_open(); }
+bool tcp_listener::is_open() const noexcept {
+    return impl_ && impl_->is_open();
+}
 
 // ---- serve ----
 

@@ -18,7 +18,7 @@ namespace stampede::runtime::detail {
 
 /// One blocking operation of a fiber on a stream or listener.
 class io_waiter : public waiter {
-public:
+  public:
     list_hook owner_hook;  ///< in the stream's list of operations in flight
 };
 
@@ -38,16 +38,16 @@ void await_other_closer(Done done) noexcept {
 /// and the fibers still inside the stream's methods: an operation completes
 /// before its fiber resumes and leaves, and only then may the stream go.
 class op_registry {
-public:
+  public:
     /// Marks the calling fiber as inside a method for the guard's life.
     class inside {
-    public:
+      public:
         explicit inside(op_registry& r) noexcept : registry_(r) { ++registry_.inside_; }
         ~inside();
         inside(const inside&) = delete;
         inside& operator=(const inside&) = delete;
 
-    private:
+      private:
         op_registry& registry_;
     };
 
@@ -62,7 +62,7 @@ public:
     /// calling fiber) until all of them have completed.
     void interrupt_and_drain(scheduler& sched, errc why) noexcept;
 
-private:
+  private:
     void wake_drain() noexcept;
 
     intrusive_list<io_waiter, &io_waiter::owner_hook> ops_;
@@ -79,7 +79,7 @@ inline boost::system::error_code interruption_error(const waiter& w, int err) no
 }
 
 class stream_impl {
-public:
+  public:
     virtual ~stream_impl() = default;
     virtual result<rx_buffer> receive(time_point deadline) = 0;
     virtual result<std::size_t> read_some(std::span<char> into, time_point deadline) = 0;
@@ -92,7 +92,7 @@ public:
 };
 
 class listener_impl {
-public:
+  public:
     virtual ~listener_impl() = default;
     virtual result<unique_fd> accept(time_point deadline) = 0;
     virtual void close() noexcept = 0;
@@ -103,7 +103,7 @@ public:
 /// A scheduler's I/O engine. poll(), has_pending_work() and the factories run
 /// on the scheduler's thread; wake() on any thread.
 class io_backend {
-public:
+  public:
     virtual ~io_backend() = default;
     virtual const char* name() const noexcept = 0;
 
@@ -134,8 +134,7 @@ public:
 result<std::unique_ptr<io_backend>> make_uring_backend(scheduler& sched,
                                                        const runtime_options& options);
 /// Creates the Asio backend for the calling scheduler thread.
-std::unique_ptr<io_backend> make_asio_backend(scheduler& sched,
-                                              const runtime_options& options);
+std::unique_ptr<io_backend> make_asio_backend(scheduler& sched, const runtime_options& options);
 
 /// Whether io_uring can be used here at all, and if not why (for io_mode::automatic).
 bool probe_uring(std::string& why_not);
@@ -149,14 +148,14 @@ result<void> set_non_blocking(int fd, bool on) noexcept;
 /// A free list of heap receive buffers: the Asio backend's pool, and the
 /// io_uring backend's fallback when its provided-buffer ring runs dry.
 class heap_buffer_pool final : public buffer_source {
-public:
+  public:
     heap_buffer_pool(std::size_t buffer_size, std::size_t keep) : size_(buffer_size), keep_(keep) {}
     ~heap_buffer_pool() override;
     std::size_t buffer_size() const noexcept { return size_; }
     char* acquire();
     void give_back(char* data, std::uint32_t) noexcept override;
 
-private:
+  private:
     std::size_t size_;
     std::size_t keep_;
     std::vector<char*> free_;

@@ -71,9 +71,9 @@ void write(level l, std::string_view text) noexcept {
         std::snprintf(where, sizeof where, "s%d", sched);
     }
     char prefix[64];
-    const int n = std::snprintf(prefix, sizeof prefix, "%02d:%02d:%02d.%03d %s [%s] ", tm.tm_hour,
-                                tm.tm_min, tm.tm_sec, static_cast<int>(millis), level_name(l),
-                                where);
+    const int n =
+        std::snprintf(prefix, sizeof prefix, "%02d:%02d:%02d.%03d %s [%s] ", tm.tm_hour, tm.tm_min,
+                      tm.tm_sec, static_cast<int>(millis), level_name(l), where);
     std::string line;
     line.reserve(static_cast<std::size_t>(n) + text.size() + 1);
     line.append(prefix, static_cast<std::size_t>(n));

@@ -22,7 +22,7 @@ struct sigaction previous_bus {};
 // Everything below runs inside a signal handler: async-signal-safe calls only
 // (write, abort), no allocation, no locks.
 class signal_safe_line {
-public:
+  public:
     signal_safe_line& text(const char* s) { return text(s, std::strlen(s)); }
     signal_safe_line& text(const char* s, std::size_t n) {
         for (std::size_t i = 0; i < n && used_ < sizeof buffer_ - 1; ++i) {
@@ -47,7 +47,7 @@ public:
         [[maybe_unused]] const auto n = ::write(STDERR_FILENO, buffer_, used_);
     }
 
-private:
+  private:
     char buffer_[512];
     std::size_t used_ = 0;
 };
@@ -149,8 +149,8 @@ void install_signal_stack() {
         return;  // somebody (a sanitizer) already gave this thread one
     }
     stack.size = 64 * 1024;
-    stack.memory = ::mmap(nullptr, stack.size, PROT_READ | PROT_WRITE,
-                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    stack.memory =
+        ::mmap(nullptr, stack.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (stack.memory == MAP_FAILED) {
         stack.memory = nullptr;
         return;

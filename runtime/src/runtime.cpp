@@ -24,9 +24,12 @@ bool parse_io_mode(std::string_view text, io_mode& out) noexcept {
 
 std::string_view to_string(io_mode mode) noexcept {
     switch (mode) {
-        case io_mode::automatic: return "auto";
-        case io_mode::uring: return "uring";
-        case io_mode::asio: return "asio";
+        case io_mode::automatic:
+            return "auto";
+        case io_mode::uring:
+            return "uring";
+        case io_mode::asio:
+            return "asio";
     }
     return "?";
 }

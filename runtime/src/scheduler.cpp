@@ -5,9 +5,9 @@
 #include <exception>
 #include <map>
 
+#include "io_backend.hpp"
 #include "sanitizer.hpp"
 #include "stampede/runtime/detail/actor_cell.hpp"
-#include "io_backend.hpp"
 #include "stampede/runtime/log.hpp"
 #include "stampede/runtime/runtime.hpp"
 

@@ -4,9 +4,13 @@
 
 namespace stampede::runtime {
 
-event::~event() { assert(waiters_.empty() && "event destroyed while fibers wait on it"); }
+event::~event() {
+    assert(waiters_.empty() && "event destroyed while fibers wait on it");
+}
 
-void event::node::interrupt(errc) noexcept { owner.wake(*this); }
+void event::node::interrupt(errc) noexcept {
+    owner.wake(*this);
+}
 
 void event::wake(node& n) noexcept {
     if (n.event_hook.linked()) {

@@ -26,10 +26,10 @@ constexpr std::uint16_t buffer_group = 1;
 
 /// A completion target. user_data of every SQE we submit (cancels use null).
 class uring_op {
-public:
+  public:
     virtual void complete(int res, unsigned flags) noexcept = 0;
 
-protected:
+  protected:
     ~uring_op() = default;
 };
 
@@ -37,7 +37,7 @@ class uring_backend;
 
 /// A fiber's single operation: it waits on its stack until the completion.
 class blocking_op final : public io_waiter, public uring_op {
-public:
+  public:
     blocking_op(uring_backend& io, op_registry* owner) noexcept : io_(io), owner_(owner) {}
     void complete(int res, unsigned flags) noexcept override;
     void interrupt(errc why) noexcept override;
@@ -45,7 +45,7 @@ public:
     int res = 0;
     unsigned flags = 0;
 
-private:
+  private:
     uring_backend& io_;
     op_registry* owner_;
 };
@@ -64,7 +64,7 @@ struct op_outcome {
 };
 
 class uring_backend final : public io_backend, public buffer_source {
-public:
+  public:
     uring_backend(scheduler& sched, const runtime_options& options) noexcept
         : sched_(sched),
           buffer_size_(options.recv_buffer_size),
@@ -119,13 +119,13 @@ public:
     void give_back(char* data, std::uint32_t bid) noexcept override;
     heap_buffer_pool& fallback_pool() noexcept { return fallback_; }
 
-private:
+  private:
     class wake_op final : public uring_op {
-    public:
+      public:
         explicit wake_op(uring_backend& io) : io_(io) {}
         void complete(int, unsigned) noexcept override { io_.arm_wake(); }
 
-    private:
+      private:
         uring_backend& io_;
     };
 
@@ -165,12 +165,14 @@ void blocking_op::complete(int r, unsigned f) noexcept {
     io_.sched().wake(*this);
 }
 
-void blocking_op::interrupt(errc) noexcept { io_.submit_cancel(this); }
+void blocking_op::interrupt(errc) noexcept {
+    io_.submit_cancel(this);
+}
 
 // ---- streams ----
 
 class uring_stream final : public stream_impl {
-public:
+  public:
     uring_stream(uring_backend& io, unique_fd fd) noexcept : io_(io), fd_(std::move(fd)) {}
     ~uring_stream() override { close(); }
 
@@ -187,7 +189,7 @@ public:
     bool is_open() const noexcept override { return fd_.valid() && !closing_; }
     int fd() const noexcept override { return fd_.get(); }
 
-private:
+  private:
     result<rx_buffer> receive_into_heap(time_point deadline);
 
     uring_backend& io_;
@@ -346,7 +348,7 @@ void uring_stream::close() noexcept {
 // ---- listener: multishot accept ----
 
 class uring_listener final : public listener_impl, public uring_op {
-public:
+  public:
     uring_listener(uring_backend& io, unique_fd fd) noexcept : io_(io), fd_(std::move(fd)) {}
     ~uring_listener() override;
 
@@ -360,15 +362,15 @@ public:
 
     void complete(int res, unsigned flags) noexcept override;
 
-private:
+  private:
     // The accepting fiber waits for the multishot op to deliver a connection.
     class accept_waiter final : public waiter {
-    public:
+      public:
         void interrupt(errc) noexcept override { this_scheduler()->wake(*this); }
     };
     // The closing fiber waits for the multishot op's last completion.
     class final_waiter final : public waiter {
-    public:
+      public:
         void interrupt(errc) noexcept override {}  // the cancelled op is sure to complete
     };
 

@@ -1,8 +1,9 @@
+#include "stampede/runtime/actor.hpp"
+
 #include <atomic>
 #include <optional>
 #include <vector>
 
-#include "stampede/runtime/actor.hpp"
 #include "stampede/runtime/runtime.hpp"
 #include "test_support.hpp"
 
@@ -35,7 +36,7 @@ struct ask_self {
 };
 
 class counter : public gen_server<counter> {
-public:
+  public:
     void handle_cast(add& m) { total_ += m.n; }
     void handle_cast(release& m) {
         for (auto& waiting : held_) {
@@ -59,7 +60,7 @@ public:
         return reply(answer ? 1 : (answer.error() == errc::call_to_self ? -1 : -2));
     }
 
-private:
+  private:
     int total_ = 0;
     std::vector<from<int>> held_;
 };
@@ -176,14 +177,14 @@ struct last_down {
 };
 
 class watcher : public gen_server<watcher> {
-public:
+  public:
     void handle_cast(watch& w) { monitor(w.target); }
     void handle_info(down& d) { seen_ = d; }
     call_result<std::optional<down>> handle_call(last_down&, const from<std::optional<down>>&) {
         return reply(seen_);
     }
 
-private:
+  private:
     std::optional<down> seen_;
 };
 
@@ -211,7 +212,8 @@ TEST_CASE("a monitor reports how the watched actor ended", "[runtime][actor][mon
     CHECK(notice.first->reason.detail == "crash requested");
 }
 
-TEST_CASE("monitoring an actor that has already ended reports noproc", "[runtime][actor][monitor]") {
+TEST_CASE("monitoring an actor that has already ended reports noproc",
+          "[runtime][actor][monitor]") {
     STAMPEDE_EACH_BACKEND(backend);
     const auto notice = test::run_in_runtime(backend, 2, [](runtime& rt) {
         auto target = spawn<counter>(rt.at(1), "target");
@@ -248,7 +250,7 @@ struct idle_count {
 };
 
 class ticker : public gen_server<ticker> {
-public:
+  public:
     bool init(exit_reason&) {
         set_receive_timeout(20ms);
         return true;
@@ -269,7 +271,7 @@ public:
     }
     call_result<int> handle_call(idle_count&, const from<int>&) { return reply(idle_); }
 
-private:
+  private:
     std::vector<int> seen_;
     int idle_ = 0;
 };
@@ -305,7 +307,7 @@ TEST_CASE("a receive timeout fires when no message arrives", "[runtime][actor][t
 
 namespace {
 class refuses_to_start : public gen_server<refuses_to_start> {
-public:
+  public:
     bool init(exit_reason& why) {
         why = exit_reason::error("not today");
         return false;

@@ -20,7 +20,7 @@ struct report {
 };
 
 class sink : public gen_server<sink> {
-public:
+  public:
     void handle_cast(stamped& m) {
         ++seen_;
         int& last = last_[m.sender];
@@ -33,7 +33,7 @@ public:
         return reply(std::pair{seen_, in_order_});
     }
 
-private:
+  private:
     long seen_ = 0;
     bool in_order_ = true;
     std::map<int, int> last_;

@@ -1,15 +1,16 @@
+#include "stampede/runtime/io.hpp"
+
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <mutex>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include "stampede/runtime/actor.hpp"
-#include "stampede/runtime/io.hpp"
 #include "stampede/runtime/runtime.hpp"
 #include "test_support.hpp"
 
@@ -18,7 +19,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-char pattern_byte(std::uint64_t offset) { return static_cast<char>((offset * 131 + 7) % 251); }
+char pattern_byte(std::uint64_t offset) {
+    return static_cast<char>((offset * 131 + 7) % 251);
+}
 
 // Echoes everything until the peer half-closes, then half-closes too.
 void echo(tcp_stream stream) {
@@ -263,13 +266,13 @@ struct hold_forever {
     using reply_type = int;
 };
 class never_answers : public gen_server<never_answers> {
-public:
+  public:
     call_result<int> handle_call(hold_forever&, const from<int>& f) {
         kept_.push_back(f);
         return noreply;
     }
 
-private:
+  private:
     std::vector<from<int>> kept_;
 };
 }  // namespace

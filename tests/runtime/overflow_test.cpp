@@ -25,7 +25,7 @@ namespace {
 
 struct dive {};
 class deep_thinker : public gen_server<deep_thinker> {
-public:
+  public:
     void handle_cast(dive&) { recurse_forever(0); }
 };
 

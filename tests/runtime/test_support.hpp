@@ -18,8 +18,8 @@ inline runtime_options options_for(io_mode backend, unsigned schedulers = 2) {
 }
 
 /// Picks each backend in turn (Catch2 GENERATE) and names it in failure reports.
-#define STAMPEDE_EACH_BACKEND(var)                                                  \
-    const ::stampede::runtime::io_mode var =                                        \
+#define STAMPEDE_EACH_BACKEND(var)                                                         \
+    const ::stampede::runtime::io_mode var =                                               \
         GENERATE(::stampede::runtime::io_mode::uring, ::stampede::runtime::io_mode::asio); \
     INFO("backend: " << ::stampede::runtime::to_string(var))
 

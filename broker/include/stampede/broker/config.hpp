@@ -50,7 +50,7 @@ struct heartbeat_config {
 };
 
 struct queue_config {
-    std::size_t prefetch = 100;       ///< per subscription, when the client gives none
+    std::size_t prefetch = 100;  ///< per subscription, when the client gives none
     std::size_t max_prefetch = 10'000;
     std::uint32_t max_deliveries = 5;  ///< then the message goes to /queue/DLQ.<name>
     std::size_t max_length = 1'000'000;
@@ -75,7 +75,7 @@ struct outbound_config {
     std::size_t max_bytes = 1024 * 1024;
     slow_consumer_policy slow_consumer = slow_consumer_policy::drop;
     std::uint32_t grace_ms = 2000;
-    std::size_t min_drain_rate = 128 * 1024;  ///< bytes per second
+    std::size_t min_drain_rate = 128 * 1024;   ///< bytes per second
     std::vector<slow_consumer_rule> policies;  ///< first match wins, else slow_consumer
 };
 
@@ -113,7 +113,7 @@ struct config {
     std::size_t stack_size = 64 * 1024;
     std::string log_level = "info";
     std::vector<std::string> virtual_hosts{"/"};
-    std::map<std::string, std::string> users;  ///< login -> passcode; empty: no authentication
+    std::map<std::string, std::string> users;    ///< login -> passcode; empty: no authentication
     std::uint32_t idle_destination_ms = 30'000;  ///< reclaim idle, empty destinations after this
     std::uint32_t shutdown_timeout_ms = 5'000;   ///< time connections get to close at shutdown
     limits_config limits;

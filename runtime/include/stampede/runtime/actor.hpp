@@ -300,7 +300,7 @@ class actor_ref : public any_actor {
         static_assert(
             requires(Server & s, Msg & m) { s.handle_cast(m); },
             "the server has no handle_cast for this message type (or its class is "
-                      "incomplete here: include its header)");
+            "incomplete here: include its header)");
         cell_->send(new detail::cast_envelope<Server, Msg>(std::move(message)));
     }
 
@@ -310,7 +310,7 @@ class actor_ref : public any_actor {
         static_assert(
             requires(Server & s, Msg & m) { s.handle_info(m); },
             "the server has no handle_info for this message type (or its class is "
-                      "incomplete here: include its header)");
+            "incomplete here: include its header)");
         cell_->send(new detail::info_envelope<Server, Msg>(std::move(message)));
     }
 };

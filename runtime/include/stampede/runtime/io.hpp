@@ -29,7 +29,7 @@ class listener_impl;
 
 /// Whoever lent an rx_buffer's memory, and takes it back.
 class buffer_source {
-public:
+  public:
     virtual ~buffer_source() = default;
     virtual void give_back(char* data, std::uint32_t token) noexcept = 0;
 };
@@ -37,7 +37,7 @@ public:
 
 /// A numeric IPv4 or IPv6 socket address.
 class endpoint {
-public:
+  public:
     endpoint() = default;
 
     /// Parses "HOST:PORT" where HOST is a numeric IPv4 address, "[IPv6]" or
@@ -58,14 +58,14 @@ public:
     /// The address of a connected socket's peer (getpeername).
     static result<endpoint> peer_of(int fd);
 
-private:
+  private:
     sockaddr_storage storage_{};
     socklen_t size_ = 0;
 };
 
 /// An owned file descriptor, closed on destruction.
 class unique_fd {
-public:
+  public:
     unique_fd() = default;
     explicit unique_fd(int fd) noexcept : fd_(fd) {}
     unique_fd(unique_fd&& other) noexcept : fd_(other.release()) {}
@@ -81,7 +81,7 @@ public:
     }
     void reset() noexcept;
 
-private:
+  private:
     int fd_ = -1;
 };
 
@@ -90,7 +90,7 @@ private:
 /// happen on the same scheduler. The bytes are mutable so a parser may unescape
 /// in place; hold a buffer only while handling it (STYLE.md, buffers rule 5).
 class rx_buffer {
-public:
+  public:
     rx_buffer() = default;
     rx_buffer(detail::buffer_source* source, char* data, std::size_t size,
               std::uint32_t token) noexcept
@@ -108,7 +108,7 @@ public:
     bool empty() const noexcept { return size_ == 0; }
     void reset() noexcept;
 
-private:
+  private:
     detail::buffer_source* source_ = nullptr;
     char* data_ = nullptr;
     std::size_t size_ = 0;
@@ -121,7 +121,7 @@ private:
 /// interrupts the other fibers' operations on the stream with
 /// errc::stream_closed and waits for their completions before closing the fd.
 class tcp_stream {
-public:
+  public:
     tcp_stream() noexcept;
     explicit tcp_stream(std::unique_ptr<detail::stream_impl> impl) noexcept;
     tcp_stream(tcp_stream&&) noexcept;
@@ -157,13 +157,13 @@ public:
     bool is_open() const noexcept;
     int native_handle() const noexcept;
 
-private:
+  private:
     std::unique_ptr<detail::stream_impl> impl_;
 };
 
 /// A listening TCP socket, owned by one scheduler.
 class tcp_listener {
-public:
+  public:
     tcp_listener() noexcept;
     explicit tcp_listener(std::unique_ptr<detail::listener_impl> impl) noexcept;
     tcp_listener(tcp_listener&&) noexcept;
@@ -184,7 +184,7 @@ public:
 
     bool is_open() const noexcept;
 
-private:
+  private:
     std::unique_ptr<detail::listener_impl> impl_;
 };
 
