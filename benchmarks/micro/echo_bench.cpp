@@ -397,16 +397,6 @@ std::vector<double> column(const std::vector<interval_sample>& samples, Field fi
     return out;
 }
 
-void write_summary(json_writer& j, std::string_view key, const std::vector<double>& values) {
-    const summary s = summarize(values);
-    j.open_object(key);
-    j.field("median", s.median);
-    j.field("min", s.min);
-    j.field("max", s.max);
-    j.array("samples", values);
-    j.close_object();
-}
-
 void write_cell(json_writer& j, const cell_figures& cell, const std::string& backend,
                 const std::vector<interval_sample>& samples) {
     measurement m{"echo_" + backend + "_" + cell.spec.name(),

@@ -388,15 +388,6 @@ cell_result run_cell(const cell_params& p, const settings& s) {
 
 // ---- Output ----
 
-void write_summary(json_writer& j, std::string_view key, const std::vector<double>& samples) {
-    const summary s = summarize(samples);
-    j.open_object(key);
-    j.field("median", s.median);
-    j.field("min", s.min);
-    j.field("max", s.max);
-    j.close_object();
-}
-
 /// One column of the repetitions' samples.
 std::vector<double> column(const cell_result& r, double rep_sample::*field) {
     std::vector<double> v;

@@ -1,8 +1,8 @@
 #pragma once
 
-// Shared by the runtime microbenchmarks (bench_context_switch, bench_gen_server,
-// bench_stack_probe, bench_echo): a small JSON writer, repetition summaries
-// with targets, the machine description, RSS readings and a fork helper.
+// Shared by the microbenchmarks (bench_context_switch, bench_gen_server,
+// bench_stack_probe, bench_echo, bench_fanout_one, bench_wake_floor): a small JSON writer,
+// repetition summaries with targets, the machine description, RSS readings and a fork helper.
 // Header-only so that each benchmark stays one executable of one source file.
 
 #include <sys/utsname.h>
@@ -175,6 +175,17 @@ inline summary summarize(std::vector<double> samples) {
     const std::size_t n = samples.size();
     const double median = n % 2 == 1 ? samples[n / 2] : (samples[n / 2 - 1] + samples[n / 2]) / 2;
     return {median, samples.front(), samples.back()};
+}
+
+/// Writes `key`: {median, min, max, samples} of `values` into the object being written.
+inline void write_summary(json_writer& j, std::string_view key, const std::vector<double>& values) {
+    const summary s = summarize(values);
+    j.open_object(key);
+    j.field("median", s.median);
+    j.field("min", s.min);
+    j.field("max", s.max);
+    j.array("samples", values);
+    j.close_object();
 }
 
 /// A goal the median is held against; `kind` "at_most" or "at_least" (empty: none).

@@ -7,13 +7,16 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
 #include <vector>
+
+#include "micro_support.hpp"
+
+using namespace stampede::bench;
 
 namespace {
 
@@ -48,34 +51,41 @@ double one_repetition() {
             signal_fd(pong);
         }
     });
-    const auto start = std::chrono::steady_clock::now();
+    const auto start = bench_clock::now();
     for (int i = 0; i < round_trips; ++i) {
         signal_fd(ping);
         wait_fd(pong);
     }
-    const auto elapsed = std::chrono::steady_clock::now() - start;
+    const double seconds = seconds_since(start);
     echo.join();
     ::close(ping);
     ::close(pong);
-    return std::chrono::duration<double, std::micro>(elapsed).count() / round_trips;
+    return seconds * 1e6 / round_trips;
 }
 
 }  // namespace
 
 int main() {
-    std::vector<double> samples;
+    const double load_at_start = load_average();
+    measurement m{"eventfd_round_trip_two_blocked_threads",
+                  "us/round trip",
+                  {},
+                  round_trips,
+                  "thread A writes eventfd 1 and blocks reading eventfd 2; thread B, blocked "
+                  "reading eventfd 1, wakes and writes eventfd 2",
+                  {}};
     for (int r = 0; r < repetitions; ++r) {
-        samples.push_back(one_repetition());
+        m.samples.push_back(one_repetition());
     }
-    std::vector<double> sorted = samples;
-    std::sort(sorted.begin(), sorted.end());
-    std::printf("{\"benchmark\": \"bench_wake_floor\", \"build_type\": \"%s\", \"cores\": %u,\n",
-                STAMPEDE_BUILD_TYPE, std::thread::hardware_concurrency());
-    std::printf(
-        " \"results\": [{\"name\": \"eventfd_round_trip_two_blocked_threads\", "
-        "\"unit\": \"us/round trip\", \"median\": %.2f, \"min\": %.2f, \"max\": %.2f, "
-        "\"repetitions\": %d, \"iterations_per_repetition\": %d,\n"
-        "  \"one_iteration_is\": \"thread A writes eventfd 1 and blocks reading eventfd 2; "
-        "thread B, blocked reading eventfd 1, wakes and writes eventfd 2\"}]}\n",
-        sorted[sorted.size() / 2], sorted.front(), sorted.back(), repetitions, round_trips);
+    json_writer j;
+    j.open_object();
+    j.field("benchmark", "bench_wake_floor");
+    write_machine(j, load_at_start);
+    j.field("build_type", STAMPEDE_BUILD_TYPE);
+    j.open_array("results");
+    write_measurement(j, m);
+    j.close_array();
+    j.close_object();
+    std::fputs(j.text().c_str(), stdout);
+    return 0;
 }

@@ -53,6 +53,11 @@ std::size_t resident_bytes() noexcept {
     return read == 2 ? resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)) : 0;
 }
 
+namespace {
+// While over the mark, at most one heap trim per this long.
+constexpr auto trim_every = std::chrono::seconds(1);
+}  // namespace
+
 bool memory_monitor::init(runtime::exit_reason&) {
     send_after(std::chrono::milliseconds(interval_ms_), tick{});
     return true;
@@ -60,10 +65,13 @@ bool memory_monitor::init(runtime::exit_reason&) {
 
 void memory_monitor::handle_info(tick&) {
     std::size_t rss = resident_bytes();
-    if (rss > high_water_) {
+    const runtime::time_point now = runtime::clock::now();
+    if (rss > high_water_ && now - last_trim_ >= trim_every) {
         // Memory freed since (a queue drained, say) may still be resident in
-        // the allocator; hand it back before deciding.
+        // the allocator; hand it back before deciding. Not on every tick:
+        // trimming walks the whole heap under the arenas' locks.
         ::malloc_trim(0);
+        last_trim_ = now;
         rss = resident_bytes();
     }
     const bool over = rss > high_water_;

@@ -92,6 +92,7 @@ class memory_monitor : public runtime::gen_server<memory_monitor> {
     std::atomic<bool>& alarm_;
     std::size_t high_water_;
     std::uint32_t interval_ms_;
+    runtime::time_point last_trim_{};
 };
 
 /// Resident set size of this process, in bytes (from /proc/self/statm).

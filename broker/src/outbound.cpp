@@ -88,22 +88,11 @@ std::vector<outbound_entry> outbound_queue::drop_oldest(
     return dropped;
 }
 
-void outbound_queue::release_memory() noexcept {
-    // Below this the allocation is worth keeping for the next burst.
-    constexpr std::size_t keep = 16 * 1024;
+void outbound_queue::release_memory(std::size_t keep) noexcept {
     if (buffer_.empty() && buffer_.capacity() > keep) {
         buffer_.release();
     }
-    if (entries_.empty() && entries_.capacity() > keep / sizeof(outbound_entry)) {
-        std::vector<outbound_entry>().swap(entries_);
-    }
-}
-
-void outbound_queue::release_all() noexcept {
-    if (buffer_.empty()) {
-        buffer_.release();
-    }
-    if (entries_.empty()) {
+    if (entries_.empty() && entries_.capacity() * sizeof(outbound_entry) > keep) {
         std::vector<outbound_entry>().swap(entries_);
     }
 }

@@ -84,11 +84,12 @@ class outbound_queue {
     std::vector<outbound_entry> drop_oldest(
         const std::function<bool(const outbound_entry&)>& droppable, std::size_t target);
 
-    /// Gives memory back when the queue has drained after a burst.
-    void release_memory() noexcept;
-    /// Frees every allocation of an empty queue: for a connection gone idle,
-    /// which should hold no buffer at all.
-    void release_all() noexcept;
+    /// Below this an empty queue's allocations are worth keeping for the next burst.
+    static constexpr std::size_t burst_keep = 16 * 1024;
+
+    /// Frees the allocations of an empty queue that are larger than `keep`
+    /// bytes: `burst_keep` after a burst, 0 for a connection gone idle.
+    void release_memory(std::size_t keep = burst_keep) noexcept;
 
   private:
     byte_buffer buffer_;

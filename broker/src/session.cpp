@@ -263,7 +263,7 @@ void session::writer_loop() {
         if (!await_output()) {
             if (!closing_) {
                 writer_running_ = false;  // idle: give the stack and the buffers back
-                out_.release_all();
+                out_.release_memory(0);
                 return;
             }
             break;

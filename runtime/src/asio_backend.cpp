@@ -275,11 +275,7 @@ result<void> asio_stream::writev(std::span<iovec> parts, time_point deadline) {
 }
 
 void asio_stream::close() noexcept {
-    if (!descriptor_.is_open()) {
-        return;
-    }
-    if (closing_) {
-        await_other_closer([this] { return !descriptor_.is_open(); });
+    if (!descriptor_.is_open() || closing_) {
         return;
     }
     closing_ = true;
@@ -317,11 +313,7 @@ class asio_listener final : public listener_impl {
     }
 
     void close() noexcept override {
-        if (!descriptor_.is_open()) {
-            return;
-        }
-        if (closing_) {
-            await_other_closer([this] { return !descriptor_.is_open(); });
+        if (!descriptor_.is_open() || closing_) {
             return;
         }
         closing_ = true;

@@ -22,17 +22,6 @@ class io_waiter : public waiter {
     list_hook owner_hook;  ///< in the stream's list of operations in flight
 };
 
-/// For a close() that finds another fiber part-way through closing the same
-/// stream or listener: waits until that one is done (`done()` true). The
-/// caller may be a destructor, and must not free what the first closer and
-/// the completions it waits for still use.
-template <class Done>
-void await_other_closer(Done done) noexcept {
-    while (!done() && this_fiber::on_fiber()) {
-        this_fiber::yield();
-    }
-}
-
 /// Operations in flight on one fd, so that close can interrupt and await them
 /// (STYLE.md buffers rule 4: an fd closes only when none of them is in flight),
 /// and the fibers still inside the stream's methods: an operation completes

@@ -331,11 +331,7 @@ result<void> uring_stream::writev(std::span<iovec> parts, time_point deadline) {
 }
 
 void uring_stream::close() noexcept {
-    if (!fd_.valid()) {
-        return;
-    }
-    if (closing_) {
-        await_other_closer([this] { return !fd_.valid(); });
+    if (!fd_.valid() || closing_) {
         return;
     }
     closing_ = true;
@@ -448,11 +444,7 @@ result<unique_fd> uring_listener::accept(time_point deadline) {
 }
 
 void uring_listener::close() noexcept {
-    if (!fd_.valid()) {
-        return;
-    }
-    if (closing_) {
-        await_other_closer([this] { return !fd_.valid(); });
+    if (!fd_.valid() || closing_) {
         return;
     }
     closing_ = true;

@@ -69,6 +69,30 @@ struct race_outcome {
     int stuck = 0;        ///< an iteration's fibers did not finish within 5 s
 };
 
+// Plays `iterations` rounds against a loopback server running `handler`:
+// each round gets a fresh client stream, and `round(client, i, result)` stages
+// the race on it.
+template <class Round>
+race_outcome stream_rounds(runtime& rt, void (*handler)(tcp_stream), Round round) {
+    race_outcome result;
+    auto listener = tcp_listener::listen(endpoint::loopback(0));
+    if (!listener) {
+        return result;
+    }
+    const std::uint16_t port = listener->local_endpoint().port();
+    this_scheduler()->spawn([&] { (void)serve(*listener, rt, handler); });
+    for (int i = 0; i < iterations; ++i) {
+        auto client = tcp_stream::connect(endpoint::loopback(port), deadline_after(5s));
+        if (!client) {
+            break;
+        }
+        round(std::move(*client), i, result);
+        ++result.rounds;
+    }
+    listener->close();
+    return result;
+}
+
 // A connection handler that sends small chunks until the peer goes.
 void chatter(tcp_stream stream) {
     const char chunk[16] = "0123456789abcde";
@@ -160,25 +184,14 @@ TEST_CASE(
     "[runtime][io][close]") {
     STAMPEDE_EACH_BACKEND(backend);
     const race_outcome out = test::run_in_runtime(backend, 2, [](runtime& rt) {
-        race_outcome result;
-        auto listener = tcp_listener::listen(endpoint::loopback(0));
-        if (!listener) {
-            return result;
-        }
-        const std::uint16_t port = listener->local_endpoint().port();
-        this_scheduler()->spawn([&] { (void)serve(*listener, rt, chatter); });
-        for (int i = 0; i < iterations; ++i) {
-            auto client = tcp_stream::connect(endpoint::loopback(port), deadline_after(5s));
-            if (!client) {
-                break;
-            }
+        return stream_rounds(rt, chatter, [](tcp_stream client, int i, race_outcome& result) {
             wait_group gone;
             tcp_stream* published = nullptr;
             int received = 0;
             boost::system::error_code ended;
 
             this_scheduler()->spawn(
-                [&, s = owned<tcp_stream>{done_on_destroy(gone), std::move(*client)}]() mutable {
+                [&, s = owned<tcp_stream>{done_on_destroy(gone), std::move(client)}]() mutable {
                     published = &s.handle;
                     for (;;) {
                         auto got = s.handle.receive();
@@ -203,10 +216,7 @@ TEST_CASE(
                 ++result.stuck;
             }
             result.closed_ends += is(ended, errc::stream_closed) ? 1 : 0;
-            ++result.rounds;
-        }
-        listener->close();
-        return result;
+        });
     });
     CHECK(out.rounds == iterations);
     CHECK(out.stuck == 0);
@@ -221,18 +231,7 @@ TEST_CASE("a stream closed under a blocked reader while a third fiber destroys i
           "[runtime][io][close]") {
     STAMPEDE_EACH_BACKEND(backend);
     const race_outcome out = test::run_in_runtime(backend, 2, [](runtime& rt) {
-        race_outcome result;
-        auto listener = tcp_listener::listen(endpoint::loopback(0));
-        if (!listener) {
-            return result;
-        }
-        const std::uint16_t port = listener->local_endpoint().port();
-        this_scheduler()->spawn([&] { (void)serve(*listener, rt, silent); });
-        for (int i = 0; i < iterations; ++i) {
-            auto client = tcp_stream::connect(endpoint::loopback(port), deadline_after(5s));
-            if (!client) {
-                break;
-            }
+        return stream_rounds(rt, silent, [](tcp_stream client, int, race_outcome& result) {
             wait_group gone;
             tcp_stream* published = nullptr;
             bool close_begun = false;
@@ -240,7 +239,7 @@ TEST_CASE("a stream closed under a blocked reader while a third fiber destroys i
             boost::system::error_code ended;
 
             this_scheduler()->spawn(
-                [&, s = owned<tcp_stream>{done_on_destroy(gone), std::move(*client)}]() mutable {
+                [&, s = owned<tcp_stream>{done_on_destroy(gone), std::move(client)}]() mutable {
                     published = &s.handle;
                     (void)yield_until([&] { return close_begun; });
                 },
@@ -265,10 +264,7 @@ TEST_CASE("a stream closed under a blocked reader while a third fiber destroys i
                 ++result.stuck;
             }
             result.closed_ends += is(ended, errc::stream_closed) ? 1 : 0;
-            ++result.rounds;
-        }
-        listener->close();
-        return result;
+        });
     });
     CHECK(out.rounds == iterations);
     CHECK(out.stuck == 0);
