@@ -32,6 +32,8 @@ packages=(
     liburing-dev nlohmann-json3-dev catch2
     python3 python3-stomp python3-matplotlib
     ruby-stomp libnet-stomp-perl
+    libboost-program-options1.81-dev
+    libssl-dev openssl libsodium-dev libxxhash-dev
 )
 
 is_debian12() {
