@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "errc.hpp"
 #include "message.hpp"
 #include "stampede/runtime/actor.hpp"
 
@@ -45,12 +46,21 @@ struct destination_handle {
 
 // ---- registry ----
 
-/// Finds or creates a destination and attaches the caller to it.
+/// The registry's answer: the destination, or why there is none.
+struct resolve_reply {
+    destination_handle handle;
+    errc refused{};  ///< too_many_destinations, destination_rate; 0 when resolved
+    bool created = false;
+};
+/// Finds or creates a destination and attaches the caller to it. Creating is
+/// refused past limits.max_destinations, or without `may_create` (the
+/// caller's rate of new destinations is used up).
 struct resolve_destination {
-    using reply_type = destination_handle;
+    using reply_type = resolve_reply;
     std::string vhost;
     std::string name;
     destination_kind kind;
+    bool may_create = true;
 };
 /// The caller no longer uses the destination.
 struct release_destination {
@@ -101,16 +111,18 @@ struct detach_relay {
 
 /// Adds a local subscriber to a topic; the relay attaches to the topic first
 /// if it is the scheduler's first subscriber of it.
+/// Answered false when the topic could not be attached to (the subscriber
+/// would receive nothing, so the SUBSCRIBE must fail).
 struct relay_subscribe {
-    using reply_type = runtime::ok;
+    using reply_type = bool;
     runtime::actor_ref<topic_actor> topic;
     std::shared_ptr<session> target;
-    std::uint32_t slot = 0;
+    std::uint64_t slot = 0;
 };
 struct relay_unsubscribe {
     runtime::actor_id topic = 0;
     const session* target = nullptr;
-    std::uint32_t slot = 0;
+    std::uint64_t slot = 0;
 };
 /// One published message for every local subscriber of a topic.
 struct relay_fanout {
@@ -123,7 +135,7 @@ struct relay_fanout {
 /// A consumer: one subscription of one session.
 struct consumer_key {
     runtime::actor_id session = 0;
-    std::uint32_t slot = 0;
+    std::uint64_t slot = 0;
     bool operator==(const consumer_key&) const = default;
 };
 
@@ -132,10 +144,24 @@ enum class publish_outcome : std::uint8_t { accepted, rejected_full };
 struct queue_publish {
     message_ptr msg;
     runtime::actor_ref<session_actor> publisher;  ///< told if the queue rejects it
+    bool reserved = false;                        ///< room was reserved for it (queue_reserve)
+};
+/// Reserves room for `messages` totalling `bytes` (a COMMIT about to publish):
+/// answered false when a reject-publish queue could not take them all. The
+/// reservation is used by queue_publish{reserved=true} or given back.
+struct queue_reserve {
+    using reply_type = bool;
+    std::size_t messages = 0;
+    std::size_t bytes = 0;
+};
+struct queue_unreserve {
+    std::size_t messages = 0;
+    std::size_t bytes = 0;
 };
 struct queue_publish_sync {
     using reply_type = publish_outcome;
     message_ptr msg;
+    bool reserved = false;
 };
 struct add_consumer {
     using reply_type = runtime::ok;
@@ -159,7 +185,7 @@ struct settle {
 // ---- sessions ----
 
 struct queue_delivery {
-    std::uint32_t slot = 0;
+    std::uint64_t slot = 0;
     message_ptr msg;
     std::uint64_t sequence = 0;
     bool redelivered = false;
@@ -182,12 +208,10 @@ struct start_heartbeats {
 struct end_session {};
 /// Flow control: the publisher may read again (credit returned, gate open).
 struct resume_reading {};
-/// The outbound queue went over its threshold (congestion episode `episode`):
-/// check again after the grace period. A check from an episode that has since
-/// ended is ignored, so each judgement covers a whole grace period.
-struct congestion_grace {
-    std::uint64_t episode = 0;
-};
+/// The connection has bytes queued past a quarter of outbound.max_bytes (or
+/// holds publishers, or its reader is paused): judge it every tick until not.
+struct watch_congestion {};
+struct congestion_tick {};
 struct heartbeat_send_tick {};
 struct heartbeat_check_tick {};
 struct connect_deadline {};

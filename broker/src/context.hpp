@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "actors.hpp"
+#include "connection_limits.hpp"
 #include "stampede/broker/config.hpp"
 #include "stampede/runtime/io.hpp"
 #include "stampede/runtime/runtime.hpp"
@@ -39,7 +40,12 @@ struct broker_context {
     std::vector<runtime::actor_ref<relay_actor>> relays;         ///< one per scheduler
     std::vector<std::unique_ptr<shard_state>> shards;
     std::atomic<std::uint64_t> next_session_id{1};
-    std::atomic<bool> memory_alarm{false};  ///< resident memory over the high-water mark
+    std::atomic<bool> memory_alarm{false};     ///< resident memory over the high-water mark
+    std::atomic<std::size_t> destinations{0};  ///< live destination actors, broker-wide
+    connection_limiter limiter;
+    /// Distinguishes this run's message ids from those of earlier runs (whose
+    /// messages a journal may bring back).
+    const std::string boot_id;
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
     /// The scheduler (and registry shard) that owns destination `key`.

@@ -42,12 +42,12 @@ void message::set_headers(std::span<const protocol::header> list) {
 }
 
 void message::account() noexcept {
-    footprint_ = sizeof(message) + destination_.size() + header_bytes_.size() +
+    footprint_ = sizeof(message) + id_.size() + destination_.size() + header_bytes_.size() +
                  headers_.size() * sizeof(protocol::header) + body_.size();
 }
 
 std::shared_ptr<message> message::from_send(const protocol::frame_view& send,
-                                            std::string_view destination) {
+                                            std::string_view destination, std::string id) {
     std::vector<protocol::header> user;
     user.reserve(send.headers.size());
     for (const auto& h : send.headers) {
@@ -56,6 +56,7 @@ std::shared_ptr<message> message::from_send(const protocol::frame_view& send,
         }
     }
     auto m = std::make_shared<message>();
+    m->id_ = std::move(id);
     m->destination_ = destination;
     m->set_headers(user);
     m->body_ = send.body;
@@ -63,11 +64,17 @@ std::shared_ptr<message> message::from_send(const protocol::frame_view& send,
     return m;
 }
 
-std::shared_ptr<message> message::redirected(std::string_view destination,
-                                             protocol::header added) const {
+std::shared_ptr<message> message::redirected(std::string_view destination, protocol::header added,
+                                             std::string new_id) const {
     std::vector<protocol::header> list(headers_.begin(), headers_.end());  // views of *this
     list.push_back(added);
     auto m = std::make_shared<message>();
+    if (new_id.empty()) {
+        m->id_ = id_;
+    } else {
+        m->id_ = std::move(new_id);
+        list.push_back({"original-message-id", id_});
+    }
     m->destination_ = destination;
     m->set_headers(list);
     m->body_ = body_;

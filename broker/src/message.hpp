@@ -20,13 +20,18 @@ class message {
   public:
     /// Copies what a MESSAGE must carry out of `send`: the destination and the
     /// user headers (every header but the broker-owned ones), and the body.
+    /// `id` is the message's identity, its `message-id` on every delivery.
     static std::shared_ptr<message> from_send(const protocol::frame_view& send,
-                                              std::string_view destination);
+                                              std::string_view destination, std::string id);
 
-    /// The same message bound for another destination, with one header added
-    /// (dead-lettering records where it came from).
-    std::shared_ptr<message> redirected(std::string_view destination, protocol::header added) const;
+    /// The same message (same id) bound for another destination, with one
+    /// header added (dead-lettering records where it came from). With
+    /// `new_id`, a copy with that identity and an `original-message-id` header.
+    std::shared_ptr<message> redirected(std::string_view destination, protocol::header added,
+                                        std::string new_id = {}) const;
 
+    /// The message's identity: the same on every delivery of it.
+    const std::string& id() const noexcept { return id_; }
     const std::string& destination() const noexcept { return destination_; }
     std::span<const protocol::header> headers() const noexcept { return headers_; }
     std::string_view body() const noexcept { return body_; }
@@ -49,6 +54,7 @@ class message {
     void set_headers(std::span<const protocol::header> list);
     void account() noexcept;
 
+    std::string id_;
     std::string destination_;
     std::string header_bytes_;               // names and values, back to back
     std::vector<protocol::header> headers_;  // views into header_bytes_

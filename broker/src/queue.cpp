@@ -2,16 +2,12 @@
 
 #include <algorithm>
 
+#include "destination_names.hpp"
 #include "registry.hpp"
 #include "session.hpp"
 #include "stampede/runtime/log.hpp"
 
 namespace stampede::broker {
-
-namespace {
-constexpr std::string_view queue_prefix = "/queue/";
-constexpr std::string_view dead_letter_prefix = "DLQ.";
-}  // namespace
 
 queue_actor::queue_actor(broker_context& ctx, std::string vhost, std::string name, std::string key,
                          unsigned shard, std::shared_ptr<destination_gate> gate)
@@ -38,7 +34,7 @@ void queue_actor::terminate(const runtime::exit_reason&) {
 // ---- publishing ----
 
 void queue_actor::handle_cast(queue_publish& publish) {
-    const publish_outcome outcome = accept(publish.msg);
+    const publish_outcome outcome = accept(publish.msg, publish.reserved);
     publish.msg->handled();
     if (outcome == publish_outcome::rejected_full && publish.publisher.valid()) {
         publish.publisher.cast(publish_rejected{
@@ -50,13 +46,17 @@ void queue_actor::handle_cast(queue_publish& publish) {
 
 runtime::call_result<publish_outcome> queue_actor::handle_call(
     queue_publish_sync& publish, const runtime::from<publish_outcome>&) {
-    const publish_outcome outcome = accept(publish.msg);
+    const publish_outcome outcome = accept(publish.msg, publish.reserved);
     publish.msg->handled();
     return runtime::reply(outcome);
 }
 
-publish_outcome queue_actor::accept(const message_ptr& msg) {
-    if (!make_room(msg->footprint())) {
+publish_outcome queue_actor::accept(const message_ptr& msg, bool reserved) {
+    if (reserved && reserved_messages_ > 0) {
+        // Room was set aside by queue_reserve: the message takes its place.
+        --reserved_messages_;
+        reserved_bytes_ -= std::min(reserved_bytes_, msg->footprint());
+    } else if (!make_room(msg->footprint())) {
         ++counters_.rejected;
         return publish_outcome::rejected_full;
     }
@@ -73,11 +73,15 @@ publish_outcome queue_actor::accept(const message_ptr& msg) {
 // by the configured overflow policy. False: the new message must be refused.
 // Under "block" it is always taken: the gate holds publishers instead, and
 // their windows bound how far past the limit the queue can go.
+bool queue_actor::has_room(std::size_t messages, std::size_t bytes) const noexcept {
+    const queue_config& limits = ctx_.cfg.queues;
+    return ready_.size() + reserved_messages_ + messages <= limits.max_length &&
+           ready_bytes_ + reserved_bytes_ + bytes <= limits.max_bytes;
+}
+
 bool queue_actor::make_room(std::size_t incoming) {
     const queue_config& limits = ctx_.cfg.queues;
-    auto full = [&] {
-        return ready_.size() + 1 > limits.max_length || ready_bytes_ + incoming > limits.max_bytes;
-    };
+    auto full = [&] { return !has_room(1, incoming); };
     if (!full() || limits.overflow == overflow_policy::block) {
         return true;
     }
@@ -93,6 +97,24 @@ bool queue_actor::make_room(std::size_t incoming) {
         ++counters_.dropped;
     }
     return !full();
+}
+
+// ---- reservations (all-or-nothing COMMIT under reject-publish) ----
+
+runtime::call_result<bool> queue_actor::handle_call(queue_reserve& reserve,
+                                                    const runtime::from<bool>&) {
+    if (!has_room(reserve.messages, reserve.bytes)) {
+        ++counters_.rejected;
+        return runtime::reply(false);
+    }
+    reserved_messages_ += reserve.messages;
+    reserved_bytes_ += reserve.bytes;
+    return runtime::reply(true);
+}
+
+void queue_actor::handle_cast(queue_unreserve& unreserve) {
+    reserved_messages_ -= std::min(reserved_messages_, unreserve.messages);
+    reserved_bytes_ -= std::min(reserved_bytes_, unreserve.bytes);
 }
 
 // ---- delivering ----
@@ -259,18 +281,22 @@ void queue_actor::dead_letter(held item) {
         const std::string name =
             std::string(queue_prefix) + std::string(dead_letter_prefix) + std::string(short_name);
         const std::string key = destination_key(counters_.vhost, name);
-        auto handle =
+        auto reply =
             runtime::call(ctx_.registries[ctx_.shard_for(key)],
                           resolve_destination{counters_.vhost, name, destination_kind::queue});
-        if (!handle) {
-            runtime::log::error("cannot reach dead-letter queue ", name, ": ",
-                                handle.error().message(), "; message dropped");
+        if (!reply || reply->refused != errc{}) {
+            runtime::log::error(
+                "cannot reach dead-letter queue ", name, ": ",
+                reply ? make_error_code(reply->refused).message() : reply.error().message(),
+                "; message dropped");
             return;
         }
-        dead_letters_ = std::move(*handle);
+        dead_letters_ = std::move(reply->handle);
     }
     dead_letters_->queue.cast(queue_publish{
-        item.msg->redirected(dead_letters_->name, {"original-destination", counters_.name}), {}});
+        item.msg->redirected(dead_letters_->name, {"original-destination", counters_.name}),
+        {},
+        false});
 }
 
 // ---- idling ----

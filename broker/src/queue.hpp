@@ -32,6 +32,8 @@ class queue_actor : public runtime::gen_server<queue_actor> {
                                                       const runtime::from<publish_outcome>&);
     runtime::call_result<runtime::ok> handle_call(add_consumer& add,
                                                   const runtime::from<runtime::ok>&);
+    runtime::call_result<bool> handle_call(queue_reserve& reserve, const runtime::from<bool>&);
+    void handle_cast(queue_unreserve& unreserve);
     void handle_cast(remove_consumer& remove);
     void handle_cast(settle& done);
     void handle_cast(reclaim&);
@@ -58,8 +60,9 @@ class queue_actor : public runtime::gen_server<queue_actor> {
         runtime::monitor_id monitor = 0;
     };
 
-    publish_outcome accept(const message_ptr& msg);
+    publish_outcome accept(const message_ptr& msg, bool reserved);
     bool make_room(std::size_t incoming);
+    bool has_room(std::size_t messages, std::size_t bytes) const noexcept;
     void dispatch();
     consumer* next_consumer_with_room();
     void deliver(consumer& to, held item);
@@ -80,6 +83,8 @@ class queue_actor : public runtime::gen_server<queue_actor> {
     std::uint64_t next_sequence_ = 1;
     std::size_t ready_bytes_ = 0;
     std::size_t unacked_bytes_ = 0;
+    std::size_t reserved_messages_ = 0;  ///< room set aside for COMMITs under way
+    std::size_t reserved_bytes_ = 0;
     std::optional<destination_handle> dead_letters_;
     std::shared_ptr<destination_gate> gate_;
     gate_waiters waiters_;

@@ -1,6 +1,7 @@
 #include "registry.hpp"
 
 #include "flow.hpp"
+#include "log_text.hpp"
 #include "queue.hpp"
 #include "stampede/runtime/log.hpp"
 #include "topic.hpp"
@@ -15,15 +16,27 @@ std::string destination_key(std::string_view vhost, std::string_view name) {
     return key;
 }
 
-runtime::call_result<destination_handle> registry_actor::handle_call(
-    resolve_destination& request, const runtime::from<destination_handle>&) {
+runtime::call_result<resolve_reply> registry_actor::handle_call(
+    resolve_destination& request, const runtime::from<resolve_reply>&) {
     const std::string key = destination_key(request.vhost, request.name);
     auto it = entries_.find(key);
+    bool created = false;
     if (it == entries_.end()) {
+        if (!request.may_create) {
+            return runtime::reply(resolve_reply{{}, errc::destination_rate, false});
+        }
+        // Counted before it exists, so that registries on other schedulers
+        // creating at the same moment cannot overshoot the limit together.
+        if (ctx_.destinations.fetch_add(1, std::memory_order_relaxed) >=
+            ctx_.cfg.limits.max_destinations) {
+            ctx_.destinations.fetch_sub(1, std::memory_order_relaxed);
+            return runtime::reply(resolve_reply{{}, errc::too_many_destinations, false});
+        }
         it = entries_.emplace(key, entry{create(request, key), 0}).first;
+        created = true;
     }
     ++it->second.users;
-    return runtime::reply(it->second.handle);
+    return runtime::reply(resolve_reply{it->second.handle, errc{}, created});
 }
 
 destination_handle registry_actor::create(const resolve_destination& request,
@@ -41,8 +54,8 @@ destination_handle registry_actor::create(const resolve_destination& request,
         handle.queue = runtime::spawn<queue_actor>(home, request.name, ctx_, request.vhost,
                                                    request.name, key, shard_, handle.gate);
     }
-    runtime::log::debug("created ", to_string(request.kind), " ", request.name, " in vhost ",
-                        request.vhost);
+    runtime::log::debug("created ", to_string(request.kind), " ", escape_for_log(request.name),
+                        " in vhost ", request.vhost);
     return handle;
 }
 
@@ -69,8 +82,10 @@ void registry_actor::handle_cast(destination_idle& idle) {
     } else {
         handle.queue.cast(reclaim{});
     }
-    runtime::log::debug("reclaimed idle ", to_string(handle.kind), " ", handle.name);
+    runtime::log::debug("reclaimed idle ", to_string(handle.kind), " ",
+                        escape_for_log(handle.name));
     entries_.erase(it);
+    ctx_.destinations.fetch_sub(1, std::memory_order_relaxed);
 }
 
 }  // namespace stampede::broker

@@ -17,8 +17,8 @@ class registry_actor : public runtime::gen_server<registry_actor> {
   public:
     registry_actor(broker_context& ctx, unsigned shard) : ctx_(ctx), shard_(shard) {}
 
-    runtime::call_result<destination_handle> handle_call(resolve_destination& request,
-                                                         const runtime::from<destination_handle>&);
+    runtime::call_result<resolve_reply> handle_call(resolve_destination& request,
+                                                    const runtime::from<resolve_reply>&);
     void handle_cast(release_destination& release);
     void handle_cast(destination_idle& idle);
 

@@ -1,5 +1,8 @@
 #include "stats.hpp"
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+
 #include <map>
 
 namespace stampede::broker {
@@ -28,6 +31,16 @@ nlohmann::json to_json(const destination_counters& c) {
             {"subscribers", c.subscribers}};
 }
 
+// Bytes written to the socket that its peer has not taken yet: kernel memory
+// the connection holds.
+std::uint64_t socket_queued(int fd) {
+    int queued = 0;
+    if (fd < 0 || ::ioctl(fd, SIOCOUTQ, &queued) != 0 || queued < 0) {
+        return 0;
+    }
+    return static_cast<std::uint64_t>(queued);
+}
+
 nlohmann::json to_json(const connection_counters& c) {
     const auto age = std::chrono::steady_clock::now() - c.connected_at;
     return {{"id", c.id},
@@ -43,7 +56,9 @@ nlohmann::json to_json(const connection_counters& c) {
             {"messages_out", c.messages_out},
             {"subscriptions", c.subscriptions},
             {"outbound_bytes", c.outbound_bytes},
+            {"socket_bytes", socket_queued(c.socket_fd)},
             {"dropped", c.dropped},
+            {"slow", c.slow},
             {"connected_ms", std::chrono::duration_cast<std::chrono::milliseconds>(age).count()}};
 }
 

@@ -35,6 +35,8 @@ struct destination_counters {
 struct connection_counters {
     std::uint64_t id = 0;
     std::string peer;
+    std::string peer_ip;
+    std::string transport;  ///< tcp, tls, ws, wss
     std::string vhost;
     std::string login;
     std::string version;
@@ -46,7 +48,9 @@ struct connection_counters {
     std::uint64_t messages_out = 0;  ///< MESSAGEs queued for the client
     std::uint64_t subscriptions = 0;
     std::uint64_t outbound_bytes = 0;
+    int socket_fd = -1;         ///< read at snapshot time: bytes in its kernel send queue
     std::uint64_t dropped = 0;  ///< topic messages dropped as a slow consumer
+    bool slow = false;          ///< holding publishers back, or its reader paused
     std::chrono::steady_clock::time_point connected_at = std::chrono::steady_clock::now();
 };
 

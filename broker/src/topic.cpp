@@ -119,21 +119,25 @@ void relay_actor::terminate(const runtime::exit_reason&) {
     }
 }
 
-runtime::call_result<runtime::ok> relay_actor::handle_call(relay_subscribe& subscribe,
-                                                           const runtime::from<runtime::ok>&) {
+runtime::call_result<bool> relay_actor::handle_call(relay_subscribe& subscribe,
+                                                    const runtime::from<bool>&) {
     const runtime::actor_id id = subscribe.topic.id();
-    auto [it, fresh] = topics_.try_emplace(id);
-    local_topic& local = it->second;
-    if (fresh) {
-        local.topic = subscribe.topic;
+    if (!topics_.contains(id)) {
         // The first subscriber here: the topic must know this scheduler before
         // the subscription is confirmed, or messages published right after the
-        // client's receipt could miss it.
+        // client's receipt could miss it. If it cannot be told, the
+        // subscription fails: a subscriber must never silently get nothing.
         auto attached = runtime::call(subscribe.topic, attach_relay{index_, self()});
         if (!attached) {
             runtime::log::warn("relay ", index_,
                                ": cannot attach to a topic: ", attached.error().message());
+            return runtime::reply(false);
         }
+    }
+    auto [it, fresh] = topics_.try_emplace(id);
+    local_topic& local = it->second;
+    if (fresh) {
+        local.topic = subscribe.topic;
         local.counters.kind = destination_kind::topic;
         local.counters.vhost = subscribe.target->vhost();
         local.counters.name = subscribe.target->destination_name(subscribe.slot);
@@ -141,7 +145,7 @@ runtime::call_result<runtime::ok> relay_actor::handle_call(relay_subscribe& subs
     }
     local.subscribers.push_back({std::move(subscribe.target), subscribe.slot});
     local.counters.subscribers = local.subscribers.size();
-    return runtime::reply(runtime::ok{});
+    return runtime::reply(true);
 }
 
 void relay_actor::handle_cast(relay_unsubscribe& unsubscribe) {

@@ -78,15 +78,14 @@ class relay_actor : public runtime::gen_server<relay_actor> {
 
     void terminate(const runtime::exit_reason&);
 
-    runtime::call_result<runtime::ok> handle_call(relay_subscribe& subscribe,
-                                                  const runtime::from<runtime::ok>&);
+    runtime::call_result<bool> handle_call(relay_subscribe& subscribe, const runtime::from<bool>&);
     void handle_cast(relay_unsubscribe& unsubscribe);
     void handle_cast(relay_fanout& fanout);
 
   private:
     struct subscriber {
         std::shared_ptr<session> target;
-        std::uint32_t slot;
+        std::uint64_t slot;
     };
     struct local_topic {
         runtime::actor_ref<topic_actor> topic;

@@ -34,11 +34,24 @@ struct limits_config {
     std::size_t max_headers = 1000;
     std::size_t max_header_line = 10 * 1024;
     std::size_t max_frame = 4 * 1024 * 1024;
+    /// Before CONNECT succeeds the limits are tighter (what an unauthenticated
+    /// client can make the broker buffer).
     std::size_t max_frame_before_connect = 64 * 1024;
+    std::size_t max_headers_before_connect = 100;
+    std::size_t max_header_line_before_connect = 4 * 1024;
     std::uint32_t connect_timeout_ms = 10'000;
     std::size_t max_transactions = 16;
     std::size_t max_frames_per_transaction = 10'000;
+    /// Bytes of SENDs held in a connection's open transactions, all summed.
+    std::size_t max_transaction_bytes = 16 * 1024 * 1024;
     std::size_t max_subscriptions = 1000;
+    /// Bytes of delivered topic messages a connection may leave unacknowledged
+    /// (client-ack topic subscriptions; past it more wait in the backlog).
+    std::size_t max_unacked_bytes = 16 * 1024 * 1024;
+    std::size_t max_destinations = 100'000;               ///< broker-wide
+    std::uint32_t max_new_destinations_per_second = 1000;  ///< per connection (and its burst)
+    std::size_t max_connections = 100'000;
+    std::size_t max_unauthenticated_per_ip = 1000;
 };
 
 /// The server's side of heart-beat negotiation: how often it can send, and
@@ -77,6 +90,13 @@ struct outbound_config {
     std::uint32_t grace_ms = 2000;
     std::size_t min_drain_rate = 128 * 1024;   ///< bytes per second
     std::vector<slow_consumer_rule> policies;  ///< first match wins, else slow_consumer
+    /// A subscriber that drains (at least min_drain_rate) but falls behind
+    /// holds its topics' publishers until it catches up. Off: only `block`
+    /// ever holds publishers.
+    bool throttle = true;
+    /// SO_SNDBUF of every client socket: the kernel memory a stalled
+    /// subscriber can hold on top of max_bytes.
+    std::size_t socket_send_buffer = 256 * 1024;
 };
 
 /// How much one publisher may have on its way into destinations at once.
@@ -104,6 +124,9 @@ struct admin_config {
     /// to listen then stops start-up. The default merely warns, so that two
     /// brokers on one machine do not fight over the default port.
     bool required = false;
+    /// /metrics has a series per destination for this many destinations (the
+    /// busiest); the rest are summed into one, so its size stays bounded.
+    std::size_t metrics_destinations = 100;
 };
 
 struct config {
@@ -113,6 +136,13 @@ struct config {
     std::size_t stack_size = 64 * 1024;
     std::string log_level = "info";
     std::vector<std::string> virtual_hosts{"/"};
+    /// The virtual host of a CONNECT whose `host` names none configured: used
+    /// when it is the only one, or when set explicitly.
+    std::string default_virtual_host = "/";
+    bool default_virtual_host_explicit = false;
+    /// Refuse what the spec only forbids clients (EOLs as the body of a frame
+    /// without one, NULs between frames) instead of skipping it.
+    bool strict = false;
     std::map<std::string, std::string> users;    ///< login -> passcode; empty: no authentication
     std::uint32_t idle_destination_ms = 30'000;  ///< reclaim idle, empty destinations after this
     std::uint32_t shutdown_timeout_ms = 5'000;   ///< time connections get to close at shutdown
