@@ -9,9 +9,19 @@
 
 namespace stampede::broker {
 
+namespace {
+// A consumer that settled something this recently still counts for fairness
+// (consumer_set.hpp) though its window is full.
+constexpr auto fairness_active_window = std::chrono::milliseconds(20);
+}  // namespace
+
 queue_actor::queue_actor(broker_context& ctx, std::string vhost, std::string name, std::string key,
                          unsigned shard, std::shared_ptr<destination_gate> gate)
-    : ctx_(ctx), key_(std::move(key)), shard_(shard), gate_(std::move(gate)) {
+    : ctx_(ctx),
+      key_(std::move(key)),
+      shard_(shard),
+      consumers_(ctx.cfg.limits.max_unacked_bytes, fairness_active_window),
+      gate_(std::move(gate)) {
     counters_.kind = destination_kind::queue;
     counters_.vhost = std::move(vhost);
     counters_.name = std::move(name);
@@ -119,21 +129,17 @@ void queue_actor::handle_cast(queue_unreserve& unreserve) {
 
 // ---- delivering ----
 
-queue_actor::consumer* queue_actor::next_consumer_with_room() {
-    for (std::size_t tried = 0; tried < consumers_.size(); ++tried) {
-        consumer& c = consumers_[next_ % consumers_.size()];
-        next_ = (next_ + 1) % consumers_.size();
-        if (c.in_flight < c.prefetch) {
-            return &c;
-        }
-    }
-    return nullptr;
-}
-
 void queue_actor::dispatch() {
+    const auto now = runtime::clock::now();
     while (!ready_.empty()) {
-        consumer* to = next_consumer_with_room();
+        queue_consumer* to = consumers_.pick(now);
         if (to == nullptr) {
+            // Held back for a consumer about to settle: if it never does, its
+            // claim lapses after the active window; look again then.
+            if (consumers_.held_for_fairness() && !fairness_retry_pending_) {
+                fairness_retry_pending_ = true;
+                send_after(consumers_.active_window(), fairness_retry{});
+            }
             return;
         }
         held item = std::move(ready_.front());
@@ -143,9 +149,9 @@ void queue_actor::dispatch() {
     }
 }
 
-void queue_actor::deliver(consumer& to, held item) {
+void queue_actor::deliver(queue_consumer& to, held item) {
     ++item.deliveries;
-    ++to.in_flight;
+    consumers_.given(to, item.msg->footprint());
     ++counters_.messages_out;
     counters_.bytes_out += item.msg->body().size();
     const bool redelivered = item.deliveries > 1;
@@ -162,28 +168,22 @@ void queue_actor::deliver(consumer& to, held item) {
 
 runtime::call_result<runtime::ok> queue_actor::handle_call(add_consumer& add,
                                                            const runtime::from<runtime::ok>&) {
-    consumer c;
+    queue_consumer c;
     c.key = add.key;
     c.session = add.session;
     c.mode = add.mode;
-    c.prefetch = std::max<std::size_t>(1, add.prefetch);
+    c.prefetch = add.prefetch;
     // If the session dies without saying goodbye, its deliveries still come back.
     c.monitor = monitor(add.session);
-    consumers_.push_back(std::move(c));
+    consumers_.add(std::move(c));
     counters_.subscribers = consumers_.size();
     dispatch();
     update_depth();
     return runtime::reply(runtime::ok{});
 }
 
-queue_actor::consumer* queue_actor::find(const consumer_key& key) {
-    const auto it = std::find_if(consumers_.begin(), consumers_.end(),
-                                 [&](const consumer& c) { return c.key == key; });
-    return it == consumers_.end() ? nullptr : &*it;
-}
-
-void queue_actor::drop_consumer(std::vector<consumer>::iterator it) {
-    const consumer_key key = it->key;
+// Forgets a consumer; what it had not settled goes back to the queue.
+void queue_actor::drop_consumer(const consumer_key& key) {
     std::vector<held> back;
     for (auto u = unacked_.begin(); u != unacked_.end();) {
         if (u->second.consumer == key) {
@@ -194,36 +194,28 @@ void queue_actor::drop_consumer(std::vector<consumer>::iterator it) {
             ++u;
         }
     }
-    consumers_.erase(it);
-    next_ = consumers_.empty() ? 0 : next_ % consumers_.size();
+    consumers_.remove(key);
     counters_.subscribers = consumers_.size();
     requeue(std::move(back));
 }
 
 void queue_actor::handle_cast(remove_consumer& remove) {
-    const auto it = std::find_if(consumers_.begin(), consumers_.end(),
-                                 [&](const consumer& c) { return c.key == remove.key; });
-    if (it == consumers_.end()) {
+    queue_consumer* c = consumers_.find(remove.key);
+    if (c == nullptr) {
         return;
     }
-    demonitor(it->session, it->monitor);
-    drop_consumer(it);
+    demonitor(c->session, c->monitor);
+    drop_consumer(remove.key);
     dispatch();
     update_depth();
 }
 
 void queue_actor::handle_info(runtime::down& gone) {
-    bool any = false;
-    for (auto it = consumers_.begin(); it != consumers_.end();) {
-        if (it->monitor == gone.monitor) {
-            drop_consumer(it);
-            any = true;
-            it = consumers_.begin();  // drop_consumer invalidated the iterator
-            continue;
-        }
-        ++it;
+    const auto keys = consumers_.watched_by(gone.monitor);
+    for (const consumer_key& key : keys) {
+        drop_consumer(key);
     }
-    if (any) {
+    if (!keys.empty()) {
         dispatch();
         update_depth();
     }
@@ -232,20 +224,21 @@ void queue_actor::handle_info(runtime::down& gone) {
 // ---- settling ----
 
 void queue_actor::handle_cast(settle& done) {
-    consumer* c = find(done.key);
+    queue_consumer* c = consumers_.find(done.key);
     std::vector<held> back;
     for (std::uint64_t sequence : done.sequences) {
         const auto it = unacked_.find(sequence);
         if (it == unacked_.end() || !(it->second.consumer == done.key)) {
             continue;  // settled already, or requeued when its consumer went away
         }
-        unacked_bytes_ -= it->second.item.msg->footprint();
+        const std::size_t bytes = it->second.item.msg->footprint();
+        unacked_bytes_ -= bytes;
         if (done.requeue) {
             back.push_back(std::move(it->second.item));
         }
         unacked_.erase(it);
-        if (c != nullptr && c->in_flight > 0) {
-            --c->in_flight;
+        if (c != nullptr) {
+            consumers_.settled(*c, bytes, runtime::clock::now());
         }
     }
     requeue(std::move(back));
@@ -299,6 +292,12 @@ void queue_actor::dead_letter(held item) {
         false});
 }
 
+void queue_actor::handle_info(fairness_retry&) {
+    fairness_retry_pending_ = false;
+    dispatch();
+    update_depth();
+}
+
 // ---- idling ----
 
 void queue_actor::handle_info(runtime::receive_timeout&) {
@@ -334,6 +333,7 @@ void queue_actor::update_depth() noexcept {
                ready_bytes_ * 10 < ctx_.cfg.queues.max_bytes * 9) {
         gate_->set_closed(false);
         waiters_.release_all();
+        counters_.held_publishers = 0;
     }
 }
 
@@ -343,6 +343,7 @@ void queue_actor::handle_cast(await_gate& waiting) {
     } else {
         waiting.session.cast(resume_reading{});
     }
+    counters_.held_publishers = waiters_.size();
 }
 
 }  // namespace stampede::broker

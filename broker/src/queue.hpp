@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "actors.hpp"
+#include "consumer_set.hpp"
 #include "context.hpp"
 #include "flow.hpp"
 #include "stats.hpp"
@@ -40,6 +41,8 @@ class queue_actor : public runtime::gen_server<queue_actor> {
     void handle_cast(await_gate& waiting);
     void handle_info(runtime::down& gone);
     void handle_info(runtime::receive_timeout&);
+    struct fairness_retry {};
+    void handle_info(fairness_retry&);
 
   private:
     struct held {
@@ -51,25 +54,15 @@ class queue_actor : public runtime::gen_server<queue_actor> {
         held item;
         consumer_key consumer;
     };
-    struct consumer {
-        consumer_key key;
-        runtime::actor_ref<session_actor> session;
-        ack_mode mode = ack_mode::automatic;
-        std::size_t prefetch = 1;
-        std::size_t in_flight = 0;
-        runtime::monitor_id monitor = 0;
-    };
 
     publish_outcome accept(const message_ptr& msg, bool reserved);
     bool make_room(std::size_t incoming);
     bool has_room(std::size_t messages, std::size_t bytes) const noexcept;
     void dispatch();
-    consumer* next_consumer_with_room();
-    void deliver(consumer& to, held item);
+    void deliver(queue_consumer& to, held item);
     void requeue(std::vector<held> items);
     void dead_letter(held item);
-    void drop_consumer(std::vector<consumer>::iterator it);
-    consumer* find(const consumer_key& key);
+    void drop_consumer(const consumer_key& key);
     void update_depth() noexcept;
     bool full() const noexcept;
 
@@ -78,8 +71,8 @@ class queue_actor : public runtime::gen_server<queue_actor> {
     unsigned shard_;
     std::deque<held> ready_;
     std::unordered_map<std::uint64_t, delivered> unacked_;
-    std::vector<consumer> consumers_;
-    std::size_t next_ = 0;
+    consumer_set consumers_;
+    bool fairness_retry_pending_ = false;
     std::uint64_t next_sequence_ = 1;
     std::size_t ready_bytes_ = 0;
     std::size_t unacked_bytes_ = 0;

@@ -28,7 +28,8 @@ nlohmann::json to_json(const destination_counters& c) {
             {"depth", c.depth},
             {"depth_bytes", c.depth_bytes},
             {"unacked", c.unacked},
-            {"subscribers", c.subscribers}};
+            {"subscribers", c.subscribers},
+            {"held_publishers", c.held_publishers}};
 }
 
 // Bytes written to the socket that its peer has not taken yet: kernel memory
@@ -64,7 +65,8 @@ nlohmann::json to_json(const connection_counters& c) {
 
 constexpr const char* summed_fields[] = {
     "messages_in", "messages_out",  "bytes_in", "bytes_out",   "dropped", "rejected",
-    "redelivered", "dead_lettered", "depth",    "depth_bytes", "unacked", "subscribers"};
+    "redelivered", "dead_lettered", "depth",    "depth_bytes", "unacked", "subscribers",
+    "held_publishers"};
 
 }  // namespace
 

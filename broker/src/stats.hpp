@@ -29,6 +29,7 @@ struct destination_counters {
     std::uint64_t depth_bytes = 0;
     std::uint64_t unacked = 0;
     std::uint64_t subscribers = 0;  ///< topic subscribers or queue consumers
+    std::uint64_t held_publishers = 0;  ///< publishers waiting for its gate to open
 };
 
 /// Counters of one connection, kept by its session.

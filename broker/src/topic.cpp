@@ -55,6 +55,7 @@ void topic_actor::handle_cast(congestion& change) {
     gate_->set_closed(!congested_.empty());
     if (congested_.empty()) {
         waiters_.release_all();
+        counters_.held_publishers = 0;
     }
 }
 
@@ -64,6 +65,7 @@ void topic_actor::handle_cast(await_gate& waiting) {
     } else {
         waiting.session.cast(resume_reading{});
     }
+    counters_.held_publishers = waiters_.size();
 }
 
 runtime::call_result<runtime::ok> topic_actor::handle_call(topic_publish_sync& publish,
