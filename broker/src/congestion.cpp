@@ -69,6 +69,7 @@ congestion_verdict congestion_tracker::assess(congestion_clock::time_point now, 
     if (queued > half) {
         if (!congested_since_) {
             congested_since_ = now;
+            drained_at_congestion_ = meter_.latest();
         }
     } else if (queued < quarter) {
         congested_since_.reset();
@@ -82,11 +83,12 @@ congestion_verdict congestion_tracker::assess(congestion_clock::time_point now, 
 
     congestion_verdict v;
     holding_blocking_ = mix.block && (queued > half || (holding_blocking_ && queued > quarter));
-    // Once a subscriber has shown it drains, it keeps holding publishers
-    // while behind until a whole grace period shows it slow: a reader that
-    // pauses (a busy machine, a collector) is not dropped for the pause. One
-    // that never showed it drains never holds anyone.
-    throttling_ = cfg_.throttle && !is_slow && (draining || throttling_) &&
+    // A subscriber that has taken max_bytes since it fell behind keeps
+    // holding publishers while behind until a whole grace period shows it
+    // slow: a reader that pauses (a busy machine, a collector) is not dropped
+    // for the pause. Short of that, only fresh evidence holds anyone.
+    const bool proven = congested_since_ && meter_.latest() - drained_at_congestion_ >= max;
+    throttling_ = cfg_.throttle && !is_slow && (draining || (throttling_ && proven)) &&
                   (queued > half || (throttling_ && queued > quarter));
     paused_ = queued > max || (paused_ && queued > half);
     v.hold_blocking = holding_blocking_;
