@@ -174,6 +174,8 @@ class selector_compiler {
     bool reduce_binary(const pending& p);
     bool reduce_between(const pending& p);
     bool make_truth(operand_info& o, std::string_view context);
+    bool fuse_compare(op cmp, const operand_info& left, const operand_info& right);
+    std::optional<std::uint32_t> take_trailing_header(const operand_info& o);
     bool binary(token_kind k);
     bool between();
     bool like(bool negated);
@@ -181,6 +183,7 @@ class selector_compiler {
     bool is_null();
     bool close_paren();
     bool finish();
+    void measure_stack();
 
     std::string_view text_;
     compile_options options_;
@@ -228,6 +231,7 @@ std::uint32_t selector_compiler::add_name(std::string_view name) {
         }
     }
     out_.names_.push_back({add_string(name), static_cast<std::uint32_t>(name.size())});
+    out_.name_sizes_ |= std::uint64_t{1} << (name.size() % 64);
     return static_cast<std::uint32_t>(out_.names_.size() - 1);
 }
 
@@ -485,7 +489,9 @@ bool selector_compiler::reduce_binary(const pending& p) {
                                 "NULL cannot be compared with " + name + " (use IS NULL)");
                 }
             }
-            emit(binary_op(p.tok), 0, -1);
+            if (!fuse_compare(binary_op(p.tok), left, right)) {
+                emit(binary_op(p.tok), 0, -1);
+            }
             left.type = stype::boolean;
             return true;
         default:
@@ -498,9 +504,58 @@ bool selector_compiler::reduce_binary(const pending& p) {
                         name + " needs numbers, not " + std::string(type_name(o->type)));
         }
     }
-    emit(binary_op(p.tok), 0, -1);
+    if (p.prec != prec_relational || !fuse_compare(binary_op(p.tok), left, right)) {
+        emit(binary_op(p.tok), 0, -1);
+    }
     left.type = p.prec == prec_relational ? stype::boolean : stype::number;
     return true;
+}
+
+// header <cmp> literal (or literal <cmp> header) becomes one compare_header instruction. A
+// header operand is always one push_header and a literal one push_const, so the two are the
+// last two instructions exactly when the operands are a header and a literal. Jumps only
+// target the start of an operand, never between the two.
+bool selector_compiler::fuse_compare(op cmp, const operand_info& left, const operand_info& right) {
+    const std::size_t n = out_.code_.size();
+    const bool literal_right =
+        right.type != stype::header && out_.code_[n - 1].code == op::push_const;
+    const bool literal_left =
+        left.type != stype::header && out_.code_[n - 2].code == op::push_const;
+    detail::fused_compare f;
+    f.cmp = cmp;
+    if (left.type == stype::header && literal_right && out_.code_[n - 2].code == op::push_header) {
+        f.name = out_.code_[n - 2].arg;
+        f.constant = out_.code_[n - 1].arg;
+    } else if (right.type == stype::header && literal_left &&
+               out_.code_[n - 1].code == op::push_header) {
+        f.name = out_.code_[n - 1].arg;
+        f.constant = out_.code_[n - 2].arg;
+        // constant <cmp> header is header <flipped cmp> constant.
+        f.cmp = cmp == op::lt   ? op::gt
+                : cmp == op::gt ? op::lt
+                : cmp == op::le ? op::ge
+                : cmp == op::ge ? op::le
+                                : cmp;
+    } else {
+        return false;
+    }
+    out_.fused_.push_back(f);
+    out_.code_.resize(n - 2);
+    depth_ -= 2;
+    emit(op::compare_header, static_cast<std::uint32_t>(out_.fused_.size() - 1), 1);
+    return true;
+}
+
+// If operand `o` is a header, which is then the last instruction, removes that push_header
+// and returns its name index, for an instruction that reads the header itself.
+std::optional<std::uint32_t> selector_compiler::take_trailing_header(const operand_info& o) {
+    if (o.type != stype::header || out_.code_.back().code != op::push_header) {
+        return std::nullopt;
+    }
+    const std::uint32_t name = out_.code_.back().arg;
+    out_.code_.pop_back();
+    --depth_;
+    return name;
 }
 
 bool selector_compiler::reduce_between(const pending& p) {
@@ -642,8 +697,15 @@ bool selector_compiler::like(bool negated) {
     close_piece();
     lp.anchored_end = !last_was_percent;
     lp.piece_count = static_cast<std::uint32_t>(out_.like_pieces_.size()) - lp.first_piece;
+    const auto header = take_trailing_header(o);
+    lp.name = header.value_or(0);
     out_.likes_.push_back(lp);
-    emit(negated ? op::not_like : op::like, static_cast<std::uint32_t>(out_.likes_.size() - 1), 0);
+    const auto index = static_cast<std::uint32_t>(out_.likes_.size() - 1);
+    if (header) {
+        emit(negated ? op::not_like_header : op::like_header, index, 1);
+    } else {
+        emit(negated ? op::not_like : op::like, index, 0);
+    }
     o.type = stype::boolean;
     return true;
 }
@@ -689,8 +751,15 @@ bool selector_compiler::in(bool negated) {
         });
         list.sorted = true;
     }
+    const auto header = take_trailing_header(o);
+    list.name = header.value_or(0);
     out_.in_lists_.push_back(list);
-    emit(negated ? op::not_in : op::in, static_cast<std::uint32_t>(out_.in_lists_.size() - 1), 0);
+    const auto index = static_cast<std::uint32_t>(out_.in_lists_.size() - 1);
+    if (header) {
+        emit(negated ? op::not_in_header : op::in_header, index, 1);
+    } else {
+        emit(negated ? op::not_in : op::in, index, 0);
+    }
     o.type = stype::boolean;
     return true;
 }
@@ -738,14 +807,56 @@ bool selector_compiler::finish() {
     }
     if (operands_.back().type == stype::header) {
         emit(op::to_truth, 0, 0);
-        return true;
-    }
-    if (operands_.back().type != stype::boolean) {
+    } else if (operands_.back().type != stype::boolean) {
         return fail(
             errc::selector_type, operands_.back().position,
             "a selector must be a condition, not " + std::string(type_name(operands_.back().type)));
     }
+    measure_stack();
     return true;
+}
+
+// The deepest the stack gets, by one pass over the finished code: every path reaches an
+// instruction with the same depth (a jump skips code whose net effect is nil).
+void selector_compiler::measure_stack() {
+    int depth = 0;
+    int deepest = 0;
+    for (const detail::instr& i : out_.code_) {
+        switch (i.code) {
+            case op::push_const:
+            case op::push_header:
+            case op::compare_header:
+            case op::like_header:
+            case op::not_like_header:
+            case op::in_header:
+            case op::not_in_header:
+                ++depth;
+                break;
+            case op::eq:
+            case op::ne:
+            case op::lt:
+            case op::le:
+            case op::gt:
+            case op::ge:
+            case op::add:
+            case op::sub:
+            case op::mul:
+            case op::div:
+            case op::mod:
+            case op::and_:
+            case op::or_:
+                --depth;
+                break;
+            case op::between:
+            case op::not_between:
+                depth -= 2;
+                break;
+            default:
+                break;
+        }
+        deepest = std::max(deepest, depth);
+    }
+    out_.max_stack_ = static_cast<std::uint32_t>(deepest);
 }
 
 result<selector> selector::compile(std::string_view text, const compile_options& options) {

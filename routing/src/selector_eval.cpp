@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 
 #include "stampede/routing/selector.hpp"
@@ -37,7 +38,15 @@ struct value {
         std::int64_t i;
         double d;
     };
-    std::string_view s;
+    // Not a string_view: its constructor would make a stack of values cost a loop to set up.
+    const char* text_data;
+    std::size_t text_size;
+
+    std::string_view str() const { return {text_data, text_size}; }
+    void set_str(std::string_view t) {
+        text_data = t.data();
+        text_size = t.size();
+    }
 };
 
 value make_null() {
@@ -100,6 +109,32 @@ std::optional<bool> parse_bool(std::string_view s) {
     return std::nullopt;
 }
 
+/// A decimal integer with an optional sign, the whole text, or nothing (also on overflow).
+/// Hand-written: std::from_chars costs several times more on the short values headers hold.
+std::optional<std::int64_t> parse_integer(std::string_view s) {
+    std::size_t i = 0;
+    const bool negative = !s.empty() && s[0] == '-';
+    if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
+        i = 1;
+    }
+    if (i == s.size() || s.size() - i > 19) {
+        return std::nullopt;
+    }
+    std::uint64_t v = 0;
+    for (; i < s.size(); ++i) {
+        const auto d = static_cast<unsigned>(s[i] - '0');
+        if (d > 9) {
+            return std::nullopt;
+        }
+        v = v * 10 + d;  // 19 digits fit in 64 unsigned bits
+    }
+    const std::uint64_t limit = negative ? std::uint64_t{1} << 63 : (std::uint64_t{1} << 63) - 1;
+    if (v > limit) {
+        return std::nullopt;
+    }
+    return negative ? static_cast<std::int64_t>(0 - v) : static_cast<std::int64_t>(v);
+}
+
 /// A header's text as a number: a decimal integer (optional sign) as an integer, else a
 /// decimal with a point and/or an exponent as a double; blanks, hex, inf and nan are not
 /// numbers. Integers beyond 64 bits are read as doubles.
@@ -115,13 +150,11 @@ std::optional<value> parse_number(std::string_view s) {
     if (!((lead >= '0' && lead <= '9') || lead == '.')) {
         return std::nullopt;  // rejects inf, nan and blanks, which from_chars would take
     }
+    if (const auto i = parse_integer(s)) {
+        return make_int(*i);
+    }
     const char* first = s.data() + (s[0] == '+' ? 1 : 0);
     const char* last = s.data() + s.size();
-    std::int64_t i = 0;
-    const auto ri = std::from_chars(first, last, i);
-    if (ri.ec == std::errc{} && ri.ptr == last) {
-        return make_int(i);
-    }
     double d = 0;
     const auto rd = std::from_chars(first, last, d);
     if ((rd.ec == std::errc{} || rd.ec == std::errc::result_out_of_range) && rd.ptr == last) {
@@ -136,7 +169,7 @@ value to_number(const value& v) {
         return v;
     }
     if (v.k == kind::string) {
-        if (auto n = parse_number(v.s)) {
+        if (auto n = parse_number(v.str())) {
             return *n;
         }
     }
@@ -172,7 +205,7 @@ truth equal(const value& a, const value& b) {
         return truth::unknown;
     }
     if (a.k == kind::string && b.k == kind::string) {
-        return from_bool(a.s == b.s);
+        return from_bool(a.str() == b.str());
     }
     if (a.k == kind::boolean || b.k == kind::boolean) {
         const value& other = a.k == kind::boolean ? b : a;
@@ -181,7 +214,7 @@ truth equal(const value& a, const value& b) {
             return from_bool(a.b == b.b);
         }
         if (other.k == kind::string) {
-            const auto parsed = parse_bool(other.s);
+            const auto parsed = parse_bool(other.str());
             return from_bool(parsed && *parsed == mine);
         }
         return truth::false_;
@@ -207,7 +240,7 @@ truth order(const value& a, const value& b, op code) {
     if (x.k != kind::null && y.k != kind::null) {
         c = compare_numbers(x, y);
     } else if (a.k == kind::string && b.k == kind::string) {
-        const int r = a.s.compare(b.s);
+        const int r = a.str().compare(b.str());
         c = r < 0 ? -1 : r > 0 ? 1 : 0;
     }
     if (!c) {
@@ -241,6 +274,24 @@ truth logical_or(truth a, truth b) {
         return truth::true_;
     }
     return a == truth::unknown || b == truth::unknown ? truth::unknown : truth::false_;
+}
+
+/// The comparison `cmp` given the sign of (left - right).
+truth from_sign(int sign, op cmp) {
+    switch (cmp) {
+        case op::eq:
+            return from_bool(sign == 0);
+        case op::ne:
+            return from_bool(sign != 0);
+        case op::lt:
+            return from_bool(sign < 0);
+        case op::le:
+            return from_bool(sign <= 0);
+        case op::gt:
+            return from_bool(sign > 0);
+        default:
+            return from_bool(sign >= 0);
+    }
 }
 
 /// Integer arithmetic that overflows goes on in double; integer division or remainder by zero
@@ -328,7 +379,11 @@ bool is_continuation(unsigned char c) {
 /// The evaluation loop and the LIKE and IN matchers, with access to the compiled form.
 class selector_machine {
   public:
-    static truth run(const selector& s, selector::lookup_fn lookup, const void* context);
+    /// Runs `s` with `header(name_index) -> std::optional<std::string_view>`.
+    template <class Header>
+    static truth run(const selector& s, const Header& header);
+    /// Runs `s` over `headers`, finding every header it names in one pass first.
+    static truth run_resolved(const selector& s, std::span<const protocol::header> headers);
 
   private:
     static std::optional<std::size_t> match_at(const selector& s, const detail::like_piece& p,
@@ -339,6 +394,8 @@ class selector_machine {
                                                  std::string_view text, std::size_t from);
     static bool like(const selector& s, const detail::like_pattern& lp, std::string_view text);
     static bool in(const selector& s, const detail::in_list& list, std::string_view text);
+    static truth compare_header(const selector& s, const detail::fused_compare& f,
+                                std::string_view text);
 };
 
 // Where piece `p` matching at `at` ends, if it matches there: '_' takes one code point.
@@ -471,7 +528,8 @@ bool selector_machine::in(const selector& s, const detail::in_list& list, std::s
     return std::any_of(first, last, [&](detail::span_ref r) { return s.view(r) == text; });
 }
 
-truth selector_machine::run(const selector& s, selector::lookup_fn lookup, const void* context) {
+template <class Header>
+truth selector_machine::run(const selector& s, const Header& header) {
     constexpr std::size_t inline_values = 16;
     value inline_stack[inline_values];
     std::unique_ptr<value[]> heap;
@@ -504,17 +562,17 @@ truth selector_machine::run(const selector& s, selector::lookup_fn lookup, const
                         break;
                     case detail::constant_kind::string:
                         v.k = kind::string;
-                        v.s = s.view(c.text);
+                        v.set_str(s.view(c.text));
                         break;
                 }
                 break;
             }
             case op::push_header: {
-                const auto found = lookup(context, s.view(s.names_[ins.arg]));
+                const auto found = header(ins.arg);
                 value& v = stack[sp++];
                 if (found) {
                     v.k = kind::string;
-                    v.s = *found;
+                    v.set_str(*found);
                 } else {
                     v = make_null();
                 }
@@ -523,7 +581,7 @@ truth selector_machine::run(const selector& s, selector::lookup_fn lookup, const
             case op::to_truth: {
                 value& v = stack[sp - 1];
                 if (v.k == kind::string) {
-                    const auto b = parse_bool(v.s);
+                    const auto b = parse_bool(v.str());
                     v = make_truth(from_bool(b && *b));
                 } else if (v.k != kind::boolean) {
                     v = make_truth(truth::unknown);
@@ -593,7 +651,7 @@ truth selector_machine::run(const selector& s, selector::lookup_fn lookup, const
                 if (v.k == kind::null) {
                     break;  // stays NULL: UNKNOWN either way
                 }
-                const bool m = v.k == kind::string && like(s, s.likes_[ins.arg], v.s);
+                const bool m = v.k == kind::string && like(s, s.likes_[ins.arg], v.str());
                 v = make_truth(from_bool(ins.code == op::like ? m : !m));
                 break;
             }
@@ -604,7 +662,7 @@ truth selector_machine::run(const selector& s, selector::lookup_fn lookup, const
                     break;
                 }
                 const bool m =
-                    v.k == kind::string && selector_machine::in(s, s.in_lists_[ins.arg], v.s);
+                    v.k == kind::string && selector_machine::in(s, s.in_lists_[ins.arg], v.str());
                 v = make_truth(from_bool(ins.code == op::in ? m : !m));
                 break;
             }
@@ -614,21 +672,132 @@ truth selector_machine::run(const selector& s, selector::lookup_fn lookup, const
                                                    ins.code == op::not_between));
                 sp -= 2;
                 break;
+            case op::compare_header: {
+                const detail::fused_compare& f = s.fused_[ins.arg];
+                const auto found = header(f.name);
+                stack[sp++] = make_truth(found ? compare_header(s, f, *found) : truth::unknown);
+                break;
+            }
+            case op::like_header:
+            case op::not_like_header: {
+                const detail::like_pattern& lp = s.likes_[ins.arg];
+                const auto found = header(lp.name);
+                truth t = truth::unknown;
+                if (found) {
+                    const bool m = like(s, lp, *found);
+                    t = from_bool(ins.code == op::like_header ? m : !m);
+                }
+                stack[sp++] = make_truth(t);
+                break;
+            }
+            case op::in_header:
+            case op::not_in_header: {
+                const detail::in_list& list = s.in_lists_[ins.arg];
+                const auto found = header(list.name);
+                truth t = truth::unknown;
+                if (found) {
+                    const bool m = selector_machine::in(s, list, *found);
+                    t = from_bool(ins.code == op::in_header ? m : !m);
+                }
+                stack[sp++] = make_truth(t);
+                break;
+            }
         }
     }
     return sp == 0 ? truth::unknown : as_truth(stack[sp - 1]);
 }
 
+// A header's value against a constant: strings directly, integers by from_chars when the
+// header is an integer, everything else through the general rules.
+truth selector_machine::compare_header(const selector& s, const detail::fused_compare& f,
+                                       std::string_view text) {
+    const detail::constant& c = s.constants_[f.constant];
+    if (c.kind == detail::constant_kind::string) {
+        const bool same = text == s.view(c.text);
+        return from_bool(f.cmp == op::eq ? same : !same);
+    }
+    value h;
+    h.k = kind::string;
+    h.set_str(text);
+    value k;
+    switch (c.kind) {
+        case detail::constant_kind::integer: {
+            if (const auto i = parse_integer(text)) {
+                return from_sign(*i < c.integer ? -1 : *i > c.integer ? 1 : 0, f.cmp);
+            }
+            k = make_int(c.integer);
+            break;
+        }
+        case detail::constant_kind::real:
+            k = make_real(c.real);
+            break;
+        case detail::constant_kind::boolean:
+            k = make_truth(from_bool(c.boolean));
+            break;
+        default:
+            return truth::unknown;
+    }
+    if (f.cmp == op::eq || f.cmp == op::ne) {
+        const truth t = equal(h, k);
+        return f.cmp == op::eq ? t : logical_not(t);
+    }
+    return order(h, k, f.cmp);
+}
+
+truth selector_machine::run_resolved(const selector& s, std::span<const protocol::header> headers) {
+    constexpr std::size_t inline_names = 16;
+    const std::size_t n = s.names_.size();
+    const char* data[inline_names];  // trivial arrays: nothing to set up
+    std::size_t size[inline_names];
+    std::uint32_t found = 0;
+    std::size_t missing = n;
+    for (const protocol::header& h : headers) {
+        if (missing == 0) {
+            break;
+        }
+        // Most headers are ruled out by their size alone.
+        if (((s.name_sizes_ >> (h.name.size() % 64)) & 1) == 0) {
+            continue;
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            const detail::span_ref name = s.names_[i];
+            if ((found & (1u << i)) == 0 && name.length == h.name.size() &&
+                std::memcmp(s.strings_.data() + name.offset, h.name.data(), name.length) == 0) {
+                data[i] = h.value.data();  // the first of a repeated header wins
+                size[i] = h.value.size();
+                found |= 1u << i;
+                --missing;
+                break;
+            }
+        }
+    }
+    return run(s, [&](std::uint32_t i) -> std::optional<std::string_view> {
+        if ((found & (1u << i)) == 0) {
+            return std::nullopt;
+        }
+        return std::string_view(data[i], size[i]);
+    });
+}
+
 truth selector::evaluate(lookup_fn lookup, const void* context) const {
-    return selector_machine::run(*this, lookup, context);
+    return selector_machine::run(*this,
+                                 [&](std::uint32_t i) { return lookup(context, view(names_[i])); });
 }
 
 truth selector::evaluate(std::span<const protocol::header> headers) const {
+    if (names_.size() <= 16) {
+        return selector_machine::run_resolved(*this, headers);
+    }
     return evaluate(
         [](const void* context, std::string_view name) -> std::optional<std::string_view> {
             const auto* hs = static_cast<const std::span<const protocol::header>*>(context);
+            // Sizes and first bytes rule out most headers without a call to memcmp.
             for (const protocol::header& h : *hs) {
-                if (h.name == name) {
+                if (h.name.size() == name.size() && !name.empty() && h.name[0] == name[0] &&
+                    std::memcmp(h.name.data(), name.data(), name.size()) == 0) {
+                    return h.value;
+                }
+                if (name.empty() && h.name.empty()) {
                     return h.value;
                 }
             }

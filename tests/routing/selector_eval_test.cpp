@@ -365,3 +365,64 @@ TEST_CASE("a compiled selector gives the same answer every time", "[routing][sel
         REQUIRE(s->evaluate(unknown) == U);
     }
 }
+
+TEST_CASE("a header compared with a literal answers as the general comparison does",
+          "[routing][selector][coercion]") {
+    // "h <op> literal" compiles to one fused instruction; "h <op> literal + 0" and
+    // "h = (1 = 1)" go through the general path. Both must agree everywhere.
+    const char* values[] = {"10",
+                            "3",
+                            "-1",
+                            "2.5",
+                            "abc",
+                            "",
+                            "true",
+                            "TRUE",
+                            "1e1",
+                            "10.0",
+                            "+3",
+                            "0x3",
+                            "9223372036854775807",
+                            "99999999999999999999"};
+    const char* literals[] = {"3", "10", "2.5", "-1", "0"};
+    const char* ops[] = {"=", "<>", "<", "<=", ">", ">="};
+    const char* flipped[] = {"=", "<>", ">", ">=", "<", "<="};
+    for (const char* v : values) {
+        const headers h = {{"h", v}};
+        for (const char* lit : literals) {
+            for (int o = 0; o < 6; ++o) {
+                const std::string fused = std::string("h ") + ops[o] + " " + lit;
+                const std::string general = fused + " + 0";
+                const std::string reversed = std::string(lit) + " " + flipped[o] + " h";
+                INFO(v << ": " << fused);
+                const truth expected = eval(general, h);
+                CHECK(eval(fused, h) == expected);
+                CHECK(eval(reversed, h) == expected);
+            }
+        }
+        INFO(v);
+        CHECK(eval("h = TRUE", h) == eval("h = (1 = 1)", h));
+        CHECK(eval("h <> FALSE", h) == eval("h <> (1 = 2)", h));
+        CHECK(eval("h = 'abc'", h) == eval("h = abc", {{"h", v}, {"abc", "abc"}}));
+    }
+}
+
+TEST_CASE("selectors naming more than 16 headers look them up one by one", "[routing][selector]") {
+    std::vector<std::string> names;
+    std::vector<std::string> values;
+    for (int i = 0; i < 20; ++i) {
+        values.push_back(std::to_string(i));
+        names.push_back(std::string(1, 'h').append(values.back()));
+    }
+    std::string text = "h0 = '0'";
+    headers h;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        if (i > 0) {
+            text.append(" AND ").append(names[i]).append(" = '").append(values[i]).append("'");
+        }
+        h.push_back({names[i], values[i]});
+    }
+    CHECK(eval(text, h) == T);
+    h.pop_back();
+    CHECK(eval(text, h) == U);
+}

@@ -93,6 +93,19 @@ enum class op : std::uint8_t {
     not_in,       ///< arg: list index
     between,      ///< pops value, low, high
     not_between,  ///< pops value, low, high
+    // Superinstructions for the most common shapes, fused at compile time:
+    compare_header,  ///< arg: fused_compare index; header <op> constant
+    like_header,     ///< arg: pattern index; pattern's header LIKE pattern
+    not_like_header,
+    in_header,  ///< arg: list index; list's header IN list
+    not_in_header,
+};
+
+/// header <cmp> constant, as one instruction.
+struct fused_compare {
+    std::uint32_t name = 0;
+    std::uint32_t constant = 0;
+    op cmp = op::eq;
 };
 
 struct instr {
@@ -125,6 +138,7 @@ struct like_piece {
 
 /// A LIKE pattern split at its '%' signs.
 struct like_pattern {
+    std::uint32_t name = 0;  ///< for like_header
     std::uint32_t first_piece = 0;
     std::uint32_t piece_count = 0;
     bool has_percent = false;
@@ -134,6 +148,7 @@ struct like_pattern {
 
 /// The string literals of an IN list: in_items_[first, first + count), sorted when `sorted`.
 struct in_list {
+    std::uint32_t name = 0;  ///< for in_header
     std::uint32_t first = 0;
     std::uint32_t count = 0;
     bool sorted = false;
@@ -144,7 +159,8 @@ struct in_list {
 /// A compiled message selector. Cheap to evaluate many times; copyable and movable.
 ///
 /// evaluate() and matches() are const and allocate nothing for selectors whose evaluation
-/// stack fits 16 values (any selector without deep nesting); they may run on any thread.
+/// stack fits 16 values and that name at most 16 headers (any selector without deep
+/// nesting); they may run on any thread.
 class selector {
   public:
     /// Looks a header up by name: its value, or nullopt when the message has no such header.
@@ -205,6 +221,8 @@ class selector {
     std::vector<detail::like_piece> like_pieces_;
     std::vector<detail::in_list> in_lists_;
     std::vector<detail::span_ref> in_items_;
+    std::vector<detail::fused_compare> fused_;
+    std::uint64_t name_sizes_ = 0;  ///< bit (size % 64) set for each header name's size
     std::uint32_t max_stack_ = 0;
 };
 
