@@ -195,3 +195,53 @@ TEST_CASE("a ring grows through wrap-around and gives its memory back when empty
     CHECK(out == std::vector<int>{-1, 1, 2, 3, 4, 5});
     CHECK(r.capacity() == 0);
 }
+
+TEST_CASE("take_first_if takes the first wanted element in priority order", "[routing][priority]") {
+    priority_list<int> list(0);
+    for (int i = 0; i < 10; ++i) {
+        list.push(static_cast<std::uint8_t>(i < 5 ? 2 : 6), i);
+    }
+    // Priority 6 holds 5..9 and comes first; the first even one there is 6.
+    auto taken = list.take_first_if([](int v) { return v % 2 == 0; });
+    REQUIRE(taken);
+    CHECK(taken->first == 6);
+    CHECK(taken->second == 6);
+    taken = list.take_first_if([](int v) { return v < 3; });
+    CHECK(taken->second == 0);
+    // 4 is the eighth element in order (5 7 8 9 | 1 2 3 4).
+    CHECK_FALSE(list.take_first_if([](int v) { return v == 4; }, 7));  // beyond the scan bound
+    CHECK(list.take_first_if([](int v) { return v == 4; }, 8)->second == 4);
+    CHECK_FALSE(list.take_first_if([](int v) { return v > 100; }));
+    CHECK(list.size() == 7);
+    CHECK(drain(list) == std::vector<int>{5, 7, 8, 9, 1, 2, 3});
+}
+
+TEST_CASE("a ring closes a gap from either end", "[routing][priority]") {
+    for (std::size_t gap = 0; gap < 9; ++gap) {
+        // Leave 0..8 in a ring of capacity 16 whose head is at slot 12, so that they wrap.
+        ring<int> r;
+        for (int i = 0; i < 12; ++i) {
+            r.push_back(-1);
+        }
+        for (int i = 0; i < 11; ++i) {
+            r.pop_front();
+        }
+        for (int i = 0; i < 9; ++i) {
+            r.push_back(i);
+        }
+        r.pop_front();
+        REQUIRE(r.capacity() == 16);
+        CHECK(r.take(gap) == static_cast<int>(gap));
+        std::vector<int> rest;
+        while (!r.empty()) {
+            rest.push_back(r.pop_front());
+        }
+        std::vector<int> expected;
+        for (int i = 0; i < 9; ++i) {
+            if (static_cast<std::size_t>(i) != gap) {
+                expected.push_back(i);
+            }
+        }
+        CHECK(rest == expected);
+    }
+}

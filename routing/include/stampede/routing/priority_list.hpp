@@ -66,6 +66,28 @@ class ring {
         }
         return value;
     }
+    /// Removes and returns the i-th element from the front, closing the gap from the nearer
+    /// end. Precondition: i < size().
+    T take(std::size_t i) {
+        T value = std::move((*this)[i]);
+        if (i < size_ / 2) {
+            for (std::size_t k = i; k > 0; --k) {
+                (*this)[k] = std::move((*this)[k - 1]);
+            }
+            (*this)[0] = T{};
+            head_ = (head_ + 1) & (capacity_ - 1);
+        } else {
+            for (std::size_t k = i; k + 1 < size_; ++k) {
+                (*this)[k] = std::move((*this)[k + 1]);
+            }
+            (*this)[size_ - 1] = T{};
+        }
+        if (--size_ == 0) {
+            release();
+        }
+        return value;
+    }
+
     /// Keeps the elements for which `keep` is true, in order; returns how many went.
     template <class Keep>
     std::size_t retain(Keep&& keep) {
@@ -170,6 +192,31 @@ class priority_list {
         T value = levels_[chosen].pop_front();
         account_out(chosen, value);
         return std::pair<std::uint8_t, T>{static_cast<std::uint8_t>(chosen), std::move(value)};
+    }
+
+    /// Removes and returns the first element, in for_each() order, for which `wanted(const T&)`
+    /// is true, looking at no more than `max_scan` elements: for a consumer with a selector,
+    /// which takes the first message it selects. The bound keeps one picky consumer from
+    /// making every dispatch O(depth); ActiveMQ bounds its scan the same way (maxPageSize).
+    template <class Wanted>
+    std::optional<std::pair<std::uint8_t, T>> take_first_if(Wanted&& wanted,
+                                                            std::size_t max_scan = SIZE_MAX) {
+        std::size_t scanned = 0;
+        for (std::size_t p = levels; p-- > 0;) {
+            ring<T>& level = levels_[p];
+            for (std::size_t i = 0; i < level.size(); ++i) {
+                if (scanned++ == max_scan) {
+                    return std::nullopt;
+                }
+                if (wanted(std::as_const(level[i]))) {
+                    T value = level.take(i);
+                    account_out(p, value);
+                    return std::pair<std::uint8_t, T>{static_cast<std::uint8_t>(p),
+                                                      std::move(value)};
+                }
+            }
+        }
+        return std::nullopt;
     }
 
     /// Calls `fn(priority, const T&)` for every element, highest priority first, FIFO within
