@@ -1,6 +1,7 @@
 // bench_routing: the pure routing structures of stampede_routing, one thread, no broker.
 //
 //   bench_routing [--seconds S] [--max-subscriptions N] [--timers N]
+//                 [--only timers|selectors|wildcards|priority]
 //
 // Prints one JSON document (progress on stderr). Each figure is the median of 7 repetitions
 // of about S seconds (default 0.2) unless said otherwise:
@@ -379,19 +380,29 @@ int main(int argc, char** argv) {
     j.field("benchmark", "bench_routing");
     j.field("build_type", STAMPEDE_BUILD_TYPE);
     j.field("seconds_per_repetition", seconds);
+    const std::string only = bench::option(argc, argv, "--only").value_or("");
+    auto wanted = [&](std::string_view part) { return only.empty() || only == part; };
     // Timers first: the children fork from a process that holds nothing large yet.
-    j.open_array("timers");
-    bench_timers(j, timers);
-    j.close_array();
-    j.open_array("selectors");
-    bench_selectors(j, seconds);
-    j.close_array();
-    j.open_array("wildcards");
-    bench_wildcards(j, seconds, max_subscriptions);
-    j.close_array();
-    j.open_array("priority");
-    bench_priority(j, seconds);
-    j.close_array();
+    if (wanted("timers")) {
+        j.open_array("timers");
+        bench_timers(j, timers);
+        j.close_array();
+    }
+    if (wanted("selectors")) {
+        j.open_array("selectors");
+        bench_selectors(j, seconds);
+        j.close_array();
+    }
+    if (wanted("wildcards")) {
+        j.open_array("wildcards");
+        bench_wildcards(j, seconds, max_subscriptions);
+        j.close_array();
+    }
+    if (wanted("priority")) {
+        j.open_array("priority");
+        bench_priority(j, seconds);
+        j.close_array();
+    }
     bench::write_machine(j, load_at_start);
     j.close_object();
     std::fputs(j.text().c_str(), stdout);

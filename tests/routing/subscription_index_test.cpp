@@ -215,3 +215,63 @@ TEST_CASE("a name of 100,000 segments matches without recursion", "[routing][wil
     CHECK(matches(index, name) == std::vector<int>{1, 2, 4});
     CHECK(pattern_matches("#.x.#.x.#", name));
 }
+
+TEST_CASE("the index stays right through random adds and removes", "[routing][wildcard]") {
+    std::mt19937 rng(99);
+    const char* words[] = {"a", "b", "c", "d", "e", "*", "#"};
+    auto make = [&](int max_len) {
+        std::string s;
+        const int n = 1 + static_cast<int>(rng() % static_cast<unsigned>(max_len));
+        for (int i = 0; i < n; ++i) {
+            s += (i ? "." : "");
+            s += words[rng() % 7];
+            s += std::to_string(rng() % 3);  // many distinct literal edges
+        }
+        return s;
+    };
+    subscription_index<int> index;
+    struct live_sub {
+        subscription_index<int>::handle handle;
+        std::string pattern;
+        int value;
+    };
+    std::vector<live_sub> live;
+    int next_value = 0;
+    for (int round = 0; round < 4000; ++round) {
+        if (live.empty() || rng() % 3 != 0) {
+            std::string p = make(4);
+            // Wildcard segments carry a digit from make(); strip it so they stay wildcards.
+            for (std::size_t i = 0; i + 1 < p.size(); ++i) {
+                if ((p[i] == '*' || p[i] == '#') && (i == 0 || p[i - 1] == '.')) {
+                    p.erase(i + 1, 1);
+                }
+            }
+            live.push_back({index.add(p, next_value), p, next_value});
+            ++next_value;
+        } else {
+            const std::size_t k = rng() % live.size();
+            REQUIRE(index.remove(live[k].handle));
+            live[k] = live.back();
+            live.pop_back();
+        }
+        if (round % 50 == 0) {
+            for (int q = 0; q < 20; ++q) {
+                const std::string name = make(5);
+                std::vector<int> expected;
+                for (const live_sub& l : live) {
+                    if (pattern_matches(l.pattern, name)) {
+                        expected.push_back(l.value);
+                    }
+                }
+                std::sort(expected.begin(), expected.end());
+                INFO("name '" << name << "'");
+                REQUIRE(matches(index, name) == expected);
+            }
+        }
+    }
+    for (const live_sub& l : live) {
+        REQUIRE(index.remove(l.handle));
+    }
+    CHECK(index.empty());
+    CHECK(index.node_count() == 1);
+}

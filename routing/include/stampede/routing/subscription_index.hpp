@@ -22,7 +22,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -67,7 +66,10 @@ class subscription_index {
         bool operator==(const handle&) const = default;
     };
 
-    subscription_index() { nodes_.emplace_back(); }
+    subscription_index() {
+        nodes_.emplace_back();
+        cold_.emplace_back();
+    }
 
     /// Adds `value` under `pattern`; the same pattern may be added any number of times.
     handle add(std::string_view pattern, T value) {
@@ -77,9 +79,10 @@ class subscription_index {
         entry& e = entries_[slot];
         e.value = std::move(value);
         e.node = node;
-        e.position = static_cast<std::uint32_t>(nodes_[node].entries.size());
+        e.position = static_cast<std::uint32_t>(cold_[node].entries.size());
         e.live = true;
-        nodes_[node].entries.push_back(slot);
+        cold_[node].entries.push_back(slot);
+        ++nodes_[node].entry_count;
         ++size_;
         return {slot, e.generation};
     }
@@ -87,16 +90,16 @@ class subscription_index {
     /// Removes the subscription `h` names; false if it was already removed. Nodes left with
     /// no subscription and no children are freed, up the trie.
     bool remove(handle h) {
-        if (h.slot >= entries_.size() || !entries_[h.slot].live ||
-            entries_[h.slot].generation != h.generation) {
+        if (find(h) == nullptr) {
             return false;
         }
         entry& e = entries_[h.slot];
-        node_type& n = nodes_[e.node];
-        const std::uint32_t last = n.entries.back();
-        n.entries[e.position] = last;
+        std::vector<std::uint32_t>& list = cold_[e.node].entries;
+        const std::uint32_t last = list.back();
+        list[e.position] = last;
         entries_[last].position = e.position;
-        n.entries.pop_back();
+        list.pop_back();
+        --nodes_[e.node].entry_count;
         const std::uint32_t node = e.node;
         e.live = false;
         e.value = T{};
@@ -126,6 +129,7 @@ class subscription_index {
         for_each_segment(name, [&](std::string_view seg) {
             ++stamp_;
             next_.clear();
+            const std::size_t seg_hash = std::hash<std::string_view>{}(seg);
             for (const std::uint32_t id : current_) {
                 const node_type& n = nodes_[id];
                 if (n.via_hash) {
@@ -135,16 +139,19 @@ class subscription_index {
                     enter(n.star, next_);
                 }
                 if (n.literal_children != 0) {
-                    const auto it = edges_.find(edge_probe{id, seg});
-                    if (it != edges_.end()) {
-                        enter(it->second, next_);
+                    const std::uint32_t c = edges_.find(id, seg, seg_hash, cold_);
+                    if (c != none) {
+                        enter(c, next_);
                     }
                 }
             }
             current_.swap(next_);
         });
         for (const std::uint32_t id : current_) {
-            for (const std::uint32_t slot : nodes_[id].entries) {
+            if (nodes_[id].entry_count == 0) {
+                continue;
+            }
+            for (const std::uint32_t slot : cold_[id].entries) {
                 visit(entries_[slot].value);
             }
         }
@@ -159,51 +166,112 @@ class subscription_index {
   private:
     static constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
 
+    // A node is split in two: what match() reads at every step (32 bytes), and the rest.
     struct node_type {
         std::uint32_t parent = none;
         std::uint32_t star = none;  ///< child by '*'
         std::uint32_t hash = none;  ///< child by '#' (or '>')
         std::uint32_t literal_children = 0;
-        bool via_hash = false;  ///< this node is a '#' child: it takes any segment
-        bool in_use = true;
-        std::string segment;  ///< the literal segment from the parent, for removal
-        std::vector<std::uint32_t> entries;
+        std::uint32_t entry_count = 0;
+        bool via_hash = false;           ///< this node is a '#' child: it takes any segment
         mutable std::uint64_t seen = 0;  ///< match(): stamp of the last step this joined
+    };
+    struct cold_node {
+        std::string segment;  ///< the literal segment from the parent
+        std::vector<std::uint32_t> entries;
     };
 
     struct entry {
         T value{};
         std::uint32_t node = 0;
-        std::uint32_t position = 0;  ///< index in nodes_[node].entries
+        std::uint32_t position = 0;  ///< index in cold_[node].entries
         std::uint32_t generation = 0;
         bool live = false;
     };
 
-    struct edge_key {
-        std::uint32_t parent;
-        std::string segment;
-    };
-    struct edge_probe {
-        std::uint32_t parent;
-        std::string_view segment;
-    };
-    struct edge_hash {
-        using is_transparent = void;
-        std::size_t operator()(const edge_probe& k) const noexcept {
-            return std::hash<std::string_view>{}(k.segment) ^
-                   (std::size_t{k.parent} * 0x9E3779B97F4A7C15ull);
+    /// Literal edges (parent, segment) -> child: open addressing with linear probing and
+    /// backward-shift deletion, 16 bytes a slot, the segment itself kept in the child's
+    /// cold node. Denser than std::unordered_map, which matters once the trie outgrows the
+    /// caches: a lookup touches one slot and, on a hash match, the child's segment.
+    class edge_table {
+      public:
+        std::uint32_t find(std::uint32_t parent, std::string_view seg, std::size_t seg_hash,
+                           const std::vector<cold_node>& cold) const {
+            if (slots_.empty()) {
+                return none;
+            }
+            const std::uint64_t h = mix(parent, seg_hash);
+            for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+                const slot& s = slots_[i];
+                if (s.hash == 0) {
+                    return none;
+                }
+                if (s.hash == h && s.parent == parent && cold[s.child].segment == seg) {
+                    return s.child;
+                }
+            }
         }
-        std::size_t operator()(const edge_key& k) const noexcept {
-            return (*this)(edge_probe{k.parent, k.segment});
+        void insert(std::uint32_t parent, std::string_view seg, std::uint32_t child) {
+            if ((count_ + 1) * 2 > slots_.size()) {
+                grow();
+            }
+            place(slot{mix(parent, std::hash<std::string_view>{}(seg)), parent, child});
+            ++count_;
         }
-    };
-    struct edge_equal {
-        using is_transparent = void;
-        template <class A, class B>
-        bool operator()(const A& a, const B& b) const noexcept {
-            return a.parent == b.parent &&
-                   std::string_view(a.segment) == std::string_view(b.segment);
+        void erase(std::uint32_t parent, std::uint32_t child, std::string_view seg) {
+            const std::uint64_t h = mix(parent, std::hash<std::string_view>{}(seg));
+            std::size_t i = h & mask_;
+            while (
+                !(slots_[i].parent == parent && slots_[i].child == child && slots_[i].hash == h)) {
+                i = (i + 1) & mask_;
+            }
+            // Backward shift: pull later entries of the probe run into the hole.
+            for (std::size_t j = (i + 1) & mask_; slots_[j].hash != 0; j = (j + 1) & mask_) {
+                const std::size_t home = slots_[j].hash & mask_;
+                if (((j - home) & mask_) >= ((j - i) & mask_)) {
+                    slots_[i] = slots_[j];
+                    i = j;
+                }
+            }
+            slots_[i] = slot{};
+            --count_;
         }
+
+      private:
+        struct slot {
+            std::uint64_t hash = 0;  ///< 0: empty
+            std::uint32_t parent = 0;
+            std::uint32_t child = 0;
+        };
+        // splitmix64's finalizer over both inputs: linear probing needs well-spread low bits.
+        static std::uint64_t mix(std::uint32_t parent, std::size_t seg_hash) {
+            std::uint64_t h = seg_hash + std::uint64_t{parent} * 0x9E3779B97F4A7C15ull;
+            h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
+            h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
+            h ^= h >> 31;
+            return h | 1;  // never 0, the empty mark
+        }
+        void place(slot s) {
+            std::size_t i = s.hash & mask_;
+            while (slots_[i].hash != 0) {
+                i = (i + 1) & mask_;
+            }
+            slots_[i] = s;
+        }
+        void grow() {
+            std::vector<slot> old = std::move(slots_);
+            slots_.assign(old.empty() ? 16 : old.size() * 2, slot{});
+            mask_ = slots_.size() - 1;
+            for (const slot& s : old) {
+                if (s.hash != 0) {
+                    place(s);
+                }
+            }
+        }
+
+        std::vector<slot> slots_;
+        std::size_t mask_ = 0;
+        std::size_t count_ = 0;
     };
 
     /// Adds `id` to `set` unless this step has it already, then follows its '#' children
@@ -222,9 +290,11 @@ class subscription_index {
             id = free_nodes_.back();
             free_nodes_.pop_back();
             nodes_[id] = node_type{};
+            cold_[id] = cold_node{};
         } else {
             id = static_cast<std::uint32_t>(nodes_.size());
             nodes_.emplace_back();
+            cold_.emplace_back();
         }
         nodes_[id].parent = parent;
         return id;
@@ -247,13 +317,14 @@ class subscription_index {
             }
             return nodes_[node].hash;
         }
-        const auto it = edges_.find(edge_probe{node, seg});
-        if (it != edges_.end()) {
-            return it->second;
+        const std::uint32_t found =
+            edges_.find(node, seg, std::hash<std::string_view>{}(seg), cold_);
+        if (found != none) {
+            return found;
         }
         const std::uint32_t id = new_node(node);
-        nodes_[id].segment = std::string(seg);
-        edges_.emplace(edge_key{node, std::string(seg)}, id);
+        cold_[id].segment = std::string(seg);
+        edges_.insert(node, seg, id);
         ++nodes_[node].literal_children;
         return id;
     }
@@ -262,7 +333,7 @@ class subscription_index {
     void prune(std::uint32_t id) {
         while (id != 0) {
             node_type& n = nodes_[id];
-            if (!n.entries.empty() || n.star != none || n.hash != none || n.literal_children != 0) {
+            if (n.entry_count != 0 || n.star != none || n.hash != none || n.literal_children != 0) {
                 return;
             }
             node_type& parent = nodes_[n.parent];
@@ -271,12 +342,12 @@ class subscription_index {
             } else if (parent.hash == id) {
                 parent.hash = none;
             } else {
-                edges_.erase(edges_.find(edge_probe{n.parent, n.segment}));
+                edges_.erase(n.parent, id, cold_[id].segment);
                 --parent.literal_children;
             }
             const std::uint32_t up = n.parent;
             n = node_type{};
-            n.in_use = false;
+            cold_[id] = cold_node{};
             free_nodes_.push_back(id);
             id = up;
         }
@@ -293,8 +364,9 @@ class subscription_index {
     }
 
     std::vector<node_type> nodes_;
+    std::vector<cold_node> cold_;
     std::vector<std::uint32_t> free_nodes_;
-    std::unordered_map<edge_key, std::uint32_t, edge_hash, edge_equal> edges_;
+    edge_table edges_;
     std::vector<entry> entries_;
     std::vector<std::uint32_t> free_entries_;
     std::size_t size_ = 0;
