@@ -33,8 +33,11 @@
 //
 // No recursion: parsing uses explicit stacks (shunting-yard) with a nesting limit, and the
 // compiled form is postfix code run by one loop. LIKE splits its pattern at '%' and finds
-// each piece leftmost, so it never backtracks: its cost is at most len(value) x len(pattern)
-// and linear for pieces without '_'.
+// each piece leftmost, so it never backtracks: its cost is at most len(value) x len(pattern).
+//
+// The most common shapes (header <op> literal, header [NOT] LIKE, header [NOT] IN) compile to
+// single instructions, and evaluate(span) finds every header the selector names in one pass
+// over the frame's headers.
 
 #include <cstddef>
 #include <cstdint>
