@@ -170,6 +170,15 @@ std::string to_prometheus(const nlohmann::json& snapshot) {
     out << "stampede_resident_bytes " << snapshot["memory"]["resident_bytes"] << '\n';
     family(out, "stampede_outbound_bytes", "gauge", "Bytes queued for clients, not yet written.");
     out << "stampede_outbound_bytes " << snapshot["memory"]["outbound_bytes"] << '\n';
+    const auto leniency = snapshot.value("leniency", nlohmann::json::object());
+    family(out, "stampede_lenient_eol_bodies_total", "counter",
+           "Frames without a body whose EOL-only body was dropped (config strict: false).");
+    out << "stampede_lenient_eol_bodies_total " << leniency.value("eol_bodies", std::uint64_t{0})
+        << '\n';
+    family(out, "stampede_lenient_stray_nuls_total", "counter",
+           "NULs skipped between frames (config strict: false).");
+    out << "stampede_lenient_stray_nuls_total " << leniency.value("stray_nuls", std::uint64_t{0})
+        << '\n';
     for (const auto& metric : destination_metrics) {
         family(out, metric.name, metric.type, metric.help);
         for (const auto& d : snapshot["destinations"]) {
