@@ -199,14 +199,15 @@ CONNECTION_CLASSES = {
 }
 
 
-def open_stomppy(port, version, heartbeats=None, auto_decode=True, vhost="/", wait=True,
+def open_stomppy(port, version, heartbeats=None, auto_decode=True, vhost=None, wait=True,
                  headers=None, login=None, passcode=None, connect_command=False, **kwargs):
     """A connected stomp.py connection of the given protocol version and the
     Recorder listening to it.
 
-    stomp.py's Connection12 sends `host:<the TCP host name>` unless a vhost
-    is given, which a broker with virtual hosts refuses; we pass "/". The
-    1.0 class has neither heart-beats nor a host header.
+    With the library's defaults: no `vhost`, so Connection12 sends
+    `host:127.0.0.1` (the host it dialled), Connection11 no `host` at all,
+    and Connection10 neither `host` nor heart-beats. The broker takes both
+    to its default virtual host (issue 15); pass `vhost` to name one.
     """
     cls = CONNECTION_CLASSES[version]
     # No `timeout`: stomp.py applies it to every recv() too, and treats a
@@ -214,7 +215,8 @@ def open_stomppy(port, version, heartbeats=None, auto_decode=True, vhost="/", wa
     args = dict(host_and_ports=[("127.0.0.1", port)], auto_decode=auto_decode,
                 reconnect_attempts_max=1)
     if version != "1.0":
-        args["vhost"] = vhost
+        if vhost is not None:
+            args["vhost"] = vhost
         if heartbeats is not None:
             args["heartbeats"] = heartbeats
     args.update(kwargs)

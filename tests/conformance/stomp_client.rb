@@ -23,11 +23,16 @@ SCENARIO = ARGV.fetch(2)
 SPEC = ARGV[3] ? JSON.parse(ARGV[3]) : {}
 WAIT = 10.0
 
+HOST = '127.0.0.1'
+
+# The gem's defaults: on 1.0 no CONNECT headers at all; on 1.1 and 1.2 it
+# insists on `host` beside `accept-version` (ProtocolErrorConnect otherwise),
+# and its examples put the broker's host name there: the host we dial.
 def params(version, extra_headers = {})
   headers = {}
-  headers = { :"accept-version" => version, :host => '/' } unless version == '1.0'
+  headers = { :"accept-version" => version, :host => HOST } unless version == '1.0'
   headers.merge!(extra_headers)
-  { hosts: [{ login: '', passcode: '', host: '127.0.0.1', port: PORT, ssl: false }],
+  { hosts: [{ login: '', passcode: '', host: HOST, port: PORT, ssl: false }],
     reliable: false, connect_headers: headers, connect_timeout: 5, connread_timeout: 5 }
 end
 
