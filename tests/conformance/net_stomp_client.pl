@@ -256,6 +256,38 @@ sub scenario_error {
              receipts => $peer->receipts });
 }
 
+sub id_report {
+    return [ map { { 'message-id' => $_->headers->{'message-id'}, ack => $_->headers->{ack},
+                     redelivered => $_->headers->{redelivered}, body => $_->body } } @_ ];
+}
+
+# Takes COUNT messages without acknowledging them, reports them, says READY
+# and waits to be killed: a consumer process that dies holding messages.
+sub scenario_hold {
+    my $peer = Peer->new;
+    $peer->subscribe($SPEC->{queue}, 'hold', ack => $SPEC->{mode});
+    my @messages = map { $peer->nth_message($_) } 1 .. $SPEC->{count};
+    report({ messages => id_report(@messages) });
+    print "READY\n";
+    sleep 60;
+}
+
+# Takes COUNT messages, acknowledges each (unless auto), reports them.
+sub scenario_take {
+    my $peer = Peer->new;
+    my $mode = $SPEC->{mode};
+    $peer->subscribe($SPEC->{queue}, 'take', ack => $mode);
+    my @messages = map { $peer->nth_message($_) } 1 .. $SPEC->{count};
+    if ($mode ne 'auto') {
+        for my $i (0 .. $#messages) {
+            $peer->ack($messages[$i], receipt => "ack-$i");
+            $peer->receipt("ack-$i");
+        }
+    }
+    report({ messages => id_report(@messages) });
+    $peer->disconnect;
+}
+
 sub scenario_send {
     my $peer = Peer->new;
     my $body = pack('H*', $SPEC->{body_hex});

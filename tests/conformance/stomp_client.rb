@@ -333,6 +333,41 @@ def scenario_client_api
          'disconnect_frame' => farewell && describe_frame(farewell))
 end
 
+# ---- for test_message_ids.py
+
+def id_report(messages)
+  messages.map do |m|
+    { 'message-id' => m.headers['message-id'], 'ack' => m.headers['ack'],
+      'redelivered' => m.headers['redelivered'], 'body' => m.body }
+  end
+end
+
+# Takes COUNT messages without acknowledging them, reports them, says READY
+# and waits to be killed: a consumer process that dies holding messages.
+def scenario_hold
+  peer = Peer.new
+  peer.subscribe(SPEC.fetch('queue'), 'hold', ack: SPEC.fetch('mode'))
+  messages = (1..SPEC.fetch('count')).map { |n| peer.nth_message(n) }
+  report('messages' => id_report(messages))
+  puts 'READY'
+  sleep 60
+end
+
+# Takes COUNT messages, acknowledges each (unless auto), reports them.
+def scenario_take
+  peer = Peer.new
+  mode = SPEC.fetch('mode')
+  peer.subscribe(SPEC.fetch('queue'), 'take', ack: mode)
+  messages = (1..SPEC.fetch('count')).map { |n| peer.nth_message(n) }
+  messages.each_with_index do |m, i|
+    next if mode == 'auto'
+    peer.ack(m, receipt: "ack-#{i}")
+    peer.receipt("ack-#{i}")
+  end
+  report('messages' => id_report(messages))
+  peer.disconnect
+end
+
 # ---- for test_interop.py
 
 def scenario_send
