@@ -48,9 +48,10 @@ void queue_actor::handle_cast(queue_publish& publish) {
     publish.msg->handled();
     if (outcome == publish_outcome::rejected_full && publish.publisher.valid()) {
         publish.publisher.cast(publish_rejected{
-            counters_.name, "queue " + counters_.name + " is full (max_length " +
-                                std::to_string(ctx_.cfg.queues.max_length) + ", max_bytes " +
-                                std::to_string(ctx_.cfg.queues.max_bytes) + ")"});
+            counters_.name, "queue " + counters_.name + " is full (queues.max_length " +
+                                std::to_string(ctx_.cfg.queues.max_length) + ", queues.max_bytes " +
+                                std::to_string(ctx_.cfg.queues.max_bytes) +
+                                ", queues.overflow reject-publish)"});
     }
 }
 

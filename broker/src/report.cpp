@@ -223,6 +223,15 @@ std::string to_prometheus(const nlohmann::json& snapshot, std::size_t top_destin
     out << "stampede_destinations " << snapshot["destinations"].size() << '\n';
     const nlohmann::json destinations =
         bounded_destinations(snapshot["destinations"], top_destinations);
+    const auto leniency = snapshot.value("leniency", nlohmann::json::object());
+    family(out, "stampede_lenient_eol_bodies_total", "counter",
+           "Frames without a body whose EOL-only body was dropped (config strict: false).");
+    out << "stampede_lenient_eol_bodies_total " << leniency.value("eol_bodies", std::uint64_t{0})
+        << '\n';
+    family(out, "stampede_lenient_stray_nuls_total", "counter",
+           "NULs skipped between frames (config strict: false).");
+    out << "stampede_lenient_stray_nuls_total " << leniency.value("stray_nuls", std::uint64_t{0})
+        << '\n';
     for (const auto& metric : destination_metrics) {
         family(out, metric.name, metric.type, metric.help);
         for (const auto& d : destinations) {

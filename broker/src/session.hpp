@@ -116,7 +116,7 @@ class session : public std::enable_shared_from_this<session>, private connection
                            const protocol::frame_view& commit);
     bool resolve_commit_targets(const std::vector<transaction_frame>& frames,
                                 std::vector<destination_handle>& targets,
-                                const std::string& refused, const protocol::frame_view& commit);
+                                const protocol::frame_view& commit);
     bool reserve_commit_room(const std::vector<transaction_frame>& frames,
                              const std::vector<destination_handle>& targets,
                              std::vector<reservation>& reservations, const std::string& refused,

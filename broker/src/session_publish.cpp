@@ -14,8 +14,19 @@
 namespace stampede::broker {
 
 namespace {
+
 using protocol::command;
 using protocol::frame_view;
+
+// What fail_with() puts after "cannot " when a COMMIT is refused at its
+// SEND number `index` (from 0) to `destination`.
+std::string commit_context(const frame_view& commit, std::size_t index,
+                           std::string_view destination) {
+    return "commit transaction '" + std::string(commit.get("transaction").value_or("")) +
+           "' (nothing applied): frame " + std::to_string(index + 1) + " (SEND to " +
+           std::string(destination) + ")";
+}
+
 }  // namespace
 
 std::string session::next_message_id() {
@@ -199,7 +210,7 @@ void session::on_commit(const frame_view& frame) {
         return;
     }
     std::vector<destination_handle> targets;
-    if (!resolve_commit_targets(frames, targets, refused, frame)) {
+    if (!resolve_commit_targets(frames, targets, frame)) {
         return;
     }
     std::vector<reservation> reservations;
@@ -245,7 +256,7 @@ bool session::check_commit_acks(const std::vector<transaction_frame>& frames,
 // The destination of every SEND, by frame index (ACK/NACK entries stay empty).
 bool session::resolve_commit_targets(const std::vector<transaction_frame>& frames,
                                      std::vector<destination_handle>& targets,
-                                     const std::string& refused, const frame_view& commit) {
+                                     const frame_view& commit) {
     targets.resize(frames.size());
     for (std::size_t i = 0; i < frames.size(); ++i) {
         if (frames[i].cmd != command::send) {
@@ -253,9 +264,7 @@ bool session::resolve_commit_targets(const std::vector<transaction_frame>& frame
         }
         auto target = publish_target(frames[i].destination);
         if (!target) {
-            fail_with(target.error(),
-                      refused + std::to_string(i + 1) + " (SEND to " + frames[i].destination + ")",
-                      &commit);
+            fail_with(target.error(), commit_context(commit, i, frames[i].destination), &commit);
             return false;
         }
         targets[i] = **target;  // a copy: the cache may let the original go
@@ -294,9 +303,7 @@ bool session::reserve_commit_room(const std::vector<transaction_frame>& frames,
             const transaction_frame& first = frames[want.first_frame];
             if (!granted) {
                 fail_with(from_call_error(granted.error()),
-                          refused + std::to_string(want.first_frame + 1) + " (SEND to " +
-                              first.destination + ")",
-                          &commit);
+                          commit_context(commit, want.first_frame, first.destination), &commit);
             } else {
                 fail(refused + std::to_string(want.first_frame + 1) + " (SEND to " +
                          first.destination + "): the queue is full",

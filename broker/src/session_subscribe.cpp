@@ -70,13 +70,14 @@ void session::on_subscribe(const frame_view& frame) {
     }
     std::size_t prefetch =
         *kind == destination_kind::queue ? ctx_.cfg.queues.prefetch : ctx_.cfg.topics.prefetch;
-    const auto asked = frame.get("prefetch-count").has_value() ? frame.get("prefetch-count")
-                                                               : frame.get("activemq.prefetchSize");
-    if (asked) {
+    const char* prefetch_header =
+        frame.get("prefetch-count").has_value() ? "prefetch-count" : "activemq.prefetchSize";
+    if (const auto asked = frame.get(prefetch_header)) {
         const auto n = parse_count(*asked);
         if (!n) {
-            fail("prefetch must be a non-negative integer, not '" + std::string(*asked) + "'", {},
-                 &frame);
+            fail(std::string(prefetch_header) + " must be a non-negative integer, not '" +
+                     std::string(*asked) + "'",
+                 {}, &frame);
             return;
         }
         prefetch = std::clamp<std::size_t>(*n, 1, ctx_.cfg.queues.max_prefetch);
@@ -164,7 +165,10 @@ void session::on_unsubscribe(const frame_view& frame) {
         id = frame.get("destination");
     }
     if (!id) {
-        fail("UNSUBSCRIBE requires an 'id' header", {}, &frame);
+        fail(version_ == protocol::version::v1_0
+                 ? "UNSUBSCRIBE requires an 'id' or a 'destination' header"
+                 : "UNSUBSCRIBE requires an 'id' header",
+             {}, &frame);
         return;
     }
     subscription* sub = subscriptions_.find(*id);
@@ -189,7 +193,10 @@ std::optional<std::uint64_t> session::delivery_named(const frame_view& frame,
     const char* header = v12 ? "id" : "message-id";
     const auto id = frame.get(header);
     if (!id) {
-        fail(std::string(what) + " requires an '" + header + "' header", {}, &frame);
+        fail(std::string(what) +
+                 (v12 ? " requires an 'id' header (the MESSAGE's 'ack' header) in STOMP 1.2"
+                      : " requires a 'message-id' header in STOMP 1.0 and 1.1"),
+             {}, &frame);
         return std::nullopt;
     }
     const auto delivery =

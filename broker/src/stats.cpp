@@ -60,6 +60,8 @@ nlohmann::json to_json(const connection_counters& c) {
             {"socket_bytes", socket_queued(c.socket_fd)},
             {"dropped", c.dropped},
             {"slow", c.slow},
+            {"eol_bodies", c.eol_bodies},
+            {"stray_nuls", c.stray_nuls},
             {"connected_ms", std::chrono::duration_cast<std::chrono::milliseconds>(age).count()}};
 }
 
@@ -70,22 +72,40 @@ constexpr const char* summed_fields[] = {
 
 }  // namespace
 
+void stats_board::remove(const connection_counters* c) noexcept {
+    if (connections_.erase(c) != 0) {
+        closed_eol_bodies_ += c->eol_bodies;
+        closed_stray_nuls_ += c->stray_nuls;
+    }
+}
+
 nlohmann::json stats_board::snapshot() const {
     nlohmann::json out = {{"destinations", nlohmann::json::array()},
                           {"connections", nlohmann::json::array()}};
     for (const auto* d : destinations_) {
         out["destinations"].push_back(to_json(*d));
     }
+    std::uint64_t eol_bodies = closed_eol_bodies_;
+    std::uint64_t stray_nuls = closed_stray_nuls_;
     for (const auto* c : connections_) {
         out["connections"].push_back(to_json(*c));
+        eol_bodies += c->eol_bodies;
+        stray_nuls += c->stray_nuls;
     }
+    out["leniency"] = {{"eol_bodies", eol_bodies}, {"stray_nuls", stray_nuls}};
     return out;
 }
 
 nlohmann::json merge_snapshots(const std::vector<nlohmann::json>& parts) {
     std::map<std::pair<std::string, std::string>, nlohmann::json> destinations;
     nlohmann::json connections = nlohmann::json::array();
+    nlohmann::json leniency = {{"eol_bodies", 0}, {"stray_nuls", 0}};
     for (const auto& part : parts) {
+        if (const auto it = part.find("leniency"); it != part.end()) {
+            for (auto& [key, total] : leniency.items()) {
+                total = total.get<std::uint64_t>() + it->value(key, std::uint64_t{0});
+            }
+        }
         for (const auto& d : part["destinations"]) {
             auto key = std::pair{d["vhost"].get<std::string>(), d["name"].get<std::string>()};
             auto [it, fresh] = destinations.try_emplace(key, d);
@@ -102,7 +122,8 @@ nlohmann::json merge_snapshots(const std::vector<nlohmann::json>& parts) {
         }
     }
     nlohmann::json merged = {{"destinations", nlohmann::json::array()},
-                             {"connections", connections}};
+                             {"connections", connections},
+                             {"leniency", leniency}};
     for (auto& [key, d] : destinations) {
         merged["destinations"].push_back(std::move(d));
     }
