@@ -77,8 +77,11 @@ congestion_verdict congestion_tracker::assess(congestion_clock::time_point now, 
     // Holding publishers needs recent evidence of draining; dropping needs a
     // whole grace period of too little. Meanwhile the queue may grow to the
     // hard cap, and nobody waits.
+    // Until the samples span enough of the evidence window to tell (a burst
+    // can fill max_bytes within one window), the subscriber has the benefit
+    // of the doubt: it is held for at most that window, never dropped for it.
     const auto evidence = meter_.rate_over(cfg_.evidence);
-    const bool draining = evidence && *evidence >= static_cast<double>(cfg_.min_drain_rate);
+    const bool draining = !evidence || *evidence >= static_cast<double>(cfg_.min_drain_rate);
     const bool is_slow = slow(now);
 
     congestion_verdict v;

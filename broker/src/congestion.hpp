@@ -13,7 +13,8 @@
 //   subscriber ever causes: a subscriber that is not draining never holds
 //   anyone, so a fast subscriber never waits while a slow one is judged (at
 //   most one evidence window, while the kernel buffers of a freshly stalled
-//   peer still fill). A subscriber that has taken max_bytes since it fell
+//   peer still fill, or while the samples do not yet span enough of a window
+//   to tell: a burst can fill max_bytes faster than that). A subscriber that has taken max_bytes since it fell
 //   behind has shown it drains: a pause of its reader does not end the hold,
 //   only a whole grace period of too little does.
 // - Slow (congested for grace_ms and drained less than min_drain_rate over
