@@ -75,7 +75,8 @@ TEST_CASE("the plain-text error says how to hash and never shows the passcode",
     CHECK(message.find("hunter2") == std::string::npos);
 }
 
-TEST_CASE("--hash-password turns a line of input into a string that verifies", "[auth][password]") {
+TEST_CASE("the hash-password command turns a line of input into a string that verifies",
+          "[auth][password]") {
     std::istringstream in("s3cret passcode\r\n");
     std::ostringstream out, err;
     CHECK(hash_password_command(in, out, err) == 0);
