@@ -213,6 +213,9 @@ int bio_write(BIO* bio, const char* in, int size) {
 
 int tls_stream::bio_take(char* out, std::size_t size) noexcept {
     const std::size_t n = std::min(size, cipher_.size());
+    if (n == 0) {
+        return 0;
+    }
     std::memcpy(out, cipher_.data(), n);
     cipher_ = cipher_.subspan(n);
     return static_cast<int>(n);
@@ -225,7 +228,10 @@ boost::system::error_code tls_stream::failure(int ssl_error, bool handshaking) n
     if (ssl_error == SSL_ERROR_ZERO_RETURN) {
         return runtime::errc::end_of_stream;
     }
-    const long verified = handshaking ? SSL_get_verify_result(ssl_.get()) : X509_V_OK;
+    // A peer certificate that failed a check we enforce is the reason; one we
+    // only looked at (a client that does not verify) is not.
+    const bool enforced = (SSL_get_verify_mode(ssl_.get()) & SSL_VERIFY_PEER) != 0;
+    const long verified = handshaking && enforced ? SSL_get_verify_result(ssl_.get()) : X509_V_OK;
     if (verified != X509_V_OK) {
         ERR_clear_error();
         return {static_cast<int>(verified), x509_category()};
@@ -251,6 +257,7 @@ runtime::result<void> tls_stream::handshake(runtime::time_point deadline) {
         }
         if (e == SSL_ERROR_NONE) {
             learn_peer();
+            std::vector<char>().swap(out_);  // the flights' buffer: not kept while idle
             return {};
         }
         if (auto more = fetch(deadline); !more) {
@@ -329,17 +336,24 @@ runtime::result<std::span<char>> tls_stream::receive(runtime::time_point deadlin
         if (failed_) {
             return failed_;
         }
-        auto got = decrypt();
-        if (!got) {
-            return got.error();
-        }
-        if (*got > 0) {
-            return std::span<char>(plain_.get(), *got);
+        // With no ciphertext at hand and nothing buffered in OpenSSL there is
+        // nothing to decrypt: wait without allocating the lent buffer.
+        if (!cipher_.empty() || SSL_has_pending(ssl_.get()) == 1 || peer_closed_) {
+            auto got = decrypt();
+            if (!got) {
+                return got.error();
+            }
+            if (*got > 0) {
+                return std::span<char>(plain_.get(), *got);
+            }
         }
         // Reading can make OpenSSL answer (a key update, an alert): send it.
         if (!out_.empty() && !writing_) {
             if (auto sent = flush(deadline); !sent) {
                 return sent.error();
+            }
+            if (!writing_) {
+                std::vector<char>().swap(out_);
             }
         }
         if (auto more = fetch(deadline); !more) {
