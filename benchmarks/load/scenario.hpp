@@ -51,6 +51,10 @@ scenario soak_scenario();
 scenario conns_scenario();
 scenario load_unload_scenario();
 scenario request_reply_scenario();
+scenario rate_scenario();
+scenario cliff_scenario();
+scenario mixed_scenario();
+scenario burst_scenario();
 
 // ---- helpers shared by the scenarios ----
 
