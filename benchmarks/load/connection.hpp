@@ -63,6 +63,8 @@ class connection {
     bool alive() const noexcept { return !closed_ && !error_; }
     /// The socket is gone (closed by either side), whatever error() says.
     bool closed() const noexcept { return closed_; }
+    /// The socket, for a client that writes it by hand (the hostile ones).
+    int fd() const noexcept { return stream_.native_handle(); }
     /// Receipts seen so far: the highest r<n>.
     std::uint64_t receipts_seen() const noexcept { return receipts_seen_; }
     const std::optional<std::string>& error() const noexcept { return error_; }
