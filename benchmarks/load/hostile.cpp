@@ -110,8 +110,9 @@ peer_said read_what_came(int fd, double quiet_seconds, std::int64_t deadline_ns)
             if (c == '\0') {
                 ++out.frames;
                 const auto start = head.find_first_not_of("\r\n");
-                const std::string_view f =
-                    start == std::string::npos ? std::string_view() : std::string_view(head).substr(start);
+                const std::string_view f = start == std::string::npos
+                                               ? std::string_view()
+                                               : std::string_view(head).substr(start);
                 if (f.starts_with("RECEIPT")) {
                     ++out.receipts;
                 } else if (f.starts_with("ERROR") && !out.error) {

@@ -37,7 +37,7 @@ const std::vector<scenario>& all_scenarios() {
     static const std::vector<scenario> table = {
         fanout_scenario(), slow_scenario(),        queue_scenario(),         soak_scenario(),
         conns_scenario(),  load_unload_scenario(), request_reply_scenario(), rate_scenario(),
-        cliff_scenario(),  mixed_scenario(),       burst_scenario(),
+        cliff_scenario(),  mixed_scenario(),       burst_scenario(),         abuse_scenario(),
     };
     return table;
 }

@@ -55,6 +55,7 @@ scenario rate_scenario();
 scenario cliff_scenario();
 scenario mixed_scenario();
 scenario burst_scenario();
+scenario abuse_scenario();
 
 // ---- helpers shared by the scenarios ----
 
