@@ -38,6 +38,7 @@ const std::vector<scenario>& all_scenarios() {
         fanout_scenario(), slow_scenario(),        queue_scenario(),         soak_scenario(),
         conns_scenario(),  load_unload_scenario(), request_reply_scenario(), rate_scenario(),
         cliff_scenario(),  mixed_scenario(),       burst_scenario(),         abuse_scenario(),
+        crash_scenario(), restart_scenario(),
     };
     return table;
 }

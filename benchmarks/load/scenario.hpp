@@ -56,6 +56,8 @@ scenario cliff_scenario();
 scenario mixed_scenario();
 scenario burst_scenario();
 scenario abuse_scenario();
+scenario crash_scenario();
+scenario restart_scenario();
 
 // ---- helpers shared by the scenarios ----
 
