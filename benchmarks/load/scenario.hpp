@@ -58,6 +58,8 @@ scenario burst_scenario();
 scenario abuse_scenario();
 scenario crash_scenario();
 scenario restart_scenario();
+scenario multiproc_scenario();
+scenario multiproc_consumer_scenario();
 
 // ---- helpers shared by the scenarios ----
 
