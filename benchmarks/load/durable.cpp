@@ -51,6 +51,7 @@ struct ledger {
     std::optional<std::int64_t> first_loss_ns, first_after_loss_ns;
     std::uint64_t losses = 0, reconnects = 0;
     std::size_t subscribed = 0;  // consumers that subscribed at least once
+    std::uint64_t producer_timeouts = 0;
     latency_histogram latency;
     per_second sent_series, consumed_series;
 };
@@ -66,6 +67,7 @@ std::vector<flag_spec> common() {
         {"control-file", flag_kind::optional_text, "", {}},
         {"reconnect-timeout", flag_kind::real, "120", {}},
         {"drain-timeout", flag_kind::real, "10", {}},
+        {"receipt-timeout", flag_kind::real, "5", {}},
     };
 }
 
@@ -127,19 +129,26 @@ class receipt_book final : public message_handler {
     void on_message(connection&, const protocol::frame_view&) override {}
     void on_receipt(connection&, std::uint64_t n) override {
         if (const auto it = pending_.find(n); it != pending_.end()) {
-            states_[it->second] = sent_state::receipted;
+            states_[it->second.first] = sent_state::receipted;
             pending_.erase(it);
         }
         event_.notify_all();
     }
-    void expect(std::uint64_t receipt, std::uint64_t seq) { pending_.emplace(receipt, seq); }
+    void expect(std::uint64_t receipt, std::uint64_t seq) {
+        pending_.emplace(receipt, std::pair{seq, now_ns()});
+    }
+    /// When the oldest SEND still waiting for its receipt was sent.
+    std::optional<std::int64_t> oldest() const {
+        return pending_.empty() ? std::nullopt : std::optional(pending_.begin()->second.second);
+    }
     std::size_t outstanding() const noexcept { return pending_.size(); }
     void forget() { pending_.clear(); }  // the connection is gone: those stay in doubt
     rt::event& event() noexcept { return event_; }
 
   private:
     std::vector<sent_state>& states_;
-    std::unordered_map<std::uint64_t, std::uint64_t> pending_;
+    std::map<std::uint64_t, std::pair<std::uint64_t, std::int64_t>>
+        pending_;  // receipt -> (seq, sent)
     rt::event event_;
 };
 
@@ -319,6 +328,13 @@ void produce(const args& a, const broker_address& to, link& l, ledger& lg, std::
         receipt_book book(states);
         conn->set_handler(&book);
         while (seq < states.size() && conn->alive() && !l.stopped()) {
+            // A broker that stopped answering without closing (no heart-beats
+            // here): give the connection up as a client with heart-beats would.
+            if (const auto old = book.oldest();
+                old && static_cast<double>(now_ns() - *old) / 1e9 > a.real("receipt-timeout")) {
+                ++lg.producer_timeouts;
+                break;
+            }
             if (crash ? book.outstanding() >= window : book.outstanding() >= max_outstanding) {
                 (void)book.event().wait(after(poll_seconds));
                 continue;
@@ -343,7 +359,7 @@ void produce(const args& a, const broker_address& to, link& l, ledger& lg, std::
             }
             ++seq;
         }
-        if (conn->alive()) {
+        if (conn->alive() && seq >= states.size()) {
             // Wait for the last receipts before leaving.
             const std::int64_t until = now_ns() + 10'000'000'000;
             while (book.outstanding() > 0 && conn->alive() && now_ns() < until) {
@@ -461,6 +477,7 @@ json verdict(const ledger& lg, const std::vector<std::uint64_t>& consumed_series
     out["first_delivery_after_loss_ns"] = or_null(lg.first_after_loss_ns);
     out["connection_losses"] = lg.losses;
     out["reconnects"] = lg.reconnects;
+    out["producer_receipt_timeouts"] = lg.producer_timeouts;
     out["latency_ns"] = lg.latency.summary();
     out["per_second"] = {{"published", lg.sent_series.counts()}, {"consumed", consumed_series}};
     return out;
