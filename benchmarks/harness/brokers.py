@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass, field
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-STAMPEDE = os.path.join(ROOT, "build", "stampede")
+# ctest points these into its own build tree.
+STAMPEDE = os.environ.get("STAMPEDE_BENCH_STAMPEDE") or os.path.join(ROOT, "build", "stampede")
 PEERS = os.path.join(ROOT, "scripts", "peers.sh")
 PEER_NAMES = ("rabbitmq", "activemq")
 

@@ -10,7 +10,7 @@ import urllib.request
 
 from harness.brokers import ROOT
 
-NATIVE = os.path.join(ROOT, "build", "stampede-load")
+NATIVE = os.environ.get("STAMPEDE_BENCH_NATIVE") or os.path.join(ROOT, "build", "stampede-load")
 PYTHON = os.path.join(ROOT, "benchmarks", "driver", "stampede_load.py")
 PYTHON_BIN = "/usr/bin/python3"  # the one with Debian's packages; see README
 

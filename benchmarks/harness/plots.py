@@ -433,3 +433,45 @@ def fmt_rate(v):
 
 EXTRA_PLOTS = {"rate": rate_channels_plot, "cliff": cliff_plot, "mixed": mixed_plot,
                "burst": burst_plot, "multiproc": multiproc_plot}
+
+
+def rate_heatmap(out_dir, cells, channels, subscribers, rates, broker):
+    """One panel per rate: channels x subscribers per channel, coloured by
+    the worst channel's achieved rate over target; failing cells in red."""
+    fig, axes = plt.subplots(1, len(rates), figsize=(4.2 * len(rates) + 1.5, 4.4),
+                             squeeze=False, constrained_layout=True)
+    image = None
+    for ax, r in zip(axes[0], rates):
+        grid = [[None] * len(subscribers) for _ in channels]
+        for c in cells:
+            if c["rate"] == r:
+                grid[channels.index(c["channels"])][subscribers.index(c["subscribers"])] = c
+        data = [[100 * ((c or {}).get("worst_ratio") or 0) for c in row] for row in grid]
+        image = ax.imshow(data, cmap="viridis", vmin=0, vmax=100, origin="lower", aspect="auto")
+        for y, row in enumerate(grid):
+            for x, c in enumerate(row):
+                if c is None:
+                    continue
+                text = "%.1f%%" % (100 * (c.get("worst_ratio") or 0))
+                if not c.get("ok"):
+                    ax.add_patch(matplotlib.patches.Rectangle(
+                        (x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=3))
+                    text += "\nFAIL"
+                ax.text(x, y, text, ha="center", va="center", fontsize=8,
+                        color="red" if not c.get("ok") else "white",
+                        fontweight="bold" if not c.get("ok") else "normal",
+                        bbox=dict(facecolor="white", alpha=0.8, edgecolor="none")
+                        if not c.get("ok") else None)
+        ax.set_xticks(range(len(subscribers)))
+        ax.set_xticklabels([str(s) for s in subscribers])
+        ax.set_yticks(range(len(channels)))
+        ax.set_yticklabels([str(c) for c in channels])
+        ax.set_xlabel("subscribers per channel")
+        ax.set_ylabel("channels")
+        ax.set_title("%d msg/s per channel" % r)
+    fig.colorbar(image, ax=list(axes[0]), label="worst achieved / target (%)")
+    fig.suptitle("rate sweep on %s" % broker)
+    name = "rate-heatmap-%s.png" % broker.replace(":", "_")
+    fig.savefig(os.path.join(out_dir, name), dpi=110)
+    plt.close(fig)
+    return name
