@@ -47,6 +47,7 @@ struct queue_consumer {
     /// It parked after looking at every ready message (so only a new message
     /// it selects can help), rather than after queues.selector_scan of them.
     bool parked_exhaustive = false;
+    std::uint64_t parked_mark = 0;  ///< the queue's count of messages taken when it parked
 };
 
 class consumer_set {

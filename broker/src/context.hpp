@@ -48,8 +48,9 @@ struct broker_context {
     /// every topic of it sends each message there too. Set by the relay before
     /// it confirms the first such subscription.
     std::vector<std::atomic<bool>> wildcard_relays;
-    /// SENDs to temporary destinations that no longer exist (dropped).
-    std::atomic<std::uint64_t> missing_temp_sends{0};
+    /// Messages dropped because their temporary destination's owner had gone
+    /// (held when it went, or sent afterwards).
+    std::atomic<std::uint64_t> temporary_dropped{0};
     /// Distinguishes this run's message ids from those of earlier runs (whose
     /// messages a journal may bring back).
     const std::string boot_id;

@@ -94,7 +94,7 @@ runtime::call_result<publish_outcome> queue_actor::handle_call(
 
 publish_outcome queue_actor::accept(const message_ptr& msg, bool reserved) {
     if (deleted_) {
-        ++counters_.dropped;
+        ctx_.temporary_dropped.fetch_add(1, std::memory_order_relaxed);
         return publish_outcome::deleted;
     }
     if (reserved && reserved_messages_ > 0) {
@@ -184,37 +184,41 @@ void queue_actor::dispatch() {
     const auto now = runtime::clock::now();
     const epoch_ms wall = routing::now_epoch_ms();
     std::vector<stored_message> expired;
-    while (store_.ready() > 0) {
-        queue_consumer* to = next_consumer(now);
-        if (to == nullptr) {
-            // Held back for a consumer about to settle: if it never does, its
-            // claim lapses after the active window; look again then.
-            if (consumers_.held_for_fairness() && !fairness_retry_pending_) {
-                fairness_retry_pending_ = true;
-                send_after(consumers_.active_window(), fairness_retry{});
+    do {
+        while (store_.ready() > 0) {
+            queue_consumer* to = next_consumer(now);
+            if (to == nullptr) {
+                // Held back for a consumer about to settle: if it never does, its
+                // claim lapses after the active window; look again then.
+                if (consumers_.held_for_fairness() && !fairness_retry_pending_) {
+                    fairness_retry_pending_ = true;
+                    send_after(consumers_.active_window(), fairness_retry{});
+                }
+                break;
             }
-            break;
+            std::optional<stored_message> item;
+            if (to->selector) {
+                bool exhaustive = false;
+                const routing::selector& selector = *to->selector;
+                item = store_.take_if(
+                    [&](const message& m) { return selector.matches(m.selector_headers()); }, wall,
+                    expired, exhaustive);
+                if (!item) {
+                    consumers_.park(*to, exhaustive);
+                    to->parked_mark = taken_;
+                    parked_.push_back(to->key);
+                    continue;
+                }
+            } else {
+                item = store_.take(wall, expired);
+                if (!item) {
+                    break;  // only expired messages were left
+                }
+            }
+            ++taken_;
+            deliver(*to, std::move(*item));
         }
-        std::optional<stored_message> item;
-        if (to->selector) {
-            bool exhaustive = false;
-            const routing::selector& selector = *to->selector;
-            item = store_.take_if(
-                [&](const message& m) { return selector.matches(m.selector_headers()); }, wall,
-                expired, exhaustive);
-            if (!item) {
-                consumers_.park(*to, exhaustive);
-                parked_.push_back(to->key);
-                continue;
-            }
-        } else {
-            item = store_.take(wall, expired);
-            if (!item) {
-                break;  // only expired messages were left
-            }
-        }
-        deliver(*to, std::move(*item));
-    }
+    } while (store_.ready() > 0 && wake_truncated());
     expire(expired);
 }
 
@@ -251,6 +255,29 @@ void queue_actor::wake_parked(const message* arrived) {
         consumers_.unpark(*c);
         return true;
     });
+}
+
+// A consumer that gave up after selector_scan messages looks again once a
+// quarter of that many have been taken since (the message it wants may have
+// come within reach), or once the queue is short enough to be looked at
+// whole. True if any did.
+bool queue_actor::wake_truncated() {
+    const std::size_t scan = ctx_.cfg.queues.selector_scan;
+    const std::uint64_t step = std::max<std::size_t>(1, scan / 4);
+    bool woke = false;
+    std::erase_if(parked_, [&](const consumer_key& key) {
+        queue_consumer* c = consumers_.find(key);
+        if (c == nullptr || !c->parked) {
+            return true;
+        }
+        if (c->parked_exhaustive || (taken_ - c->parked_mark < step && store_.ready() > scan)) {
+            return false;
+        }
+        consumers_.unpark(*c);
+        woke = true;
+        return true;
+    });
+    return woke;
 }
 
 // ---- expiry and delays ----
@@ -521,14 +548,17 @@ void queue_actor::handle_cast(reclaim&) {
     stop();
 }
 
-// A temporary queue's owner has gone: what it holds goes (counted as
-// dropped), and so does whatever is sent to it from now on.
+// A temporary queue's owner has gone: what it holds goes, and so does
+// whatever is sent to it from now on (publishers that still hold it drop it
+// at their next SEND), counted broker-wide. It leaves /stats at once.
 void queue_actor::handle_cast(temporary_deleted&) {
     deleted_ = true;
-    counters_.dropped += store_.take_all().size() + unacked_.size();
+    ctx_.temporary_dropped.fetch_add(store_.take_all().size() + unacked_.size(),
+                                     std::memory_order_relaxed);
     unacked_.clear();
     unacked_bytes_ = 0;
     update_depth();
+    ctx_.here().stats->remove(&counters_);
     waiters_.release_all();
 }
 

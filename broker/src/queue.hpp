@@ -88,6 +88,7 @@ class queue_actor : public runtime::gen_server<queue_actor> {
     void dead_letter(stored_message item, std::string_view reason);
     void expire(std::vector<stored_message>& expired);
     void wake_parked(const message* arrived);
+    bool wake_truncated();
     void drop_consumer(const consumer_key& key);
     void pump_browser(browser& b);
     void update_depth() noexcept;
@@ -106,6 +107,7 @@ class queue_actor : public runtime::gen_server<queue_actor> {
     std::vector<consumer_key> parked_;      ///< consumers waiting for a message they select
     std::unordered_map<consumer_key, browser, consumer_key_hash> browsers_;
     bool fairness_retry_pending_ = false;
+    std::uint64_t taken_ = 0;  ///< messages taken from the store for consumers, ever
     std::optional<runtime::timer_id> timer_;
     epoch_ms timer_due_ = 0;  ///< when timer_ fires
     std::size_t unacked_bytes_ = 0;

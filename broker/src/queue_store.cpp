@@ -61,13 +61,15 @@ void queue_store::make_ready(std::uint32_t index) {
     }
 }
 
+// Deadlines are whole milliseconds: a message delayed until `deliver_at`
+// becomes ready once the clock is past it, so never early by a fraction.
 void queue_store::add(message_ptr msg, epoch_ms now) {
     const epoch_ms due = msg->timing().deliver_at;
     const std::uint32_t index = allocate({std::move(msg), 0, 0});
-    if (due > now) {
+    if (due != 0 && now <= due) {
         slots_[index].state = slot_state::scheduled;
         ++scheduled_count_;
-        schedule(index, due);
+        schedule(index, due + 1);
         return;
     }
     slots_[index].item.sequence = next_sequence_++;

@@ -111,6 +111,7 @@ void registry_actor::handle_cast(delete_temporary& doomed) {
     }
     it->second.deleted = true;
     const destination_handle& handle = it->second.handle;
+    handle.gate->set_deleted();
     if (handle.kind == destination_kind::topic) {
         handle.topic.cast(temporary_deleted{});
     } else {

@@ -66,7 +66,7 @@ nlohmann::json compose_snapshot(const broker_context& ctx, const std::vector<nlo
         {"listen", listen},
         {"connections", out["connections"].size()},
         {"destinations", out["destinations"].size()},
-        {"missing_temp_sends", ctx.missing_temp_sends.load(std::memory_order_relaxed)},
+        {"temporary_dropped", ctx.temporary_dropped.load(std::memory_order_relaxed)},
         {"uptime_ms", std::chrono::duration_cast<std::chrono::milliseconds>(uptime).count()}};
     const auto [rss, peak] = process_memory();
     out["memory"] = {{"resident_bytes", rss},

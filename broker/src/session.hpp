@@ -165,8 +165,10 @@ class session : public std::enable_shared_from_this<session>, private connection
     /// The connection's temporary destinations go with it.
     void delete_temporaries();
     /// A SEND to a temporary destination that no longer exists:
-    /// temp.send_to_missing says whether that is an ERROR (false) or counted.
-    bool missing_temporary(std::string_view destination, const protocol::frame_view* cause);
+    /// temp.send_to_missing says whether that is an ERROR (false) or dropped
+    /// and counted (unless the destination `counted` it already).
+    bool missing_temporary(std::string_view destination, const protocol::frame_view* cause,
+                           bool counted = false);
 
     // Deliveries (session_delivery.cpp).
     bool expired_now(const message& msg);

@@ -124,13 +124,16 @@ void session::delete_temporaries() {
     temporaries_.clear();
 }
 
-bool session::missing_temporary(std::string_view destination, const frame_view* cause) {
+bool session::missing_temporary(std::string_view destination, const frame_view* cause,
+                                bool counted) {
     if (ctx_.cfg.temp.send_to_missing == missing_temp_policy::error) {
         fail("temporary destination " + std::string(destination) + " no longer exists",
              "its connection has closed (temp.send_to_missing is error)", cause);
         return false;
     }
-    ctx_.missing_temp_sends.fetch_add(1, std::memory_order_relaxed);
+    if (!counted) {
+        ctx_.temporary_dropped.fetch_add(1, std::memory_order_relaxed);
+    }
     return true;
 }
 

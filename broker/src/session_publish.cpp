@@ -70,7 +70,13 @@ void session::release(const destination_handle& handle) {
 // publish targets (the least recently used is released when it is full).
 result<const destination_handle*> session::publish_target(std::string_view name) {
     if (const destination_handle* cached = publish_targets_.find(name)) {
-        return cached;
+        if (!cached->gate->deleted()) {
+            return cached;
+        }
+        // A temporary destination gone with its owner: let go, look it up again.
+        if (auto gone = publish_targets_.erase(name)) {
+            release(*gone);
+        }
     }
     auto handle = resolve(name, true);
     if (!handle) {
@@ -113,12 +119,14 @@ bool session::publish(std::string_view destination, std::shared_ptr<message> msg
             return false;
         }
         if (*done == publish_outcome::rejected_full) {
-            fail("topic " + std::string(destination) + " holds too many delayed messages",
-                 "topics.max_delayed_bytes " + std::to_string(ctx_.cfg.topics.max_delayed_bytes),
-                 receipt_frame);
+            fail("topic " + std::string(destination) +
+                     " holds too many delayed messages (topics.max_delayed_bytes " +
+                     std::to_string(ctx_.cfg.topics.max_delayed_bytes) + ")",
+                 {}, receipt_frame);
             return false;
         }
-        return *done != publish_outcome::deleted || missing_temporary(destination, receipt_frame);
+        return *done != publish_outcome::deleted ||
+               missing_temporary(destination, receipt_frame, true);
     }
     if (receipt_frame == nullptr) {
         handle.queue.cast(queue_publish{std::move(msg), actor_, reserved});
@@ -131,7 +139,7 @@ bool session::publish(std::string_view destination, std::shared_ptr<message> msg
         return false;
     }
     if (*outcome == publish_outcome::deleted) {
-        return missing_temporary(destination, receipt_frame);
+        return missing_temporary(destination, receipt_frame, true);
     }
     if (*outcome == publish_outcome::rejected_full) {
         fail("queue " + std::string(destination) + " is full",

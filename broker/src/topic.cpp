@@ -66,19 +66,19 @@ runtime::call_result<publish_outcome> topic_actor::handle_call(
 // the publisher), its memory bounded by topics.max_delayed_bytes instead.
 publish_outcome topic_actor::accept(const message_ptr& msg) {
     if (deleted_) {
-        ++counters_.dropped;
+        ctx_.temporary_dropped.fetch_add(1, std::memory_order_relaxed);
         msg->handled();
         return publish_outcome::deleted;
     }
     const std::int64_t now = routing::now_epoch_ms();
     const std::int64_t due = msg->timing().deliver_at;
-    if (due > now) {
+    if (due != 0 && now <= due) {  // due once the clock is past it: never early
         if (delayed_bytes_ + msg->footprint() > ctx_.cfg.topics.max_delayed_bytes) {
             ++counters_.rejected;
             msg->handled();
             return publish_outcome::rejected_full;
         }
-        delayed_.push(due, msg);
+        delayed_.push(due + 1, msg);
         delayed_bytes_ += msg->footprint();
         counters_.delayed = delayed_.size();
         msg->release_credit();
@@ -197,6 +197,16 @@ void topic_actor::handle_info(runtime::receive_timeout&) {
     if (relays_.empty() && delayed_.empty()) {
         ctx_.registries[shard_].cast(destination_idle{key_, self().id()});
     }
+}
+
+// A temporary topic's owner has gone: it drops what it is sent (counted
+// broker-wide) until its last publisher lets go, and leaves /stats at once.
+void topic_actor::handle_cast(temporary_deleted&) {
+    deleted_ = true;
+    ctx_.temporary_dropped.fetch_add(delayed_.size(), std::memory_order_relaxed);
+    delayed_ = {};
+    delayed_bytes_ = 0;
+    ctx_.here().stats->remove(&counters_);
 }
 
 void topic_actor::handle_cast(reclaim&) {
