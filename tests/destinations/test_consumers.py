@@ -22,7 +22,7 @@ class ExclusiveTest(DestinationCase):
         pub = self.connected()
         self.publish(pub, queue, ["m%d" % i for i in range(6)])
         self.assertEqual(self.bodies(first, 6), ["m%d" % i for i in range(6)])
-        self.assertEqual(self.stats_of(queue)["depth"], 0)
+        self.wait_for_stats(queue, lambda e: e["depth"] == 0)  # settled as written
 
     def test_the_next_takes_over_without_loss_when_it_leaves(self):
         queue = "/queue/" + unique("takeover")

@@ -114,7 +114,7 @@ class QueueSelectorTest(DestinationCase):
         self.send(pub, queue, "unwanted", {"wanted": "no"})
         self.send(pub, queue, "wanted", {"wanted": "yes"})
         self.assertEqual(self.bodies(sub, 1), ["wanted"])
-        self.assertEqual(self.stats_of(queue)["depth"], 1)
+        self.wait_for_stats(queue, lambda e: e["depth"] == 1)  # "wanted" settled as written
         other = self.connected()
         self.subscribe(other, queue)
         self.assertEqual(self.bodies(other, 1), ["unwanted"])
