@@ -66,6 +66,7 @@ nlohmann::json compose_snapshot(const broker_context& ctx, const std::vector<nlo
         {"listen", listen},
         {"connections", out["connections"].size()},
         {"destinations", out["destinations"].size()},
+        {"temporary_dropped", ctx.temporary_dropped.load(std::memory_order_relaxed)},
         {"uptime_ms", std::chrono::duration_cast<std::chrono::milliseconds>(uptime).count()}};
     const auto [rss, peak] = process_memory();
     out["memory"] = {{"resident_bytes", rss},
@@ -174,10 +175,9 @@ nlohmann::json bounded_destinations(const nlohmann::json& all, std::size_t top) 
         order.push_back(&d);
     }
     const std::size_t kept = std::min(top, order.size());
-    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(kept),
-                      order.end(), [](const nlohmann::json* a, const nlohmann::json* b) {
-                          return traffic(*a) > traffic(*b);
-                      });
+    std::partial_sort(
+        order.begin(), order.begin() + static_cast<std::ptrdiff_t>(kept), order.end(),
+        [](const nlohmann::json* a, const nlohmann::json* b) { return traffic(*a) > traffic(*b); });
     nlohmann::json out = nlohmann::json::array();
     for (std::size_t i = 0; i < kept; ++i) {
         out.push_back(*order[i]);

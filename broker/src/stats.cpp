@@ -25,6 +25,8 @@ nlohmann::json to_json(const destination_counters& c) {
             {"rejected", c.rejected},
             {"redelivered", c.redelivered},
             {"dead_lettered", c.dead_lettered},
+            {"expired", c.expired},
+            {"delayed", c.delayed},
             {"depth", c.depth},
             {"depth_bytes", c.depth_bytes},
             {"unacked", c.unacked},
@@ -59,6 +61,7 @@ nlohmann::json to_json(const connection_counters& c) {
             {"outbound_bytes", c.outbound_bytes},
             {"socket_bytes", socket_queued(c.socket_fd)},
             {"dropped", c.dropped},
+            {"expired", c.expired},
             {"slow", c.slow},
             {"eol_bodies", c.eol_bodies},
             {"stray_nuls", c.stray_nuls},
@@ -66,9 +69,9 @@ nlohmann::json to_json(const connection_counters& c) {
 }
 
 constexpr const char* summed_fields[] = {
-    "messages_in", "messages_out",  "bytes_in", "bytes_out",   "dropped", "rejected",
-    "redelivered", "dead_lettered", "depth",    "depth_bytes", "unacked", "subscribers",
-    "held_publishers"};
+    "messages_in", "messages_out", "bytes_in",        "bytes_out", "dropped",
+    "rejected",    "redelivered",  "dead_lettered",   "depth",     "depth_bytes",
+    "unacked",     "subscribers",  "held_publishers", "expired",   "delayed"};
 
 }  // namespace
 

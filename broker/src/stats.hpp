@@ -25,10 +25,12 @@ struct destination_counters {
     std::uint64_t rejected = 0;  ///< queue: reject-publish overflow
     std::uint64_t redelivered = 0;
     std::uint64_t dead_lettered = 0;
-    std::uint64_t depth = 0;  ///< queue: messages held (ready + unacknowledged)
+    std::uint64_t expired = 0;  ///< never delivered: past their deadline (dead-lettered or not)
+    std::uint64_t depth = 0;    ///< queue: messages held (ready + delayed + unacknowledged)
+    std::uint64_t delayed = 0;  ///< queue, topic: waiting for their AMQ_SCHEDULED_DELAY
     std::uint64_t depth_bytes = 0;
     std::uint64_t unacked = 0;
-    std::uint64_t subscribers = 0;  ///< topic subscribers or queue consumers
+    std::uint64_t subscribers = 0;      ///< topic subscribers or queue consumers
     std::uint64_t held_publishers = 0;  ///< publishers waiting for its gate to open
 };
 
@@ -51,6 +53,7 @@ struct connection_counters {
     std::uint64_t outbound_bytes = 0;
     int socket_fd = -1;            ///< read at snapshot time: bytes in its kernel send queue
     std::uint64_t dropped = 0;     ///< topic messages dropped as a slow consumer
+    std::uint64_t expired = 0;     ///< messages not written because they had expired
     bool slow = false;             ///< holding publishers back, or its reader paused
     std::uint64_t eol_bodies = 0;  ///< frames whose EOL-only body was dropped (not strict)
     std::uint64_t stray_nuls = 0;  ///< NULs skipped between frames (not strict)

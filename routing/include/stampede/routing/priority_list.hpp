@@ -66,6 +66,33 @@ class ring {
         }
         return value;
     }
+    /// Inserts `value` before the i-th element (i == size(): at the back), opening the gap
+    /// from the nearer end. Precondition: i <= size().
+    void insert(std::size_t i, T value) {
+        if (i == size_) {
+            push_back(std::move(value));
+            return;
+        }
+        if (i == 0) {
+            push_front(std::move(value));
+            return;
+        }
+        grow_if_full();
+        if (i < size_ / 2) {
+            head_ = (head_ + capacity_ - 1) & (capacity_ - 1);
+            ++size_;
+            for (std::size_t k = 0; k < i; ++k) {
+                (*this)[k] = std::move((*this)[k + 1]);
+            }
+        } else {
+            ++size_;
+            for (std::size_t k = size_ - 1; k > i; --k) {
+                (*this)[k] = std::move((*this)[k - 1]);
+            }
+        }
+        (*this)[i] = std::move(value);
+    }
+
     /// Removes and returns the i-th element from the front, closing the gap from the nearer
     /// end. Precondition: i < size().
     T take(std::size_t i) {
@@ -169,6 +196,28 @@ class priority_list {
         const std::size_t p = clamp(priority);
         account_in(p, value);
         levels_[p].push_front(std::move(value));
+    }
+
+    /// The i-th element of level `priority`, FIFO order. Precondition: i < size(priority).
+    const T& at(std::uint8_t priority, std::size_t i) const { return levels_[clamp(priority)][i]; }
+
+    /// Inserts `value` at position i of level `priority` (0: the front; size(priority): the
+    /// back), for an owner that keeps each level in an order of its own (a queue putting a
+    /// refused message back where it was). Precondition: i <= size(priority).
+    void insert(std::uint8_t priority, std::size_t i, T value) {
+        const std::size_t p = clamp(priority);
+        account_in(p, value);
+        levels_[p].insert(i, std::move(value));
+    }
+
+    /// Removes and returns the i-th element of level `priority`, outside the delivery order
+    /// (it counts as no delivery for the anti-starvation policy). Precondition: i <
+    /// size(priority).
+    T take_at(std::uint8_t priority, std::size_t i) {
+        const std::size_t p = clamp(priority);
+        T value = levels_[p].take(i);
+        account_out(p, value);
+        return value;
     }
 
     /// The level pop() would take from next, or nullopt when empty.
