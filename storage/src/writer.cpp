@@ -433,6 +433,8 @@ void journal_impl::fail_from(batch& b, std::size_t first, boost::system::error_c
 // seal is durable. On failure nothing changes but the error in roll_error_.
 bool journal_impl::roll() {
     const std::uint32_t number = next_segment_;
+    // The seal's seq comes before the new header's: seqs rise in journal order.
+    const std::uint64_t seal_seq = active_ ? next_seq_++ : 0;
     std::shared_ptr<segment_file> file;
     if (const int rc = create_segment(number, file); rc != 0) {
         roll_error_ = error_from_errno(rc);
@@ -459,9 +461,8 @@ bool journal_impl::roll() {
     if (active_) {
         std::string next;
         payload_writer(next).put<std::uint32_t>(number);
-        out_.clear();
-        emit_record(record_type::seal, next);
-        const std::uint64_t seal_seq = next_seq_ - 1;
+        out_.assign(record_size(next.size()), '\0');
+        encode_record(out_.data(), record_type::seal, seal_seq, next);
         ssize_t rc = options_.files->write_at(active_->fd(), out_.data(), out_.size(),
                                               static_cast<off_t>(tail_));
         if (rc >= 0) {
@@ -623,32 +624,38 @@ void journal_impl::pump_completions() {
     }
 }
 
-// Runs the batch's callbacks and hands each queue its tokens, grouped by
-// queue and outcome, in submission order.
+// Hands each queue its tokens, grouped by queue and outcome, and runs the
+// batch's callbacks, all in submission order (tokens submitted before a
+// callback's operation are handed over before it runs).
 void journal_impl::deliver(batch& b, boost::system::error_code batch_error) {
     std::vector<completion> out;
     std::unordered_map<queue_id, std::size_t> last_of_queue;
+    auto hand_over = [&] {
+        for (completion& c : out) {
+            auto h = handlers_.find(c.queue);
+            if (h != handlers_.end() && h->second) {
+                h->second(std::move(c));
+            }
+        }
+        out.clear();
+        last_of_queue.clear();
+    };
     for (const pending_op& op : b.ops) {
         const boost::system::error_code ec = op.error ? op.error : batch_error;
+        if (op.token != no_token) {
+            auto it = last_of_queue.find(op.queue);
+            if (it == last_of_queue.end() || out[it->second].error != ec) {
+                last_of_queue[op.queue] = out.size();
+                out.push_back({op.queue, ec, {}});
+            }
+            out[last_of_queue[op.queue]].tokens.push_back(op.token);
+        }
         if (op.callback != 0 && b.callbacks[op.callback - 1]) {
+            hand_over();
             b.callbacks[op.callback - 1](ec);
         }
-        if (op.token == no_token) {
-            continue;
-        }
-        auto it = last_of_queue.find(op.queue);
-        if (it == last_of_queue.end() || out[it->second].error != ec) {
-            last_of_queue[op.queue] = out.size();
-            out.push_back({op.queue, ec, {}});
-        }
-        out[last_of_queue[op.queue]].tokens.push_back(op.token);
     }
-    for (completion& c : out) {
-        auto h = handlers_.find(c.queue);
-        if (h != handlers_.end() && h->second) {
-            h->second(std::move(c));
-        }
-    }
+    hand_over();
 }
 
 }  // namespace stampede::storage::detail
