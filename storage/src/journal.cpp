@@ -149,9 +149,9 @@ journal_impl::journal_impl(journal_options options, recovery_result recovered)
     }
     for (const auto& [id, q] : state_.queues) {
         catalog_[id] = {q.name, q.next_id, q.quarantined};
-        if (!q.name.empty()) {
-            catalog_names_[q.name] = id;
-        }
+    }
+    for (const auto& [name, id] : state_.names) {
+        catalog_names_[name] = id;  // the latest declaration of a name
     }
     for (const auto& [name, sub] : state_.subscriptions) {
         catalog_subscriptions_[name] = sub.record;
@@ -538,9 +538,14 @@ result<std::vector<stored_message>> journal_impl::read_now(queue_id queue, messa
                                                            read_limits limits) const {
     std::vector<pick> picks;
     {
-        std::lock_guard lock(index_mutex_);
+        std::unique_lock lock(index_mutex_);
         const queue_state* q = state_.find_queue(queue);
         if (q == nullptr) {
+            lock.unlock();
+            std::lock_guard pending(pending_mutex_);  // opened, nothing written yet?
+            if (catalog_.contains(queue)) {
+                return std::vector<stored_message>{};
+            }
             return make_error_code(errc::unknown_queue);
         }
         std::size_t bytes = 0;

@@ -309,9 +309,12 @@ std::string_view journal_impl::prepare(batch& b, std::size_t index, bool& reclai
             scratch_.clear();
             payload_writer out(scratch_);
             out.put<queue_id>(op.queue);
+            // Every segment holding its records, and the active one (the
+            // run being laid out may hold some not yet applied). A roll
+            // before this record is written leaves that one behind it.
             std::vector<std::uint32_t> targets;
             for (const auto& [n, seg] : state_.segments) {
-                if (n != active_number_ && seg.queues.contains(op.queue)) {
+                if (n == active_number_ || seg.queues.contains(op.queue)) {
                     targets.push_back(n);
                 }
             }
