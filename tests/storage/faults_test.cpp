@@ -105,7 +105,7 @@ TEST_CASE("a failing write fails its batch with write_failed and the journal goe
     CHECK(all[1].id == 3);
 }
 
-TEST_CASE("a failed fdatasync stops writing for good; confirmed messages stay readable",
+TEST_CASE("a failed fdatasync stops writing for good and confirmed messages stay readable",
           "[storage][faults]") {
     scratch_dir dir;
     auto files = std::make_shared<fault_files>();
