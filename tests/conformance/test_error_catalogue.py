@@ -189,7 +189,25 @@ CATALOGUE = [
     entry("abort_unknown", 'fail_transaction(aborted.error(), *tx, "ABORT", &frame)',
           ["ABORT names transaction 'nope', which is not open"]),
     entry("commit_unknown", 'fail_transaction(taken.error(), *tx, "COMMIT", &frame)',
-          ["COMMIT names transaction 'nope', which is not open"]),
+          ["COMMIT names transaction 'nope', which is not open"]),    # -- destination features (session_destinations.cpp, session_publish.cpp)
+    entry("send_bad_timing", "fail(timing.error_info().message",
+          ["priority", "'urgent'"]),
+    entry("topic_delayed_bytes", '" holds too many delayed messages (topics.max_delayed_bytes "',
+          ["holds too many delayed messages", "topics.max_delayed_bytes 100"]),
+    entry("send_too_many_temporary", 'fail_with(temp.error(), "publish to "',
+          ["cannot publish to /temp-queue/b", "too many temporary destinations", "the limit is 1",
+           "temp.max_per_connection"], ["b:too_many_temporary"]),
+    entry("reply_to_too_many_temporary", 'fail_with(temp.error(), "use reply-to "',
+          ["cannot use reply-to /temp-queue/b", "temp.max_per_connection"]),
+    entry("reply_to_too_many_subscriptions", 'fail_with(added.error(), "subscribe to reply-to "',
+          ["cannot subscribe to reply-to /temp-queue/r", "limits.max_subscriptions"]),
+    entry("temporary_gone", '" no longer exists", "its connection has closed',
+          ["temporary destination /reply-queue/", "no longer exists"], ["b:no_such_destination"]),
+    entry("subscribe_not_owner", 'fail_with(handle.error(), "subscribe to "',
+          ["cannot subscribe to /reply-queue/", "belongs to another connection"], ["b:not_owner"]),
+    entry("invalid_selector", '"invalid selector: "', ["invalid selector"]),
+    entry("browse_a_topic", '"browser:true needs a queue, not "',
+          ["browser:true needs a queue, not /topic/"]),
 ]
 
 # Sites whose ERROR a client cannot provoke on purpose, and why.
@@ -206,6 +224,10 @@ UNPROVOKABLE = {
         "unreachable today: transaction_log fails only with the errcs handled above it",
     "fail(error_text(e, context, ctx_.cfg), {}, cause)":
         "the definition of fail_with(): its texts are catalogued per errc",
+    'fail_with(handle.error(), "use reply-to "':
+        "resolving a temporary queue this connection has just made (timed_out, shutting_down)",
+    'fail_with(registered.error(), "subscribe to reply-to "':
+        "a temporary queue could not take its owner's subscription (subscribe_failed, timed_out)",
 }
 
 # Error codes that never reach a client in an ERROR, and why.
@@ -299,6 +321,8 @@ CAPS = broker_config(limits={"max_connections": 2})
 UNAUTHENTICATED = broker_config(limits={"max_unauthenticated_per_ip": 1})
 RATE = broker_config(limits={"max_new_destinations_per_second": 1})
 CAP = broker_config(limits={"max_destinations": 3})
+TEMP = broker_config(temp={"max_per_connection": 1, "send_to_missing": "error"},
+                     topics={"max_delayed_bytes": 100})
 SLOW = broker_config(publishers={"window_messages": 20},
                      outbound={"max_bytes": 65536, "grace_ms": 200,
                                "slow_consumer": "disconnect"})
@@ -314,7 +338,8 @@ class ErrorCatalogueTest(unittest.TestCase):
     def broker(cls, name):
         if name not in cls.brokers:
             config = {"main": MAIN, "caps": CAPS, "unauthenticated": UNAUTHENTICATED,
-                      "rate": RATE, "cap": CAP, "slow": SLOW}[name]
+                      "rate": RATE, "cap": CAP, "slow": SLOW,
+                      "temp": TEMP}[name]
             cls.brokers[name] = Broker(config=config).start()
         return cls.brokers[name]
 
@@ -785,6 +810,78 @@ class ErrorCatalogueTest(unittest.TestCase):
         c.send_frame("SUBSCRIBE", {"id": "3", "destination": unique("topic", "subs"),
                                    "receipt": "s3"})
         return self.error(c, "s3")
+
+    # -- destination features
+
+    def provoke_send_bad_timing(self):
+        return self.frame_error("SEND", {"destination": "/queue/timing", "priority": "urgent"})
+
+    def provoke_topic_delayed_bytes(self):
+        c = self.connected(broker="temp")
+        c.send_frame("SEND", {"destination": unique("topic", "later"), "receipt": "late",
+                              "AMQ_SCHEDULED_DELAY": "60000"}, b"x" * 200)
+        return self.error(c, "late")
+
+    def provoke_send_too_many_temporary(self):
+        c = self.connected(broker="temp")
+        c.send("/temp-queue/a", b"one", receipt="a")
+        c.send_frame("SEND", {"destination": "/temp-queue/b", "receipt": "b"}, b"two")
+        return self.error(c, "b")
+
+    def provoke_reply_to_too_many_temporary(self):
+        c = self.connected(broker="temp")
+        c.send(unique("queue", "requests"), b"one", {"reply-to": "/temp-queue/a"}, receipt="a")
+        c.send_frame("SEND", {"destination": unique("queue", "requests"), "receipt": "b",
+                              "reply-to": "/temp-queue/b"}, b"two")
+        return self.error(c, "b")
+
+    def provoke_reply_to_too_many_subscriptions(self):
+        c = self.connected()  # limits.max_subscriptions 2
+        c.subscribe(unique("topic", "subs"), id="1")
+        c.subscribe(unique("topic", "subs"), id="2")
+        c.send_frame("SEND", {"destination": unique("queue", "requests"), "receipt": "req",
+                              "reply-to": "/temp-queue/r"}, b"request")
+        return self.error(c, "req")
+
+    def temporary_reply_to(self, broker):
+        """A connection that made /temp-queue/r, and the name others reply to."""
+        service = unique("queue", "service")
+        responder = self.connected(broker=broker)
+        responder.subscribe(service, id="svc")
+        requester = self.connected(broker=broker)
+        requester.send(service, b"request", {"reply-to": "/temp-queue/r"}, receipt="req")
+        return requester, responder.expect("MESSAGE").get("reply-to")
+
+    def provoke_temporary_gone(self):
+        requester, reply_to = self.temporary_reply_to("temp")
+        requester.disconnect()
+        c = self.connected(broker="temp")
+        # The queue goes with its owner, after the owner's DISCONNECT receipt:
+        # send until the broker refuses (each RECEIPT means not gone yet).
+        for attempt in range(200):
+            c.send_frame("SEND", {"destination": reply_to, "receipt": "r%d" % attempt}, b"late")
+            frame = c.read_frame()
+            if frame.command == "ERROR":
+                self.assertEqual(frame.get("receipt-id"), "r%d" % attempt)
+                c.expect_closed()
+                return frame
+            self.assertEqual(frame.command, "RECEIPT", frame)
+            time.sleep(0.02)
+        self.fail("the temporary queue outlived its owner")
+
+    def provoke_subscribe_not_owner(self):
+        _requester, reply_to = self.temporary_reply_to("main")
+        thief = self.connected()
+        thief.send_frame("SUBSCRIBE", {"destination": reply_to, "id": "t", "receipt": "t"})
+        return self.error(thief, "t")
+
+    def provoke_invalid_selector(self):
+        return self.frame_error("SUBSCRIBE", {"destination": "/queue/sel", "id": "s",
+                                              "selector": "price > > 3"})
+
+    def provoke_browse_a_topic(self):
+        return self.frame_error("SUBSCRIBE", {"destination": "/topic/browse", "id": "b",
+                                              "browser": "true"})
 
     def provoke_unsubscribe_without_id(self):
         return self.frame_error("UNSUBSCRIBE", {"destination": "/queue/a"}, version="1.1")
