@@ -5,6 +5,7 @@
 
 #include "admin.hpp"
 #include "admission.hpp"
+#include "auth_state.hpp"
 #include "context.hpp"
 #include "flow.hpp"
 #include "listener.hpp"
@@ -45,9 +46,12 @@ void broker::start() {
     for (auto& l : effective_listeners(cfg_)) {
         listeners_.push_back(std::make_unique<listener_state>(std::move(l)));  // loads TLS files
     }
+    // One argon2id computation (the dummy hash): here, before any scheduler runs.
+    auto auth = std::make_unique<broker_auth>(cfg_);
     rt_ = std::make_unique<runtime::runtime>(runtime_options_from(cfg_));
     rt_->start();
     ctx_ = std::make_unique<broker_context>(cfg_, *rt_);
+    ctx_->auth = std::move(auth);
     start_actors();
     start_listeners();
     start_admin();
@@ -181,6 +185,7 @@ void broker::stop() {
     while (open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+    ctx_->auth->stop();  // its threads post to sessions: gone before the runtime
     rt_->stop();
     runtime::log::info("stopped");
 }

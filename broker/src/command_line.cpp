@@ -28,6 +28,7 @@ po::options_description describe() {
         "trace, debug, info, warn, error or off (default info)")(
         "admin", po::value<std::string>()->value_name("HOST:PORT"),
         "admin HTTP endpoint (/healthz, /stats, /metrics), or \"off\" (default 127.0.0.1:61614)")(
+        "hash-password", "read a passcode from stdin, print its argon2id string for \"users\", exit")(
         "help,h", "print this and exit")("version", "print the version and exit");
     return options;
 }
@@ -77,6 +78,7 @@ command_line parse_command_line(int argc, const char* const* argv) {
     command_line out;
     out.help = given.count("help") > 0;
     out.version = given.count("version") > 0;
+    out.hash_password = given.count("hash-password") > 0;
     if (given.count("config")) {
         out.config_file = given["config"].as<std::string>();
     }

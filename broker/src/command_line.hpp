@@ -14,6 +14,7 @@ namespace stampede::broker {
 struct command_line {
     bool help = false;
     bool version = false;
+    bool hash_password = false;  ///< --hash-password: hash a passcode from stdin and exit
     std::optional<std::string> config_file;
     /// (flag, value) in the order given; applied over the file's configuration.
     std::vector<std::pair<std::string, std::string>> overrides;

@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "stampede/auth/password.hpp"
+#include "stampede/auth/permissions.hpp"
 #include "stampede/runtime/io.hpp"
 #include "stampede/runtime/log.hpp"
 
@@ -383,6 +385,44 @@ void read_listeners(const json& v, const std::string& key, std::vector<listener_
     }
 }
 
+void read_auth(const json& j, const std::string& path, auth_config& a) {
+    object_reader(j, path)
+        .on("allow_anonymous", bool_into(a.allow_anonymous))
+        .on("anonymous_login", string_into(a.anonymous_login))
+        .on("failure_delay_ms", unsigned_into(a.failure_delay_ms, 0, hour_ms))
+        .on("max_failures", unsigned_into(a.max_failures, 1, 1'000'000))
+        .on("failure_window_ms", unsigned_into(a.failure_window_ms, 1, day_ms))
+        .on("block_ms", unsigned_into(a.block_ms, 0, day_ms))
+        .on("verifier_threads", unsigned_into(a.verifier_threads, 1, 64))
+        .on("verifier_queue", unsigned_into(a.verifier_queue, 1, 1'000'000))
+        .on("cache_entries", unsigned_into(a.cache_entries, 0, 10'000'000))
+        .on("cache_ttl_ms", unsigned_into(a.cache_ttl_ms, 0, day_ms))
+        .reject_unknown();
+}
+
+void read_permissions(const json& v, const std::string& key,
+                      std::map<std::string, std::map<std::string, permission_entry>>& out) {
+    if (!v.is_object()) {
+        throw config_error("'" + key +
+                           "' must map logins to {vhost: {configure, write, read}}");
+    }
+    for (const auto& [login, vhosts] : v.items()) {
+        const std::string at = key + "." + login;
+        if (!vhosts.is_object()) {
+            throw config_error("'" + at + "' must map virtual hosts to {configure, write, read}");
+        }
+        for (const auto& [vhost, patterns] : vhosts.items()) {
+            permission_entry entry;
+            object_reader(patterns, at + "." + vhost)
+                .on("configure", string_into(entry.configure))
+                .on("write", string_into(entry.write))
+                .on("read", string_into(entry.read))
+                .reject_unknown();
+            out[login][vhost] = std::move(entry);
+        }
+    }
+}
+
 void read_root(const json& j, config& c) {
     bool listen_given = false;
     std::optional<std::string> bind;
@@ -432,6 +472,12 @@ void read_root(const json& j, config& c) {
                     }
                     c.users[login] = passcode.get<std::string>();
                 }
+            })
+        .on("auth", [&](const json& v, const std::string& k) { read_auth(v, k, c.auth); })
+        .on("permissions",
+            [&](const json& v, const std::string& k) {
+                read_permissions(v, k, c.permissions);
+                c.permissions_enabled = true;
             })
         .on("default_virtual_host",
             [&](const json& v, const std::string& key) {
@@ -520,6 +566,32 @@ void validate_listeners(const config& c) {
     }
 }
 
+// Passcodes must be argon2id strings (checked without hashing anything), and
+// every permission pattern must compile (RE2) on a configured virtual host.
+void validate_auth(const config& c) {
+    for (const auto& [login, stored] : c.users) {
+        if (auto cost = auth::check_stored_hash(stored); !cost) {
+            throw config_error(auth::stored_passcode_problem(login, cost.error()));
+        }
+    }
+    auth::permission_table::spec spec;
+    for (const auto& [login, vhosts] : c.permissions) {
+        for (const auto& [vhost, entry] : vhosts) {
+            if (std::find(c.virtual_hosts.begin(), c.virtual_hosts.end(), vhost) ==
+                c.virtual_hosts.end()) {
+                throw config_error("'permissions." + login + "." + vhost +
+                                   "' names a virtual host not in 'virtual_hosts'");
+            }
+            spec[login][vhost] = {entry.configure, entry.write, entry.read};
+        }
+    }
+    try {
+        (void)auth::permission_table::make(spec);
+    } catch (const auth::permission_config_error& e) {
+        throw config_error(std::string("'permissions': ") + e.what());
+    }
+}
+
 }  // namespace
 
 std::vector<listener_config> effective_listeners(const config& c) {
@@ -576,6 +648,7 @@ void validate(const config& c) {
                            "'");
     }
     validate_listeners(c);
+    validate_auth(c);
     if (c.admin.enabled && !runtime::endpoint::parse(c.admin.listen)) {
         throw config_error("'admin.listen' must be HOST:PORT with a numeric host, not '" +
                            c.admin.listen + "'");

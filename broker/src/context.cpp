@@ -2,6 +2,7 @@
 
 #include <functional>
 
+#include "auth_state.hpp"
 #include "stats.hpp"
 
 namespace stampede::broker {

@@ -16,6 +16,7 @@
 namespace stampede::broker {
 
 class stats_board;
+class broker_auth;
 
 /// What belongs to one scheduler: its relay and registry, the sessions
 /// connected through it. Touched only on that scheduler.
@@ -43,6 +44,8 @@ struct broker_context {
     std::atomic<bool> memory_alarm{false};     ///< resident memory over the high-water mark
     std::atomic<std::size_t> destinations{0};  ///< live destination actors, broker-wide
     connection_limiter limiter;
+    /// Users, their verifier, the login throttle, permissions (auth_state.hpp).
+    std::unique_ptr<broker_auth> auth;
     /// Per virtual host and scheduler (vhost * schedulers + scheduler): the
     /// scheduler's relay holds wildcard subscriptions of that virtual host, so
     /// every topic of it sends each message there too. Set by the relay before

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "command_line.hpp"
+#include "stampede/auth/password.hpp"
 #include "stampede/broker/broker.hpp"
 #include "stampede/broker/config.hpp"
 #include "stampede/broker/version.hpp"
@@ -43,6 +44,9 @@ int main(int argc, char** argv) {
         if (line.help) {
             std::fputs(stampede::broker::usage_text().c_str(), stdout);
             return 0;
+        }
+        if (line.hash_password) {
+            return stampede::auth::hash_password_main();
         }
         if (line.version) {
             std::printf("stampede %s\n", std::string(stampede::broker::version).c_str());

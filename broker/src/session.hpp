@@ -20,6 +20,7 @@
 #include <unordered_map>
 
 #include "actors.hpp"
+#include "auth_state.hpp"
 #include "congestion.hpp"
 #include "connection.hpp"
 #include "context.hpp"
@@ -68,6 +69,8 @@ class session : public std::enable_shared_from_this<session>, private connection
     std::optional<std::uint32_t> on_heartbeat_send_tick();
     std::optional<std::uint32_t> on_heartbeat_check_tick();
     void on_connect_deadline();
+    /// The verifier's answer to this session's CONNECT (session_connect.cpp).
+    void on_auth_result(auth::verdict verdict);
     /// Flow control: a credit window reopened or a gate opened.
     void on_resume() { resume_.notify_all(); }
     /// Congestion timer: samples and judges; false when it need not run again.
@@ -96,6 +99,17 @@ class session : public std::enable_shared_from_this<session>, private connection
     void on_disconnect(const protocol::frame_view& frame);
     void enter_connected(protocol::version v, protocol::heart_beat_plan plan, std::string vhost,
                          std::string login);
+    /// The login CONNECT authenticates as (its `login`, a client
+    /// certificate's CN, or "" when anonymous), or nullopt: refused (failed).
+    /// May wait on this fiber for the verifier and the failure delay.
+    [[nodiscard]] std::optional<std::string> authenticate(const protocol::frame_view& frame);
+    [[nodiscard]] std::optional<auth::verdict> await_verdict(const std::string& login,
+                                                             const std::string& passcode);
+    [[nodiscard]] bool delay_failed_login(const protocol::frame_view& frame);
+    /// Permissions (session_connect.cpp): false when `needed` is not granted
+    /// on `destination` (the connection has then been failed).
+    bool permitted(auth::access_mask needed, std::string_view destination,
+                   const protocol::frame_view& frame);
 
     // Publishing and transactions (session_publish.cpp).
     void on_send(const protocol::frame_view& frame);
@@ -233,6 +247,10 @@ class session : public std::enable_shared_from_this<session>, private connection
     std::string vhost_;
     std::string login_;
     std::string message_id_prefix_;
+    std::optional<auth::verdict> auth_answer_;
+    runtime::event auth_answered_;
+    bool check_permissions_ = false;  ///< `permissions` configured: every frame is checked
+    std::shared_ptr<const auth::vhost_permissions> permissions_;  ///< nullptr: deny all
     std::uint64_t next_message_ = 1;
 
     subscription_table subscriptions_;
@@ -268,6 +286,7 @@ class session_actor : public runtime::gen_server<session_actor> {
     void handle_cast(close_connection& request) { session_->close(request.reason); }
     void handle_cast(start_heartbeats& plan);
     void handle_cast(end_session&) { stop(); }
+    void handle_cast(auth_result& answer) { session_->on_auth_result(answer.verdict); }
     void handle_cast(resume_reading&) { session_->on_resume(); }
     void handle_cast(watch_congestion&);
     void handle_info(congestion_tick&);

@@ -59,24 +59,140 @@ void session::on_connect(const frame_view& frame) {
         runtime::log::debug("connection ", id_, ": host '", escape_for_log(*host),
                             "' is not a virtual host here; using '", *vhost, "'");
     }
-    const std::string login(frame.get("login").value_or(""));
-    if (!ctx_.cfg.users.empty()) {
-        const auto user = ctx_.cfg.users.find(login);
-        if (user == ctx_.cfg.users.end() || user->second != frame.get("passcode").value_or("")) {
-            // Never say which half was wrong.
-            fail("authentication failed: login or passcode not accepted", {}, &frame);
-            return;
-        }
-    }
     const auto client_beats = protocol::parse_heart_beat(frame.get("heart-beat"));
     if (!client_beats.ok()) {
         fail(protocol::describe(client_beats.error), {}, &frame);
         return;
     }
+    auto login = authenticate(frame);  // may wait for the verifier on this fiber
+    if (!login) {
+        return;
+    }
+    if (const auto table = ctx_.auth->permissions()) {
+        check_permissions_ = true;
+        permissions_ =
+            table->find(login->empty() ? ctx_.cfg.auth.anonymous_login : *login, *vhost);
+    }
     const protocol::heart_beat server{ctx_.cfg.heartbeat.send_ms, ctx_.cfg.heartbeat.receive_ms};
     enter_connected(*v, protocol::negotiate_heart_beat(client_beats.value, server),
-                    std::move(*vhost), login);
+                    std::move(*vhost), std::move(*login));
     send_connected(*v, server);
+}
+
+// ---- authentication ----
+
+// Every refusal reads the same to the client (what went wrong is in the
+// ERROR's body only where it is the broker's state, never which half of the
+// pair was wrong); the log says more.
+std::optional<std::string> session::authenticate(const frame_view& frame) {
+    broker_auth& auth = *ctx_.auth;
+    std::string login(frame.get("login").value_or(""));
+    const auto users = auth.users();
+    if (!users) {
+        return login;  // no users configured: the login is only a name
+    }
+    const auto passcode = frame.get("passcode");
+    const std::string& certified = conn_.stream().peer().certificate_name;
+    std::string_view detail;
+    if (!certified.empty() && !passcode && (login.empty() || login == certified) &&
+        users->find(certified) != nullptr) {
+        // Mutual TLS: the verified client certificate's CN is the login.
+        auth.logins_accepted.fetch_add(1, std::memory_order_relaxed);
+        return certified;
+    }
+    if (login.empty() && !passcode && ctx_.cfg.auth.allow_anonymous) {
+        return login;
+    }
+    if (login.empty() && !passcode) {
+        detail = "this broker needs a login and passcode";
+    } else if (!auth.throttle().admit(counters_.peer)) {
+        auth.logins_throttled.fetch_add(1, std::memory_order_relaxed);
+        detail = "too many failed logins from this address: try again later";
+    } else {
+        const auto verdict = await_verdict(login, std::string(passcode.value_or("")));
+        if (!verdict || conn_.closing()) {
+            return std::nullopt;  // shut down, or the connect deadline passed meanwhile
+        }
+        if (*verdict == auth::verdict::accepted) {
+            auth.logins_accepted.fetch_add(1, std::memory_order_relaxed);
+            return login;
+        }
+        if (*verdict == auth::verdict::busy) {
+            auth.logins_busy.fetch_add(1, std::memory_order_relaxed);
+            detail = "the broker is busy checking logins: try again later";
+        } else if (*verdict == auth::verdict::shutting_down) {
+            detail = "the broker is shutting down";
+        } else if (!delay_failed_login(frame)) {
+            return std::nullopt;
+        }
+    }
+    fail("authentication failed: login or passcode not accepted", detail, &frame);
+    return std::nullopt;
+}
+
+// A wrong login or passcode: counted against the client's address, logged at
+// a limited rate, and answered after the failure delay. False: the
+// connection closed (or the broker stopped) meanwhile.
+bool session::delay_failed_login(const frame_view& frame) {
+    broker_auth& auth = *ctx_.auth;
+    auth.logins_failed.fetch_add(1, std::memory_order_relaxed);
+    const auto answer_at = auth.throttle().record_failure(counters_.peer);
+    std::uint64_t suppressed = 0;
+    if (client_error_budget().take(suppressed)) {
+        runtime::log::info("connection ", id_, " from ", counters_.peer, ": failed login as '",
+                           escape_for_log(frame.get("login").value_or("")), "'",
+                           suppressed > 0 ? " (" + std::to_string(suppressed) +
+                                                " similar lines suppressed)"
+                                          : std::string());
+    }
+    return runtime::this_fiber::sleep_until(answer_at) && !conn_.closing();
+}
+
+// Hands the pair to the verifier pool and waits on this fiber for the answer,
+// which its thread posts to this session's actor. nullopt: the runtime is
+// stopping.
+std::optional<auth::verdict> session::await_verdict(const std::string& login,
+                                                    const std::string& passcode) {
+    auto verifier = ctx_.auth->verifier();
+    if (!verifier) {
+        return auth::verdict::shutting_down;
+    }
+    auth_answer_.reset();
+    const auto now = verifier->verify(
+        login, passcode, [mailbox = actor_](auth::verdict v) { mailbox.cast(auth_result{v}); });
+    verifier.reset();
+    if (now) {
+        return now;
+    }
+    while (!auth_answer_) {
+        if (!auth_answered_.wait()) {
+            return std::nullopt;
+        }
+    }
+    return auth_answer_;
+}
+
+void session::on_auth_result(auth::verdict verdict) {
+    auth_answer_ = verdict;
+    auth_answered_.notify_all();
+}
+
+// ---- permissions ----
+
+bool session::permitted(auth::access_mask needed, std::string_view destination,
+                        const frame_view& frame) {
+    if (!check_permissions_ || needed == 0) {
+        return true;
+    }
+    const auth::access_mask granted = permissions_ ? permissions_->rights(destination) : 0;
+    const auto missing = auth::first_missing(needed, granted);
+    if (!missing) {
+        return true;
+    }
+    ctx_.auth->access_denied.fetch_add(1, std::memory_order_relaxed);
+    const std::string user = login_.empty() ? ctx_.cfg.auth.anonymous_login : login_;
+    fail(auth::denial_message(*missing, escape_for_log(destination), user, vhost_), {}, &frame);
+    return false;
 }
 
 void session::enter_connected(protocol::version v, protocol::heart_beat_plan plan,

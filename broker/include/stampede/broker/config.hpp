@@ -220,6 +220,32 @@ struct listener_config {
     bool plain() const noexcept { return !tls && !websocket; }
 };
 
+/// Logins (`users`) and how they are checked.
+struct auth_config {
+    /// With `users` set, a CONNECT without login and passcode is let in only
+    /// when this is true (without `users`, every connection is anonymous).
+    bool allow_anonymous = false;
+    /// The login whose `permissions` an anonymous connection gets.
+    std::string anonymous_login = "anonymous";
+    std::uint32_t failure_delay_ms = 1000;  ///< before a failed login's ERROR
+    std::uint32_t max_failures = 5;         ///< more in failure_window_ms from one IP: blocked
+    std::uint32_t failure_window_ms = 10'000;
+    std::uint32_t block_ms = 60'000;      ///< how long a blocked IP is refused at once
+    std::uint32_t verifier_threads = 2;   ///< argon2id verifications at once
+    std::size_t verifier_queue = 64;      ///< waiting verifications; past it: refused, busy
+    std::size_t cache_entries = 10'000;   ///< recent successful logins remembered
+    std::uint32_t cache_ttl_ms = 300'000;  ///< and for how long
+};
+
+/// One user's permissions on one virtual host: RabbitMQ's three patterns
+/// (regular expressions searched anywhere in the destination name; "" matches
+/// nothing).
+struct permission_entry {
+    std::string configure;
+    std::string write;
+    std::string read;
+};
+
 struct config {
     std::string listen = "127.0.0.1:61613";
     /// Every listener; empty: one plain listener on `listen`. The `--listen`
@@ -238,6 +264,11 @@ struct config {
     /// without one, NULs between frames) instead of skipping it.
     bool strict = false;
     std::map<std::string, std::string> users;    ///< login -> passcode; empty: no authentication
+    auth_config auth;
+    /// login -> virtual host -> patterns. Checked only when configured
+    /// (`permissions_enabled`); then a login without an entry may do nothing.
+    std::map<std::string, std::map<std::string, permission_entry>> permissions;
+    bool permissions_enabled = false;
     std::uint32_t idle_destination_ms = 30'000;  ///< reclaim idle, empty destinations after this
     std::uint32_t shutdown_timeout_ms = 5'000;   ///< time connections get to close at shutdown
     limits_config limits;
