@@ -10,27 +10,25 @@ namespace po = boost::program_options;
 
 namespace {
 
-const char* const value_flags[] = {"config", "listen", "schedulers", "io",
+const char* const value_flags[] = {"config",     "listen",    "schedulers", "io",
                                    "stack-size", "log-level", "admin"};
 
 po::options_description describe() {
     po::options_description options("options");
-    options.add_options()
-        ("config", po::value<std::string>()->value_name("FILE"),
-         "JSON configuration (every key and its default: README.md)")
-        ("listen", po::value<std::string>()->value_name("HOST:PORT"),
-         "address to listen on (default 127.0.0.1:61613)")
-        ("schedulers", po::value<std::string>()->value_name("N"),
-         "scheduler threads, 0 = one per core (default 0)")
-        ("io", po::value<std::string>()->value_name("MODE"), "auto, uring or asio (default auto)")
-        ("stack-size", po::value<std::string>()->value_name("BYTES"),
-         "fiber stack size, K and M suffixes allowed (default 64K)")
-        ("log-level", po::value<std::string>()->value_name("LEVEL"),
-         "trace, debug, info, warn, error or off (default info)")
-        ("admin", po::value<std::string>()->value_name("HOST:PORT"),
-         "admin HTTP endpoint (/healthz, /stats, /metrics), or \"off\" (default 127.0.0.1:61614)")
-        ("help,h", "print this and exit")
-        ("version", "print the version and exit");
+    options.add_options()("config", po::value<std::string>()->value_name("FILE"),
+                          "JSON configuration (every key and its default: README.md)")(
+        "listen", po::value<std::string>()->value_name("HOST:PORT"),
+        "address to listen on (default 127.0.0.1:61613)")(
+        "schedulers", po::value<std::string>()->value_name("N"),
+        "scheduler threads, 0 = one per core (default 0)")(
+        "io", po::value<std::string>()->value_name("MODE"), "auto, uring or asio (default auto)")(
+        "stack-size", po::value<std::string>()->value_name("BYTES"),
+        "fiber stack size, K and M suffixes allowed (default 64K)")(
+        "log-level", po::value<std::string>()->value_name("LEVEL"),
+        "trace, debug, info, warn, error or off (default info)")(
+        "admin", po::value<std::string>()->value_name("HOST:PORT"),
+        "admin HTTP endpoint (/healthz, /stats, /metrics), or \"off\" (default 127.0.0.1:61614)")(
+        "help,h", "print this and exit")("version", "print the version and exit");
     return options;
 }
 
@@ -67,12 +65,12 @@ std::string usage_text() {
 command_line parse_command_line(int argc, const char* const* argv) {
     po::variables_map given;
     try {
-        po::store(po::command_line_parser(argc, argv)
-                      .options(describe())
-                      .style(po::command_line_style::unix_style &
-                             ~po::command_line_style::allow_guessing)
-                      .run(),
-                  given);
+        po::store(
+            po::command_line_parser(argc, argv)
+                .options(describe())
+                .style(po::command_line_style::unix_style & ~po::command_line_style::allow_guessing)
+                .run(),
+            given);
     } catch (const po::error& e) {
         throw config_error(std::string(e.what()) + " (see --help)");
     }

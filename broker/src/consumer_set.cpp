@@ -29,8 +29,20 @@ queue_consumer* consumer_set::find(const consumer_key& key) {
 }
 
 bool consumer_set::has_room(const queue_consumer& c) const noexcept {
-    return c.in_flight < c.prefetch &&
+    return !c.parked && c.in_flight < c.prefetch &&
            (c.in_flight == 0 || c.in_flight_bytes < max_in_flight_bytes_);
+}
+
+void consumer_set::park(queue_consumer& c, bool exhaustive) noexcept {
+    c.parked = true;  // its queued turn goes stale
+    c.parked_exhaustive = exhaustive;
+}
+
+void consumer_set::unpark(queue_consumer& c) {
+    if (c.parked) {
+        c.parked = false;
+        offer(c);
+    }
 }
 
 void consumer_set::offer(const queue_consumer& c) {

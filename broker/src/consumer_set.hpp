@@ -40,6 +40,14 @@ struct queue_consumer {
     std::uint64_t given = 0;          ///< messages given, for the fairness rule
     std::chrono::steady_clock::time_point last_settled{};
     runtime::monitor_id monitor = 0;
+    selector_ptr selector;   ///< takes only the messages it selects (null: any)
+    bool exclusive = false;  ///< activemq.exclusive: everything while it is the first one
+    /// Waiting for a message its selector takes: has no room until unparked.
+    bool parked = false;
+    /// It parked after looking at every ready message (so only a new message
+    /// it selects can help), rather than after queues.selector_scan of them.
+    bool parked_exhaustive = false;
+    std::uint64_t parked_mark = 0;  ///< the queue's count of messages taken when it parked
 };
 
 class consumer_set {
@@ -71,6 +79,11 @@ class consumer_set {
     void settled(queue_consumer& c, std::size_t bytes, clock::time_point now);
 
     bool has_room(const queue_consumer& c) const noexcept;
+
+    /// `c` found nothing it selects: it takes no turn until unpark().
+    void park(queue_consumer& c, bool exhaustive) noexcept;
+    /// A message `c` may select has become ready: it queues for its turn again.
+    void unpark(queue_consumer& c);
     std::size_t size() const noexcept { return consumers_.size(); }
     bool empty() const noexcept { return consumers_.empty(); }
 

@@ -66,6 +66,7 @@ nlohmann::json compose_snapshot(const broker_context& ctx, const std::vector<nlo
         {"listen", listen},
         {"connections", out["connections"].size()},
         {"destinations", out["destinations"].size()},
+        {"temporary_dropped", ctx.temporary_dropped.load(std::memory_order_relaxed)},
         {"uptime_ms", std::chrono::duration_cast<std::chrono::milliseconds>(uptime).count()}};
     const auto [rss, peak] = process_memory();
     out["memory"] = {{"resident_bytes", rss},
@@ -174,10 +175,9 @@ nlohmann::json bounded_destinations(const nlohmann::json& all, std::size_t top) 
         order.push_back(&d);
     }
     const std::size_t kept = std::min(top, order.size());
-    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(kept),
-                      order.end(), [](const nlohmann::json* a, const nlohmann::json* b) {
-                          return traffic(*a) > traffic(*b);
-                      });
+    std::partial_sort(
+        order.begin(), order.begin() + static_cast<std::ptrdiff_t>(kept), order.end(),
+        [](const nlohmann::json* a, const nlohmann::json* b) { return traffic(*a) > traffic(*b); });
     nlohmann::json out = nlohmann::json::array();
     for (std::size_t i = 0; i < kept; ++i) {
         out.push_back(*order[i]);
@@ -223,6 +223,15 @@ std::string to_prometheus(const nlohmann::json& snapshot, std::size_t top_destin
     out << "stampede_destinations " << snapshot["destinations"].size() << '\n';
     const nlohmann::json destinations =
         bounded_destinations(snapshot["destinations"], top_destinations);
+    const auto leniency = snapshot.value("leniency", nlohmann::json::object());
+    family(out, "stampede_lenient_eol_bodies_total", "counter",
+           "Frames without a body whose EOL-only body was dropped (config strict: false).");
+    out << "stampede_lenient_eol_bodies_total " << leniency.value("eol_bodies", std::uint64_t{0})
+        << '\n';
+    family(out, "stampede_lenient_stray_nuls_total", "counter",
+           "NULs skipped between frames (config strict: false).");
+    out << "stampede_lenient_stray_nuls_total " << leniency.value("stray_nuls", std::uint64_t{0})
+        << '\n';
     for (const auto& metric : destination_metrics) {
         family(out, metric.name, metric.type, metric.help);
         for (const auto& d : destinations) {
