@@ -149,9 +149,17 @@ TEST_CASE("below a quarter of max_bytes nothing is watched", "[congestion]") {
     CHECK_FALSE(v.pause_reader);
 }
 
-TEST_CASE("a stalled subscriber never holds publishers", "[congestion]") {
+TEST_CASE("a stalled subscriber holds publishers only until one evidence window judges it",
+          "[congestion]") {
     peer p;
-    // Over half, then over max_bytes, for three grace periods: never a hold.
+    // Before the samples span half the evidence window it has the benefit of
+    // the doubt (a burst can fill max_bytes that fast): held, not dropped.
+    const congestion_verdict first = p.step(0, half + 1);
+    CHECK(first.hold_all);
+    CHECK_FALSE(first.drop);
+    p.run(150ms, 0, half + 1, [](const congestion_verdict& v) { CHECK_FALSE(v.drop); });
+    // From then on, over half and then over max_bytes for three grace
+    // periods: never a hold.
     p.run(6000ms, 0, half + 1, [](const congestion_verdict& v) {
         CHECK_FALSE(v.hold_all);
         CHECK_FALSE(v.hold_blocking);
@@ -185,19 +193,36 @@ TEST_CASE("a draining subscriber that falls behind is throttled, from half down 
     CHECK_FALSE(v.keep_watching);
 }
 
-TEST_CASE("a throttled subscriber that pauses keeps holding until a whole grace period shows it "
-          "slow",
-          "[congestion]") {
+TEST_CASE(
+    "a throttled subscriber that pauses keeps holding until a whole grace period shows it "
+    "slow",
+    "[congestion]") {
     peer p;
-    p.run(300ms, 10 * min_rate, half + 1, [](const congestion_verdict&) {});
+    // It proves it drains by taking max_bytes while behind (1.28 MB in 1 s).
+    p.run(1000ms, 10 * min_rate, half + 1, [](const congestion_verdict&) {});
     REQUIRE(p.step(10 * min_rate, half + 1).hold_all);
     // It stops draining: the hold stays while the grace period runs (a busy
     // machine or a collector pause is not a slow consumer)...
-    congestion_verdict v = p.run(1500ms, 0, half + 1, [](const congestion_verdict& each) {
-        CHECK(each.hold_all);
-    });
+    congestion_verdict v =
+        p.run(1500ms, 0, half + 1, [](const congestion_verdict& each) { CHECK(each.hold_all); });
     // ...and goes once the grace period shows too little drained.
     v = p.run(1500ms, 0, half + 1, [](const congestion_verdict&) {});
+    CHECK_FALSE(v.hold_all);
+}
+
+TEST_CASE(
+    "a throttled subscriber that pauses before it has drained max_bytes is let go once "
+    "the evidence window shows it stopped",
+    "[congestion]") {
+    peer p;
+    p.run(300ms, 10 * min_rate, half + 1, [](const congestion_verdict&) {});
+    REQUIRE(p.step(10 * min_rate, half + 1).hold_all);
+    // 384 KB drained while behind is not proof: a pause of one evidence
+    // window (and well inside the grace period) ends the hold, not a drop.
+    const congestion_verdict v = p.run(300ms, 0, half + 1, [](const congestion_verdict& each) {
+        CHECK_FALSE(each.drop);
+        CHECK_FALSE(each.disconnect);
+    });
     CHECK_FALSE(v.hold_all);
 }
 
@@ -209,26 +234,29 @@ TEST_CASE("with throttle off a draining subscriber holds nobody", "[congestion]"
     });
 }
 
-TEST_CASE("a block subscription holds its topics' publishers from half to a quarter, whatever "
-          "its rate",
-          "[congestion]") {
+TEST_CASE(
+    "a block subscription holds its topics' publishers from half to a quarter, whatever "
+    "its rate",
+    "[congestion]") {
     for (const std::uint64_t rate : {std::uint64_t(0), 10 * min_rate}) {
         INFO("drains " << rate << " bytes/s");
         peer p;
         CHECK_FALSE(p.step(rate, half, 0, block_only).hold_blocking);
         CHECK(p.step(rate, half + 1, 0, block_only).hold_blocking);
-        p.run(5000ms, rate, half + 1, [](const congestion_verdict& v) {
-            CHECK(v.hold_blocking);
-            CHECK_FALSE(v.drop);
-            CHECK_FALSE(v.disconnect);
-        }, 0, block_only);
+        p.run(
+            5000ms, rate, half + 1,
+            [](const congestion_verdict& v) {
+                CHECK(v.hold_blocking);
+                CHECK_FALSE(v.drop);
+                CHECK_FALSE(v.disconnect);
+            },
+            0, block_only);
         CHECK(p.step(rate, quarter + 1, 0, block_only).hold_blocking);
         CHECK_FALSE(p.step(rate, quarter, 0, block_only).hold_blocking);
     }
 }
 
-TEST_CASE("a slow drop subscriber loses messages only once its grace has passed",
-          "[congestion]") {
+TEST_CASE("a slow drop subscriber loses messages only once its grace has passed", "[congestion]") {
     peer p;
     congestion_verdict v = p.step(0, max_bytes + 1);
     const auto congested_at = p.clock.now();
@@ -256,17 +284,21 @@ TEST_CASE("a slow disconnect subscriber is closed once its grace has passed, say
         v = p.step(0, half + 1, 0, disconnect_only);
         CHECK_FALSE(v.disconnect);
     }
-    v = p.run(200ms, 0, half + 1, [](const congestion_verdict&) {}, 0, disconnect_only);
+    v = p.run(
+        200ms, 0, half + 1, [](const congestion_verdict&) {}, 0, disconnect_only);
     CHECK(v.disconnect);
     CHECK_THAT(v.why, Catch::Contains("minimum rate"));
 }
 
 TEST_CASE("a subscriber draining at the minimum rate is never slow", "[congestion]") {
     peer p;
-    p.run(10'000ms, min_rate + 1024, max_bytes + 1, [](const congestion_verdict& v) {
-        CHECK_FALSE(v.drop);
-        CHECK_FALSE(v.disconnect);
-    }, 0, policy_mix{false, true, true});
+    p.run(
+        10'000ms, min_rate + 1024, max_bytes + 1,
+        [](const congestion_verdict& v) {
+            CHECK_FALSE(v.drop);
+            CHECK_FALSE(v.disconnect);
+        },
+        0, policy_mix{false, true, true});
 }
 
 TEST_CASE("the hard cap is never passed: past it, drop or disconnect at once", "[congestion]") {
@@ -300,7 +332,8 @@ TEST_CASE("unsheddable output over max_bytes closes the connection once its grac
             CHECK_FALSE(v.drop);  // nothing droppable: all of it is unsheddable
             CHECK(v.pause_reader);
         }
-        v = p.run(100ms, 0, max_bytes + 1, [](const congestion_verdict&) {}, max_bytes + 1, mix);
+        v = p.run(
+            100ms, 0, max_bytes + 1, [](const congestion_verdict&) {}, max_bytes + 1, mix);
         CHECK(v.disconnect);
         CHECK_THAT(v.why, Catch::Contains("receipts"));
     }
@@ -314,14 +347,16 @@ TEST_CASE("unsheddable output past the hard cap closes the connection at once", 
 
 TEST_CASE("unsheddable output that drains is paused, never closed", "[congestion]") {
     peer p;
-    p.run(10'000ms, 10 * min_rate, max_bytes + 1, [](const congestion_verdict& v) {
-        CHECK_FALSE(v.disconnect);
-        CHECK(v.pause_reader);
-    }, max_bytes + 1, policy_mix{});
+    p.run(
+        10'000ms, 10 * min_rate, max_bytes + 1,
+        [](const congestion_verdict& v) {
+            CHECK_FALSE(v.disconnect);
+            CHECK(v.pause_reader);
+        },
+        max_bytes + 1, policy_mix{});
 }
 
-TEST_CASE("over max_bytes the reader pauses until the queue is back under half",
-          "[congestion]") {
+TEST_CASE("over max_bytes the reader pauses until the queue is back under half", "[congestion]") {
     peer p;
     CHECK_FALSE(p.step(0, max_bytes).pause_reader);
     CHECK(p.step(0, max_bytes + 1).pause_reader);

@@ -90,9 +90,10 @@ TEST_CASE("a late joiner starts level with the least served", "[consumer_set]") 
     CHECK(std::count(order.begin(), order.end(), 2) == 2);
 }
 
-TEST_CASE("no consumer gets more than two windows ahead of an active one, for an active window "
-          "at most",
-          "[consumer_set]") {
+TEST_CASE(
+    "no consumer gets more than two windows ahead of an active one, for an active window "
+    "at most",
+    "[consumer_set]") {
     consumer_set set(1 << 20, window);
     fake_clock clock;
     queue_consumer& a = set.add(consumer(1, 1));

@@ -46,8 +46,7 @@ TEST_CASE("the destination cache lets the least recently used go when full",
     }
 }
 
-TEST_CASE("a stream of new destinations keeps the cache at its capacity",
-          "[destination_cache]") {
+TEST_CASE("a stream of new destinations keeps the cache at its capacity", "[destination_cache]") {
     destination_cache cache(64);
     std::size_t evictions = 0;
     for (int i = 0; i < 100'000; ++i) {

@@ -77,9 +77,10 @@ TEST_CASE("the connection limiter admits up to max_connections in all", "[limits
     CHECK(l.on_open("10.0.0.4") == connection_limiter::verdict::admitted);
 }
 
-TEST_CASE("the connection limiter admits up to max_unauthenticated_per_ip per address, and "
-          "authenticated ones do not count",
-          "[limits][limiter]") {
+TEST_CASE(
+    "the connection limiter admits up to max_unauthenticated_per_ip per address, and "
+    "authenticated ones do not count",
+    "[limits][limiter]") {
     connection_limiter l(100, 2);
     const std::string ip = "192.0.2.7";
     CHECK(l.on_open(ip) == connection_limiter::verdict::admitted);
@@ -178,8 +179,8 @@ TEST_CASE("a broken parser limit is named by its configuration key, before and a
              example{protocol::errc::header_line_too_long, false,
                      "(limits.max_header_line_before_connect)", "4096"},
              example{protocol::errc::too_many_headers, true, "(limits.max_headers)", "1000"},
-             example{protocol::errc::too_many_headers, false,
-                     "(limits.max_headers_before_connect)", "100"},
+             example{protocol::errc::too_many_headers, false, "(limits.max_headers_before_connect)",
+                     "100"},
          }) {
         const std::string text = limit_broken(e.error, c, e.connected);
         INFO(text);

@@ -62,8 +62,7 @@ TEST_CASE("the log budget bounds the lines of a flood to its rate", "[log_text]"
     // 100,000 client errors spread over ten seconds of fake time.
     for (std::uint64_t i = 0; i < attempts; ++i) {
         std::uint64_t suppressed = 0;
-        if (budget.take_at(5'000'000 + static_cast<std::int64_t>(i / 10'000) * 1000,
-                           suppressed)) {
+        if (budget.take_at(5'000'000 + static_cast<std::int64_t>(i / 10'000) * 1000, suppressed)) {
             ++out;
             reported += suppressed;
         }

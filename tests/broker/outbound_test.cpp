@@ -60,9 +60,10 @@ TEST_CASE("taking the queue hands over every frame in order and leaves it empty"
     CHECK(out.bytes_of(entry_kind::topic_message) == 0);
 }
 
-TEST_CASE("drop_oldest drops the oldest droppable entries down to the target, keeping the rest "
-          "intact and in order",
-          "[outbound]") {
+TEST_CASE(
+    "drop_oldest drops the oldest droppable entries down to the target, keeping the rest "
+    "intact and in order",
+    "[outbound]") {
     outbound_queue out;
     queue(out, "[T1]", entry_kind::topic_message, 1, 1);
     queue(out, "[RECEIPT]", entry_kind::control);
@@ -86,8 +87,7 @@ TEST_CASE("drop_oldest drops the oldest droppable entries down to the target, ke
     CHECK(taken_text(out) == "[RECEIPT][Q1][T3]");
 }
 
-TEST_CASE("drop_oldest never drops what is not droppable, even far over the target",
-          "[outbound]") {
+TEST_CASE("drop_oldest never drops what is not droppable, even far over the target", "[outbound]") {
     outbound_queue out;
     queue(out, std::string(1000, 'r'), entry_kind::control);
     queue(out, std::string(1000, 'q'), entry_kind::queue_message);
@@ -107,8 +107,7 @@ TEST_CASE("drop_oldest under the target drops nothing", "[outbound]") {
     CHECK(out.bytes() == 3);
 }
 
-TEST_CASE("shared bodies are counted in an entry's size and gathered, not copied",
-          "[outbound]") {
+TEST_CASE("shared bodies are counted in an entry's size and gathered, not copied", "[outbound]") {
     outbound_queue out;
     const auto msg = make_message("m", 5);
     const std::string head = "MESSAGE\nx:y\n\n";
@@ -150,8 +149,7 @@ TEST_CASE("inline frames are gathered into one run", "[outbound]") {
     CHECK(iov[0].iov_len == 6);
 }
 
-TEST_CASE("a byte buffer grows without losing what it holds and frees on release",
-          "[outbound]") {
+TEST_CASE("a byte buffer grows without losing what it holds and frees on release", "[outbound]") {
     byte_buffer b;
     std::memcpy(b.append(3), "abc", 3);
     const std::size_t first = b.capacity();

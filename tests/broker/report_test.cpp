@@ -46,9 +46,8 @@ json snapshot_with(json destinations, std::size_t connections = 0) {
               {"alarm", false}}},
             {"destinations", std::move(destinations)},
             {"connections", std::move(conns)},
-            {"stacks", json::array({{{"kind", "session.reader"},
-                                     {"fibers", 3},
-                                     {"max_high_water", 4096}}})}};
+            {"stacks",
+             json::array({{{"kind", "session.reader"}, {"fibers", 3}, {"max_high_water", 4096}}})}};
 }
 
 json many_destinations(std::size_t n) {

@@ -72,14 +72,13 @@ TEST_CASE("the subscriptions limit holds at its value", "[subscription_table]") 
     CHECK(table.add(spec("3", destination_kind::topic, ack_mode::automatic)));
 }
 
-TEST_CASE("slots are never reused, even after a subscription is removed",
-          "[subscription_table]") {
+TEST_CASE("slots are never reused, even after a subscription is removed", "[subscription_table]") {
     subscription_table table(10, no_byte_limit);
-    const std::uint64_t first = (*table.add(spec("a", destination_kind::topic,
-                                                 ack_mode::automatic)))->slot;
+    const std::uint64_t first =
+        (*table.add(spec("a", destination_kind::topic, ack_mode::automatic)))->slot;
     table.remove(*table.find("a"));
-    const std::uint64_t second = (*table.add(spec("a", destination_kind::topic,
-                                                  ack_mode::automatic)))->slot;
+    const std::uint64_t second =
+        (*table.add(spec("a", destination_kind::topic, ack_mode::automatic)))->slot;
     CHECK(second != first);
     CHECK(table.find_slot(first) == nullptr);
 }
@@ -173,7 +172,8 @@ TEST_CASE("the checks of an atomic COMMIT: an ACK already covered earlier in it 
     std::optional<std::size_t> refused;
     for (std::size_t i = 0; i < frames.size() && !refused; ++i) {
         const auto would = table.would_settle(frames[i]);
-        if (would.empty() || std::find(settled.begin(), settled.end(), frames[i]) != settled.end()) {
+        if (would.empty() ||
+            std::find(settled.begin(), settled.end(), frames[i]) != settled.end()) {
             refused = i;
         }
         settled.insert(settled.end(), would.begin(), would.end());
@@ -188,8 +188,10 @@ TEST_CASE("the checks of an atomic COMMIT: an ACK already covered earlier in it 
 TEST_CASE("1.0 and 1.1 acknowledge by message-id, optionally within one subscription",
           "[subscription_table]") {
     subscription_table table(10, no_byte_limit);
-    subscription& one = **table.add(spec("one", destination_kind::topic, ack_mode::client_individual));
-    subscription& two = **table.add(spec("two", destination_kind::topic, ack_mode::client_individual));
+    subscription& one =
+        **table.add(spec("one", destination_kind::topic, ack_mode::client_individual));
+    subscription& two =
+        **table.add(spec("two", destination_kind::topic, ack_mode::client_individual));
     const auto shared = make_message("same-id");
     const auto d_one = deliver(table, one, shared);
     const auto d_two = deliver(table, two, shared);
@@ -210,7 +212,8 @@ TEST_CASE("1.0 and 1.1 acknowledge by message-id, optionally within one subscrip
 TEST_CASE("a message redelivered after a NACK is found by its message-id again",
           "[subscription_table]") {
     subscription_table table(10, no_byte_limit);
-    subscription& sub = **table.add(spec("s", destination_kind::topic, ack_mode::client_individual));
+    subscription& sub =
+        **table.add(spec("s", destination_kind::topic, ack_mode::client_individual));
     const auto msg = make_message("m");
     const auto first = deliver(table, sub, msg);
     auto nacked = table.settle(first);
@@ -237,11 +240,13 @@ TEST_CASE("prefetch bounds the deliveries a client-ack subscription holds",
 
 TEST_CASE("unacked topic bytes past the limit leave a subscription no room, but one always fits",
           "[subscription_table]") {
-    const std::size_t footprint = make_message("probe", 1000)->footprint();
+    // Every id below has two characters, so every message has this footprint.
+    const std::size_t footprint = make_message("p0", 1000)->footprint();
     // Room for two messages' worth: the third delivery finds none.
     subscription_table table(10, 2 * footprint);
     subscription& big = **table.add(spec("big", destination_kind::topic, ack_mode::client, 100));
-    subscription& other = **table.add(spec("other", destination_kind::topic, ack_mode::client, 100));
+    subscription& other =
+        **table.add(spec("other", destination_kind::topic, ack_mode::client, 100));
     subscription& queue = **table.add(spec("q", destination_kind::queue, ack_mode::client, 100));
 
     const auto d0 = deliver(table, big, make_message("m0", 1000));
@@ -267,7 +272,8 @@ TEST_CASE("unacked topic bytes past the limit leave a subscription no room, but 
 TEST_CASE("a topic backlog fills while there is no room and drains as acks make room",
           "[subscription_table]") {
     subscription_table table(10, no_byte_limit);
-    subscription& sub = **table.add(spec("s", destination_kind::topic, ack_mode::client_individual, 1));
+    subscription& sub =
+        **table.add(spec("s", destination_kind::topic, ack_mode::client_individual, 1));
     const auto d0 = deliver(table, sub, make_message("m0", 100));
     const auto m1 = make_message("m1", 100);
     const auto m2 = make_message("m2", 200);
@@ -288,10 +294,10 @@ TEST_CASE("a topic backlog fills while there is no room and drains as acks make 
 TEST_CASE("dropping backlogs drops only those of drop-policy subscriptions, counted per topic",
           "[subscription_table]") {
     subscription_table table(10, no_byte_limit);
-    subscription& dropping = **table.add(spec("d", destination_kind::topic, ack_mode::client, 1,
-                                              slow_consumer_policy::drop));
-    subscription& blocking = **table.add(spec("b", destination_kind::topic, ack_mode::client, 1,
-                                              slow_consumer_policy::block));
+    subscription& dropping = **table.add(
+        spec("d", destination_kind::topic, ack_mode::client, 1, slow_consumer_policy::drop));
+    subscription& blocking = **table.add(
+        spec("b", destination_kind::topic, ack_mode::client, 1, slow_consumer_policy::block));
     table.push_backlog(dropping, make_message("d0"));
     table.push_backlog(dropping, make_message("d1"));
     const auto kept = make_message("b0");
@@ -309,7 +315,8 @@ TEST_CASE("dropping backlogs drops only those of drop-policy subscriptions, coun
 TEST_CASE("a delivery dropped before it was sent is forgotten: nothing is owed for it",
           "[subscription_table]") {
     subscription_table table(10, 1 << 20);
-    subscription& sub = **table.add(spec("s", destination_kind::topic, ack_mode::client_individual, 2));
+    subscription& sub =
+        **table.add(spec("s", destination_kind::topic, ack_mode::client_individual, 2));
     const auto msg = make_message("m0", 500);
     const auto d0 = deliver(table, sub, msg);
     const auto d1 = deliver(table, sub, make_message("m1", 500));

@@ -3,12 +3,14 @@
 // Small makers for the broker's unit tests: messages as a SEND would make
 // them, and a fake clock that only moves when told.
 
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "errc.hpp"
 #include "message.hpp"
 
 namespace stampede::broker::testing {
@@ -35,3 +37,14 @@ class fake_clock {
 };
 
 }  // namespace stampede::broker::testing
+
+// Catch prints a failed CHECK(r) by streaming r; Boost's operator<< for
+// result<T, E> would need T and E streamable too. Print the error's message.
+namespace Catch {
+template <class T>
+struct StringMaker<stampede::broker::result<T>> {
+    static std::string convert(const stampede::broker::result<T>& r) {
+        return r ? std::string("{value}") : "{error: " + make_error_code(r.error()).message() + "}";
+    }
+};
+}  // namespace Catch

@@ -5,8 +5,8 @@
 #include "test_support.hpp"
 
 using namespace stampede::broker;
-using stampede::protocol::command;
 using stampede::broker::testing::make_message;
+using stampede::protocol::command;
 
 namespace {
 
@@ -62,7 +62,7 @@ TEST_CASE("frames for a transaction that is not open are refused", "[transaction
     CHECK(log.bytes() == 0);
 }
 
-TEST_CASE("the frames limit holds at its value; one more aborts the transaction",
+TEST_CASE("the frames limit holds at its value: one more aborts the transaction",
           "[transaction_log]") {
     transaction_log log({16, 3, 1 << 20});
     REQUIRE(log.begin("t"));
