@@ -59,7 +59,11 @@ auto unsigned_into(T& target, std::uint64_t min = 0,
                    std::uint64_t max = std::numeric_limits<T>::max()) {
     return [&target, min, max](const json& value, const std::string& key) {
         if (!value.is_number_unsigned()) {
-            throw config_error("'" + key + "' must be a non-negative integer");
+            // Negative, fractional, too large for 64 bits (parsed as a
+            // float) or not a number: the range says what is wanted.
+            throw config_error("'" + key + "' must be a whole number between " +
+                               std::to_string(min) + " and " + std::to_string(max) + ", not " +
+                               value.dump());
         }
         const auto n = value.get<std::uint64_t>();
         if (n < min || n > max) {

@@ -99,7 +99,7 @@ void paginate(nlohmann::json& snapshot, std::size_t offset, std::size_t limit) {
         nlohmann::json& all = snapshot[list];
         const std::size_t total = all.size();
         const std::size_t first = std::min(offset, total);
-        const std::size_t last = std::min(total, first + limit);
+        const std::size_t last = first + std::min(limit, total - first);  // never wraps
         nlohmann::json page = nlohmann::json::array();
         for (std::size_t i = first; i < last; ++i) {
             page.push_back(std::move(all[i]));
