@@ -1,0 +1,124 @@
+// Starting a Stampede broker for a browser test, and a small STOMP-over-TCP
+// client to give it something to do.
+
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repoRoot = path.resolve(here, '..', '..', '..');
+
+// Starts build/stampede (or $STAMPEDE_BIN) on ephemeral ports and resolves
+// once it logs both of them: { process, stompPort, adminPort, stop() }.
+export function startBroker({ extraArgs = [], io = process.env.STAMPEDE_IO || 'auto' } = {}) {
+  const bin = process.env.STAMPEDE_BIN || path.join(repoRoot, 'build', 'stampede');
+  const args = ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--io', io, ...extraArgs];
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`broker did not start within 10 s:\n${log}`));
+    }, 10000);
+    const onData = (chunk) => {
+      log += chunk.toString();
+      const admin = log.match(/admin listening on [^\s:]+:(\d+)/);
+      const stomp = log.match(/listening on 127\.0\.0\.1:(\d+) \(/);
+      if (admin && stomp) {
+        clearTimeout(timer);
+        resolve({
+          process: child,
+          adminPort: Number(admin[1]),
+          stompPort: Number(stomp[1]),
+          log: () => log,
+          stop: () => new Promise((done) => {
+            if (child.exitCode !== null) return done(child.exitCode);
+            child.once('exit', (code) => done(code));
+            child.kill('SIGTERM');
+          }),
+        });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`broker exited with ${code} before listening:\n${log}`));
+    });
+  });
+}
+
+// One STOMP 1.2 connection over TCP. Counts the MESSAGE frames it reads
+// (unless told to stop reading, to play a slow consumer).
+export class StompClient {
+  constructor(port, { login = 'guest', name = 'client' } = {}) {
+    this.port = port;
+    this.login = login;
+    this.name = name;
+    this.received = 0;
+    this.buffer = Buffer.alloc(0);
+    this.connected = null;
+  }
+
+  connect() {
+    return new Promise((resolve, reject) => {
+      this.socket = net.connect(this.port, '127.0.0.1');
+      this.socket.setNoDelay(true);
+      this.socket.once('error', reject);
+      this.socket.on('data', (chunk) => this.onData(chunk));
+      this.connected = { resolve, reject };
+      this.socket.write(`CONNECT\naccept-version:1.2\nhost:/\nlogin:${this.login}\nheart-beat:0,0\n\n\0`);
+    });
+  }
+
+  onData(chunk) {
+    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
+    let at;
+    while ((at = this.buffer.indexOf(0)) >= 0) {
+      const frame = this.buffer.subarray(0, at).toString('latin1').replace(/^[\r\n]+/, '');
+      this.buffer = this.buffer.subarray(at + 1);
+      if (frame.startsWith('CONNECTED')) {
+        this.connected?.resolve(this);
+        this.connected = null;
+      } else if (frame.startsWith('MESSAGE')) {
+        this.received++;
+      } else if (frame.startsWith('ERROR')) {
+        this.connected?.reject(new Error(frame));
+        this.connected = null;
+      }
+    }
+  }
+
+  subscribe(destination, id, ack = 'auto') {
+    this.socket.write(`SUBSCRIBE\ndestination:${destination}\nid:${id}\nack:${ack}\n\n\0`);
+  }
+
+  // Writes `count` SENDs of `bodySize` bytes in one write; resolves when the
+  // socket has taken them.
+  send(destination, count = 1, bodySize = 100) {
+    const body = 'x'.repeat(bodySize);
+    const frame = `SEND\ndestination:${destination}\ncontent-length:${bodySize}\n\n${body}\0`;
+    return new Promise((resolve) => {
+      if (this.socket.write(frame.repeat(count))) resolve();
+      else this.socket.once('drain', resolve);
+    });
+  }
+
+  // Stops reading: the broker's outbound queue for this client fills up.
+  stall() {
+    this.socket.pause();
+  }
+
+  close() {
+    this.socket.destroy();
+  }
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function getJson(port, pathAndQuery) {
+  const res = await fetch(`http://127.0.0.1:${port}${pathAndQuery}`);
+  if (!res.ok) throw new Error(`${pathAndQuery}: HTTP ${res.status}`);
+  return res.json();
+}
