@@ -17,6 +17,7 @@
 
 #include "errc.hpp"
 #include "message.hpp"
+#include "stampede/routing/selector.hpp"
 #include "stampede/runtime/actor.hpp"
 
 namespace stampede::broker {
@@ -42,7 +43,11 @@ struct destination_handle {
     runtime::actor_ref<topic_actor> topic;
     runtime::actor_ref<queue_actor> queue;
     std::shared_ptr<destination_gate> gate;  ///< closed while the destination holds publishers
+    std::uint64_t default_ttl_ms = 0;        ///< given to messages published to it (0: none)
 };
+
+/// A compiled SUBSCRIBE selector, shared by the session and the queue it consumes.
+using selector_ptr = std::shared_ptr<const routing::selector>;
 
 // ---- registry ----
 
@@ -61,7 +66,19 @@ struct resolve_destination {
     std::string name;
     destination_kind kind;
     bool may_create = true;
+    /// A temporary destination: created only by its owner (this session id),
+    /// consumed only by it, deleted with it (delete_temporary).
+    std::uint64_t owner = 0;
+    bool to_consume = false;  ///< the caller will subscribe (refused to a non-owner)
 };
+/// The owner of temporary destination `key` has gone: it takes no more
+/// messages; it is reclaimed once its last user lets go.
+struct delete_temporary {
+    std::string key;
+    std::uint64_t owner = 0;
+};
+/// From the registry: this temporary destination's owner has gone.
+struct temporary_deleted {};
 /// The caller no longer uses the destination.
 struct release_destination {
     std::string key;
@@ -91,12 +108,16 @@ struct dropped_for_slow_consumer {
     std::uint64_t messages = 0;
 };
 
+enum class publish_outcome : std::uint8_t { accepted, rejected_full, deleted };
+
 struct topic_publish {
     message_ptr msg;
+    runtime::actor_ref<session_actor> publisher;  ///< told if the topic refuses it
 };
-/// As topic_publish, answered once the message has gone to every relay.
+/// As topic_publish, answered once the message has gone to every relay (or
+/// been taken for later: a delayed message).
 struct topic_publish_sync {
-    using reply_type = runtime::ok;
+    using reply_type = publish_outcome;
     message_ptr msg;
 };
 /// A scheduler now has subscribers of this topic (from its relay).
@@ -124,10 +145,30 @@ struct relay_unsubscribe {
     const session* target = nullptr;
     std::uint64_t slot = 0;
 };
-/// One published message for every local subscriber of a topic.
+/// One published message for every local subscriber of a topic, and for the
+/// local wildcard subscriptions of its virtual host that match its name.
 struct relay_fanout {
     runtime::actor_id topic = 0;
     message_ptr msg;
+    unsigned vhost = 0;  ///< index in config.virtual_hosts
+};
+
+/// Names one wildcard subscription in its relay's index.
+struct pattern_ref {
+    std::uint32_t slot = 0;
+    std::uint32_t generation = 0;
+};
+/// Adds a local wildcard subscription (`pattern`: the name after /topic/).
+struct relay_subscribe_pattern {
+    using reply_type = pattern_ref;
+    unsigned vhost = 0;
+    std::string pattern;
+    std::shared_ptr<session> target;
+    std::uint64_t slot = 0;
+};
+struct relay_unsubscribe_pattern {
+    unsigned vhost = 0;
+    pattern_ref ref;
 };
 
 // ---- queues ----
@@ -138,8 +179,6 @@ struct consumer_key {
     std::uint64_t slot = 0;
     bool operator==(const consumer_key&) const = default;
 };
-
-enum class publish_outcome : std::uint8_t { accepted, rejected_full };
 
 struct queue_publish {
     message_ptr msg;
@@ -169,6 +208,9 @@ struct add_consumer {
     runtime::actor_ref<session_actor> session;
     ack_mode mode = ack_mode::automatic;
     std::size_t prefetch = 1;
+    selector_ptr selector;   ///< only messages it selects (null: all)
+    bool exclusive = false;  ///< gets everything while it is the first exclusive consumer
+    bool browser = false;    ///< sees the ready messages without taking them, then browse_end
 };
 /// The consumer is gone: whatever it had not settled goes back to the queue.
 struct remove_consumer {
@@ -180,6 +222,7 @@ struct settle {
     consumer_key key;
     std::vector<std::uint64_t> sequences;
     bool requeue = false;
+    bool expired = false;  ///< not delivered: they expired before they could be written
 };
 
 // ---- sessions ----
@@ -190,7 +233,11 @@ struct queue_delivery {
     std::uint64_t sequence = 0;
     bool redelivered = false;
 };
-/// A queue refused a SEND made without a receipt.
+/// A browser has seen every message it will see: send the end marker.
+struct browse_end {
+    std::uint64_t slot = 0;
+};
+/// A destination refused a SEND made without a receipt.
 struct publish_rejected {
     std::string destination;
     std::string reason;

@@ -133,6 +133,7 @@ void read_limits(const json& j, const std::string& path, limits_config& l) {
         .on("max_connections", unsigned_into(l.max_connections, 1, 10'000'000))
         .on("max_unauthenticated_per_ip",
             unsigned_into(l.max_unauthenticated_per_ip, 1, 10'000'000))
+        .on("max_selector_length", unsigned_into(l.max_selector_length, 1, 64 * KiB))
         .reject_unknown();
 }
 
@@ -154,11 +155,65 @@ void read_queues(const json& j, const std::string& path, queue_config& q) {
             choice_into(q.overflow, {{"drop-head", overflow_policy::drop_head},
                                      {"reject-publish", overflow_policy::reject_publish},
                                      {"block", overflow_policy::block}}))
+        .on("priorities", bool_into(q.priorities))
+        .on("starvation_limit", unsigned_into(q.starvation_limit, 0, 1'000'000))
+        .on("selector_scan", unsigned_into(q.selector_scan, 1, 1'000'000))
+        .on("default_ttl_ms", unsigned_into(q.default_ttl_ms, 0, 10 * 365 * day_ms))
+        .on("dead_letter_expired", bool_into(q.dead_letter_expired))
+        .on("max_delay_ms", unsigned_into(q.max_delay_ms, 1, 10 * 365 * day_ms))
         .reject_unknown();
 }
 
 void read_topics(const json& j, const std::string& path, topic_config& t) {
-    object_reader(j, path).on("prefetch", unsigned_into(t.prefetch, 1, 1'000'000)).reject_unknown();
+    object_reader(j, path)
+        .on("prefetch", unsigned_into(t.prefetch, 1, 1'000'000))
+        .on("wildcards", bool_into(t.wildcards))
+        .on("default_ttl_ms", unsigned_into(t.default_ttl_ms, 0, 10 * 365 * day_ms))
+        .on("max_delayed_bytes", unsigned_into(t.max_delayed_bytes, 0, TiB))
+        .reject_unknown();
+}
+
+void read_temp(const json& j, const std::string& path, temp_config& t) {
+    object_reader(j, path)
+        .on("reply_prefix",
+            choice_into(t.reply_prefix, {{"/reply-queue/", reply_prefix_style::rabbitmq},
+                                         {"/remote-temp-queue/", reply_prefix_style::activemq}}))
+        .on("send_to_missing",
+            choice_into(t.send_to_missing, {{"drop", missing_temp_policy::drop},
+                                            {"error", missing_temp_policy::error}}))
+        .on("max_per_connection", unsigned_into(t.max_per_connection, 0, 100'000))
+        .reject_unknown();
+}
+
+void read_destination_policies(const json& v, const std::string& key,
+                               std::vector<destination_policy>& out) {
+    if (!v.is_array()) {
+        throw config_error(
+            "'" + key + "' must be a list of {destination, default_ttl_ms, dead_letter_expired}");
+    }
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        destination_policy rule;
+        const std::string at = key + "[" + std::to_string(i) + "]";
+        std::uint64_t ttl = 0;
+        bool dead_letter = false;
+        object_reader(v[i], at)
+            .on("destination", string_into(rule.pattern))
+            .on("default_ttl_ms",
+                [&](const json& value, const std::string& k) {
+                    unsigned_into(ttl, 0, 10 * 365 * day_ms)(value, k);
+                    rule.default_ttl_ms = ttl;
+                })
+            .on("dead_letter_expired",
+                [&](const json& value, const std::string& k) {
+                    bool_into(dead_letter)(value, k);
+                    rule.dead_letter_expired = dead_letter;
+                })
+            .reject_unknown();
+        if (rule.pattern.empty()) {
+            throw config_error("'" + at + ".destination' must name a destination pattern");
+        }
+        out.push_back(std::move(rule));
+    }
 }
 
 void read_admin(const json& j, const std::string& path, admin_config& a) {
@@ -275,6 +330,11 @@ void read_root(const json& j, config& c) {
             [&](const json& v, const std::string& k) { read_heartbeat(v, k, c.heartbeat); })
         .on("queues", [&](const json& v, const std::string& k) { read_queues(v, k, c.queues); })
         .on("topics", [&](const json& v, const std::string& k) { read_topics(v, k, c.topics); })
+        .on("temp", [&](const json& v, const std::string& k) { read_temp(v, k, c.temp); })
+        .on("destination_policies",
+            [&](const json& v, const std::string& k) {
+                read_destination_policies(v, k, c.destination_policies);
+            })
         .on("admin", [&](const json& v, const std::string& k) { read_admin(v, k, c.admin); })
         .on("outbound",
             [&](const json& v, const std::string& k) { read_outbound(v, k, c.outbound); })
@@ -382,6 +442,25 @@ slow_consumer_policy policy_for(const outbound_config& outbound, std::string_vie
         }
     }
     return outbound.slow_consumer;
+}
+
+std::uint64_t default_ttl_for(const config& cfg, std::string_view destination, bool topic) {
+    const std::uint64_t fallback = topic ? cfg.topics.default_ttl_ms : cfg.queues.default_ttl_ms;
+    for (const auto& rule : cfg.destination_policies) {
+        if (glob_match(rule.pattern, destination)) {
+            return rule.default_ttl_ms.value_or(fallback);
+        }
+    }
+    return fallback;
+}
+
+bool dead_letter_expired_for(const config& cfg, std::string_view destination) {
+    for (const auto& rule : cfg.destination_policies) {
+        if (glob_match(rule.pattern, destination)) {
+            return rule.dead_letter_expired.value_or(cfg.queues.dead_letter_expired);
+        }
+    }
+    return cfg.queues.dead_letter_expired;
 }
 
 std::size_t memory_high_water_bytes(const memory_config& memory) {

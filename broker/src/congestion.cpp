@@ -69,6 +69,7 @@ congestion_verdict congestion_tracker::assess(congestion_clock::time_point now, 
     if (queued > half) {
         if (!congested_since_) {
             congested_since_ = now;
+            drained_at_congestion_ = meter_.latest();
         }
     } else if (queued < quarter) {
         congested_since_.reset();
@@ -76,17 +77,21 @@ congestion_verdict congestion_tracker::assess(congestion_clock::time_point now, 
     // Holding publishers needs recent evidence of draining; dropping needs a
     // whole grace period of too little. Meanwhile the queue may grow to the
     // hard cap, and nobody waits.
+    // Until the samples span enough of the evidence window to tell (a burst
+    // can fill max_bytes within one window), the subscriber has the benefit
+    // of the doubt: it is held for at most that window, never dropped for it.
     const auto evidence = meter_.rate_over(cfg_.evidence);
-    const bool draining = evidence && *evidence >= static_cast<double>(cfg_.min_drain_rate);
+    const bool draining = !evidence || *evidence >= static_cast<double>(cfg_.min_drain_rate);
     const bool is_slow = slow(now);
 
     congestion_verdict v;
     holding_blocking_ = mix.block && (queued > half || (holding_blocking_ && queued > quarter));
-    // Once a subscriber has shown it drains, it keeps holding publishers
-    // while behind until a whole grace period shows it slow: a reader that
-    // pauses (a busy machine, a collector) is not dropped for the pause. One
-    // that never showed it drains never holds anyone.
-    throttling_ = cfg_.throttle && !is_slow && (draining || throttling_) &&
+    // A subscriber that has taken max_bytes since it fell behind keeps
+    // holding publishers while behind until a whole grace period shows it
+    // slow: a reader that pauses (a busy machine, a collector) is not dropped
+    // for the pause. Short of that, only fresh evidence holds anyone.
+    const bool proven = congested_since_ && meter_.latest() - drained_at_congestion_ >= max;
+    throttling_ = cfg_.throttle && !is_slow && (draining || (throttling_ && proven)) &&
                   (queued > half || (throttling_ && queued > quarter));
     paused_ = queued > max || (paused_ && queued > half);
     v.hold_blocking = holding_blocking_;

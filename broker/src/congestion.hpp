@@ -11,7 +11,12 @@
 //   publishers of its topics are held until it is back under a quarter. That
 //   is ordinary flow control, and the only holding a drop or disconnect
 //   subscriber ever causes: a subscriber that is not draining never holds
-//   anyone, so a fast subscriber never waits while a slow one is judged.
+//   anyone, so a fast subscriber never waits while a slow one is judged (at
+//   most one evidence window, while the kernel buffers of a freshly stalled
+//   peer still fill, or while the samples do not yet span enough of a window
+//   to tell: a burst can fill max_bytes faster than that). A subscriber that has taken max_bytes since it fell
+//   behind has shown it drains: a pause of its reader does not end the hold,
+//   only a whole grace period of too little does.
 // - Slow (congested for grace_ms and drained less than min_drain_rate over
 //   it): over max_bytes, `drop` subscriptions lose their oldest queued topic
 //   messages back down to half (counted); `disconnect` subscriptions close
@@ -55,6 +60,8 @@ class drain_meter {
     void trim(congestion_clock::duration keep);
 
     std::size_t samples() const noexcept { return samples_.size(); }
+    /// The latest cumulative figure (0 before any sample).
+    std::uint64_t latest() const noexcept { return samples_.empty() ? 0 : samples_.back().drained; }
 
   private:
     struct point {
@@ -123,6 +130,7 @@ class congestion_tracker {
     congestion_config cfg_;
     drain_meter meter_;
     std::optional<congestion_clock::time_point> congested_since_;
+    std::uint64_t drained_at_congestion_ = 0;  ///< the peer's progress when it began
     bool throttling_ = false;
     bool holding_blocking_ = false;
     bool paused_ = false;

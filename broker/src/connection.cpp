@@ -130,6 +130,7 @@ connection::step connection::feed_assembly(std::span<char>& input, connection_ev
 connection::step connection::handle(const protocol::parse_result& r, connection_events& events) {
     switch (r.status) {
         case protocol::parse_status::complete: {
+            counters_.eol_bodies = parser_.leniency().eol_bodies;
             const protocol::command cmd = parser_.frame().cmd;
             events.on_frame(parser_.frame());
             if (closing_) {
@@ -138,6 +139,7 @@ connection::step connection::handle(const protocol::parse_result& r, connection_
             return events.reader_must_wait(cmd) ? step::wait : step::go_on;
         }
         case protocol::parse_status::heartbeat:
+            counters_.stray_nuls = parser_.leniency().stray_nuls;
             return step::go_on;
         case protocol::parse_status::error:
             events.on_parse_error(r.error);

@@ -9,6 +9,7 @@ protocol::limits parser_limits_before_connect(const config& cfg) noexcept {
     l.max_header_line =
         std::min(cfg.limits.max_header_line, cfg.limits.max_header_line_before_connect);
     l.max_frame = cfg.limits.max_frame_before_connect;
+    l.strict = cfg.strict;
     return l;
 }
 
@@ -18,6 +19,7 @@ protocol::limits parser_limits_connected(const config& cfg) noexcept {
     l.max_headers = cfg.limits.max_headers;
     l.max_header_line = cfg.limits.max_header_line;
     l.max_frame = cfg.limits.max_frame;
+    l.strict = cfg.strict;
     return l;
 }
 

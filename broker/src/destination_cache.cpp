@@ -23,6 +23,18 @@ std::optional<destination_handle> destination_cache::insert(destination_handle h
     return evicted;
 }
 
+std::optional<destination_handle> destination_cache::erase(std::string_view name) {
+    const auto it = by_name_.find(name);
+    if (it == by_name_.end()) {
+        return std::nullopt;
+    }
+    const auto at = it->second;
+    by_name_.erase(it);  // before the move: the key views this string
+    destination_handle out = std::move(*at);
+    order_.erase(at);
+    return out;
+}
+
 std::vector<destination_handle> destination_cache::take_all() {
     std::vector<destination_handle> out(std::make_move_iterator(order_.begin()),
                                         std::make_move_iterator(order_.end()));

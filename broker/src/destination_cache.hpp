@@ -27,6 +27,9 @@ class destination_cache {
     /// it is returned: the caller releases it in the registry.
     std::optional<destination_handle> insert(destination_handle handle);
 
+    /// Takes `name` out of the cache (to release), if it is there.
+    std::optional<destination_handle> erase(std::string_view name);
+
     /// Empties the cache, returning every handle (to release).
     std::vector<destination_handle> take_all();
 

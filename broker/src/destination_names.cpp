@@ -4,8 +4,9 @@ namespace stampede::broker {
 
 std::string unsupported_destination_text(std::string_view name) {
     return "destination '" + std::string(name) +
-           "' is not supported: use /topic/NAME (publish/subscribe) or /queue/NAME "
-           "(point to point)";
+           "' is not supported: use /topic/NAME (publish/subscribe), /queue/NAME "
+           "(point to point), or /temp-queue/NAME or /temp-topic/NAME (temporary, this "
+           "connection's)";
 }
 
 std::string dead_letter_queue_for(std::string_view destination) {

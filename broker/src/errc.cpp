@@ -46,6 +46,12 @@ class category final : public boost::system::error_category {
                 return "queue full";
             case errc::subscribe_failed:
                 return "the destination could not take the subscription";
+            case errc::no_such_destination:
+                return "no such temporary destination";
+            case errc::not_owner:
+                return "the temporary destination belongs to another connection";
+            case errc::too_many_temporary:
+                return "too many temporary destinations";
         }
         return "unknown broker error";
     }

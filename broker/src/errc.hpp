@@ -28,6 +28,9 @@ enum class errc {
     transaction_bytes,        ///< limits.max_transaction_bytes per connection.
     queue_full,               ///< A reject-publish queue refused a message.
     subscribe_failed,         ///< The destination could not take the subscriber.
+    no_such_destination,      ///< A temporary destination that does not exist (any more).
+    not_owner,                ///< Consuming another connection's temporary destination.
+    too_many_temporary,       ///< temp.max_per_connection temporary destinations.
 };
 
 /// The error category of errc ("stampede.broker").

@@ -62,8 +62,13 @@ class destination_gate {
     bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
     void set_closed(bool closed) noexcept { closed_.store(closed, std::memory_order_release); }
 
+    /// A temporary destination whose owner has gone: publishers let go of it.
+    bool deleted() const noexcept { return deleted_.load(std::memory_order_acquire); }
+    void set_deleted() noexcept { deleted_.store(true, std::memory_order_release); }
+
   private:
     std::atomic<bool> closed_{false};
+    std::atomic<bool> deleted_{false};
 };
 
 /// Publishers waiting for a gate to open, kept by the gate's destination

@@ -21,14 +21,18 @@ class registry_actor : public runtime::gen_server<registry_actor> {
                                                     const runtime::from<resolve_reply>&);
     void handle_cast(release_destination& release);
     void handle_cast(destination_idle& idle);
+    void handle_cast(delete_temporary& doomed);
 
   private:
     struct entry {
         destination_handle handle;
         std::size_t users = 0;
+        std::uint64_t owner = 0;  ///< a temporary destination's session
+        bool deleted = false;     ///< its owner has gone: reclaimed once unused
     };
 
     destination_handle create(const resolve_destination& request, const std::string& key);
+    void remove(std::unordered_map<std::string, entry>::iterator it);
 
     broker_context& ctx_;
     unsigned shard_;

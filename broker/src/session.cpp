@@ -99,6 +99,7 @@ void session::finish() {
     for (const destination_handle& handle : publish_targets_.take_all()) {
         release(handle);
     }
+    delete_temporaries();
     transactions_.clear();
     ctx_.limiter.on_close(counters_.peer_ip, !connected_);
     shard_state& shard = ctx_.here();

@@ -61,6 +61,8 @@ class session : public std::enable_shared_from_this<session>, private connection
     std::size_t deliver_topic(std::uint64_t slot, const message_ptr& msg,
                               template_cache& templates);
     void deliver_queue(queue_delivery& delivery);
+    /// A queue browse is over: the end marker (a MESSAGE with browser:end).
+    void on_browse_end(std::uint64_t slot);
     void on_publish_rejected(const publish_rejected& rejected);
     /// Heart-beat timers: when to look again (nullopt: stop).
     std::optional<std::uint32_t> on_heartbeat_send_tick();
@@ -101,7 +103,9 @@ class session : public std::enable_shared_from_this<session>, private connection
     void on_commit(const protocol::frame_view& frame);
     void on_abort(const protocol::frame_view& frame);
     [[nodiscard]] result<const destination_handle*> publish_target(std::string_view name);
-    [[nodiscard]] result<destination_handle> resolve(std::string_view name, bool may_create);
+    /// `to_consume`: the caller subscribes (a temporary destination must be this session's).
+    [[nodiscard]] result<destination_handle> resolve(std::string_view name, bool may_create,
+                                                     bool to_consume = false);
     void release(const destination_handle& handle);
     bool publish(std::string_view destination, std::shared_ptr<message> msg,
                  const protocol::frame_view* receipt_frame, bool reserved);
@@ -116,7 +120,7 @@ class session : public std::enable_shared_from_this<session>, private connection
                            const protocol::frame_view& commit);
     bool resolve_commit_targets(const std::vector<transaction_frame>& frames,
                                 std::vector<destination_handle>& targets,
-                                const std::string& refused, const protocol::frame_view& commit);
+                                const protocol::frame_view& commit);
     bool reserve_commit_room(const std::vector<transaction_frame>& frames,
                              const std::vector<destination_handle>& targets,
                              std::vector<reservation>& reservations, const std::string& refused,
@@ -133,8 +137,41 @@ class session : public std::enable_shared_from_this<session>, private connection
     void apply_settlement(settlement& done, bool positive);
     void remove_subscription(subscription& sub);
     [[nodiscard]] result<void> register_subscriber(subscription& sub);
+    [[nodiscard]] result<destination_handle> subscribe_target(std::string_view destination,
+                                                              destination_kind kind, bool wildcard);
+
+    // Temporary destinations, reply-to, selectors, browsing, wildcards
+    // (session_destinations.cpp).
+    struct temp_destination {
+        std::string name;  ///< generated: /reply-queue/..., /remote-temp-queue/...
+        destination_handle handle;
+    };
+    /// This connection's temporary destination for `alias` (/temp-queue/NAME
+    /// or /temp-topic/NAME), made on first use. too_many_temporary, or why the
+    /// registry refused it.
+    [[nodiscard]] result<const temp_destination*> temporary(std::string_view alias,
+                                                            destination_kind kind);
+    /// SEND: the value its reply-to header is rewritten to (empty: left as
+    /// it is); for a temporary alias, the destination is made and, if nothing
+    /// consumes it yet, subscribed to (RabbitMQ's form). nullopt: the
+    /// connection has been failed.
+    [[nodiscard]] std::optional<std::string> reply_to_for(const protocol::frame_view& frame);
+    /// SUBSCRIBE: selector, browser, exclusive, wildcard. False: the
+    /// connection has been failed.
+    bool read_features(const protocol::frame_view& frame, destination_kind kind,
+                       std::string_view destination, subscription_features& out);
+    [[nodiscard]] result<void> register_wildcard(subscription& sub);
+    void unregister_wildcard(const subscription& sub);
+    /// The connection's temporary destinations go with it.
+    void delete_temporaries();
+    /// A SEND to a temporary destination that no longer exists:
+    /// temp.send_to_missing says whether that is an ERROR (false) or dropped
+    /// and counted (unless the destination `counted` it already).
+    bool missing_temporary(std::string_view destination, const protocol::frame_view* cause,
+                           bool counted = false);
 
     // Deliveries (session_delivery.cpp).
+    bool expired_now(const message& msg);
     void write_topic_message(subscription& sub, const protocol::message_template& tmpl,
                              const message& msg, std::uint64_t delivery, bool redelivered,
                              const message_ptr& shared_body);
@@ -209,6 +246,8 @@ class session : public std::enable_shared_from_this<session>, private connection
     bool reader_paused_ = false;        ///< over outbound.max_bytes: its frames wait
     bool reader_waiting_ = false;       ///< the reader is blocked in wait_to_read()
     std::unordered_map<runtime::actor_id, runtime::actor_ref<topic_actor>> holding_;
+    std::unordered_map<std::string, temp_destination> temporaries_;  ///< by alias
+    std::uint64_t next_temporary_ = 1;
     std::string slow_reason_;
     runtime::event output_room_;
 };
@@ -224,6 +263,7 @@ class session_actor : public runtime::gen_server<session_actor> {
     bool init(runtime::exit_reason&);
 
     void handle_cast(queue_delivery& delivery) { session_->deliver_queue(delivery); }
+    void handle_cast(browse_end& end) { session_->on_browse_end(end.slot); }
     void handle_cast(publish_rejected& rejected) { session_->on_publish_rejected(rejected); }
     void handle_cast(close_connection& request) { session_->close(request.reason); }
     void handle_cast(start_heartbeats& plan);

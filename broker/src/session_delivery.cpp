@@ -5,6 +5,7 @@
 #include "destination_names.hpp"
 #include "queue.hpp"
 #include "session.hpp"
+#include "stampede/routing/expiry.hpp"
 #include "stampede/runtime/log.hpp"
 #include "topic.hpp"
 
@@ -15,6 +16,15 @@ using protocol::command;
 using protocol::header;
 }  // namespace
 
+// A message past its deadline is never written: counted on the connection.
+bool session::expired_now(const message& msg) {
+    if (msg.timing().expires_at == 0 || !msg.expired(routing::now_epoch_ms())) {
+        return false;
+    }
+    ++counters_.expired;
+    return true;
+}
+
 std::string session::destination_name(std::uint64_t slot) {
     const subscription* sub = subscriptions_.find_slot(slot);
     return sub == nullptr ? std::string() : sub->destination.name;
@@ -24,6 +34,12 @@ std::size_t session::deliver_topic(std::uint64_t slot, const message_ptr& msg,
                                    template_cache& templates) {
     subscription* sub = conn_.closing() ? nullptr : subscriptions_.find_slot(slot);
     if (sub == nullptr) {
+        return 0;
+    }
+    if (sub->features.selector && !sub->features.selector->matches(msg->selector_headers())) {
+        return 0;
+    }
+    if (expired_now(*msg)) {
         return 0;
     }
     if (!sub->backlog.empty() || !subscriptions_.has_room(*sub)) {
@@ -52,6 +68,12 @@ void session::deliver_queue(queue_delivery& delivery) {
     subscription* sub = conn_.closing() ? nullptr : subscriptions_.find_slot(delivery.slot);
     if (sub == nullptr) {
         return;  // the queue takes it back when it hears the consumer is gone
+    }
+    if (expired_now(*delivery.msg)) {
+        // Expired on its way here: the queue counts it (and dead-letters it
+        // if configured); nothing is written.
+        sub->destination.queue.cast(settle{key_for(*sub), {delivery.sequence}, false, true});
+        return;
     }
     const std::uint64_t number = subscriptions_.next_delivery();
     write_queue_message(*sub, *delivery.msg, number, delivery.redelivered, delivery.sequence);
@@ -98,6 +120,9 @@ void session::pump_backlog(subscription& sub) {
         message_ptr msg = subscriptions_.pop_backlog(sub);
         if (!msg) {
             return;
+        }
+        if (expired_now(*msg)) {
+            continue;
         }
         template_cache templates(*msg);
         deliver_from_topic(sub, msg, templates.get(version_));

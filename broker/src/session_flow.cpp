@@ -105,7 +105,7 @@ void session::hold_topics(bool all, bool blocking) {
     std::unordered_map<runtime::actor_id, runtime::actor_ref<topic_actor>> wanted;
     if (all || blocking) {
         for (const subscription* sub : subscriptions_.all()) {
-            if (sub->is_topic() && (all || sub->policy == slow_consumer_policy::block)) {
+            if (sub->has_topic_actor() && (all || sub->policy == slow_consumer_policy::block)) {
                 wanted.emplace(sub->destination.topic.id(), sub->destination.topic);
             }
         }

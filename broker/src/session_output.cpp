@@ -115,6 +115,10 @@ std::string error_text(errc e, std::string_view context, const config& cfg) {
             return "cannot " + what + ": too many subscriptions, the limit is " +
                    std::to_string(cfg.limits.max_subscriptions) +
                    " per connection (limits.max_subscriptions)";
+        case errc::too_many_temporary:
+            return "cannot " + what + ": too many temporary destinations, the limit is " +
+                   std::to_string(cfg.temp.max_per_connection) +
+                   " per connection (temp.max_per_connection)";
         case errc::subscribe_failed:
             return "cannot " + what + ": the topic could not take the subscriber; try again";
         case errc::unsupported_destination:

@@ -5,17 +5,30 @@
 #include <unordered_set>
 
 #include "destination_names.hpp"
+#include "message_timing.hpp"
 #include "queue.hpp"
 #include "registry.hpp"
 #include "session.hpp"
+#include "stampede/routing/expiry.hpp"
 #include "stampede/runtime/log.hpp"
 #include "topic.hpp"
 
 namespace stampede::broker {
 
 namespace {
+
 using protocol::command;
 using protocol::frame_view;
+
+// What fail_with() puts after "cannot " when a COMMIT is refused at its
+// SEND number `index` (from 0) to `destination`.
+std::string commit_context(const frame_view& commit, std::size_t index,
+                           std::string_view destination) {
+    return "commit transaction '" + std::string(commit.get("transaction").value_or("")) +
+           "' (nothing applied): frame " + std::to_string(index + 1) + " (SEND to " +
+           std::string(destination) + ")";
+}
+
 }  // namespace
 
 std::string session::next_message_id() {
@@ -28,7 +41,8 @@ std::string session::next_message_id() {
 
 // Finds (or creates) destination `name` through the registry, which attaches
 // this session to it; the caller releases it when done.
-result<destination_handle> session::resolve(std::string_view name, bool may_create) {
+result<destination_handle> session::resolve(std::string_view name, bool may_create,
+                                            bool to_consume) {
     const auto kind = classify_destination(name);
     if (!kind) {
         return errc::unsupported_destination;
@@ -36,9 +50,14 @@ result<destination_handle> session::resolve(std::string_view name, bool may_crea
     const auto now = token_bucket::clock::now();
     const bool within_rate = new_destinations_.available(now);
     const std::string key = destination_key(vhost_, name);
-    auto reply = runtime::call(
-        ctx_.registries[ctx_.shard_for(key)],
-        resolve_destination{vhost_, std::string(name), *kind, may_create && within_rate});
+    // A temporary destination is made by its owner only (session_destinations.cpp).
+    const bool temporary = is_temporary_name(name);
+    const bool owned = temporary && to_consume;
+    auto reply =
+        runtime::call(ctx_.registries[ctx_.shard_for(key)],
+                      resolve_destination{vhost_, std::string(name), *kind,
+                                          may_create && within_rate && (!temporary || owned),
+                                          owned ? id_ : 0, to_consume});
     if (!reply) {
         return from_call_error(reply.error());
     }
@@ -52,6 +71,9 @@ result<destination_handle> session::resolve(std::string_view name, bool may_crea
 }
 
 void session::release(const destination_handle& handle) {
+    if (handle.key.empty()) {
+        return;  // a wildcard subscription's handle: attached to nothing
+    }
     ctx_.registries[ctx_.shard_for(handle.key)].cast(release_destination{handle.key});
 }
 
@@ -59,7 +81,13 @@ void session::release(const destination_handle& handle) {
 // publish targets (the least recently used is released when it is full).
 result<const destination_handle*> session::publish_target(std::string_view name) {
     if (const destination_handle* cached = publish_targets_.find(name)) {
-        return cached;
+        if (!cached->gate->deleted()) {
+            return cached;
+        }
+        // A temporary destination gone with its owner: let go, look it up again.
+        if (auto gone = publish_targets_.erase(name)) {
+            release(*gone);
+        }
     }
     auto handle = resolve(name, true);
     if (!handle) {
@@ -78,25 +106,38 @@ result<const destination_handle*> session::publish_target(std::string_view name)
 bool session::publish(std::string_view destination, std::shared_ptr<message> msg,
                       const frame_view* receipt_frame, bool reserved) {
     auto target = publish_target(destination);
+    if (!target && target.error() == errc::no_such_destination) {
+        return missing_temporary(destination, receipt_frame);
+    }
     if (!target) {
         fail_with(target.error(), "publish to " + std::string(destination), receipt_frame);
         return false;
     }
     const destination_handle& handle = **target;
+    msg->stamp(routing::now_epoch_ms(), handle.default_ttl_ms);
     gate_->charge(*msg);
     gate_->published_to(handle);
     ++counters_.messages_in;
     if (handle.kind == destination_kind::topic) {
         if (receipt_frame == nullptr) {
-            handle.topic.cast(topic_publish{std::move(msg)});
+            handle.topic.cast(topic_publish{std::move(msg), actor_});
             return true;
         }
-        if (auto done = runtime::call(handle.topic, topic_publish_sync{std::move(msg)}); !done) {
+        const auto done = runtime::call(handle.topic, topic_publish_sync{std::move(msg)});
+        if (!done) {
             fail_with(from_call_error(done.error()), "publish to " + std::string(destination),
                       receipt_frame);
             return false;
         }
-        return true;
+        if (*done == publish_outcome::rejected_full) {
+            fail("topic " + std::string(destination) +
+                     " holds too many delayed messages (topics.max_delayed_bytes " +
+                     std::to_string(ctx_.cfg.topics.max_delayed_bytes) + ")",
+                 {}, receipt_frame);
+            return false;
+        }
+        return *done != publish_outcome::deleted ||
+               missing_temporary(destination, receipt_frame, true);
     }
     if (receipt_frame == nullptr) {
         handle.queue.cast(queue_publish{std::move(msg), actor_, reserved});
@@ -107,6 +148,9 @@ bool session::publish(std::string_view destination, std::shared_ptr<message> msg
         fail_with(from_call_error(outcome.error()), "publish to " + std::string(destination),
                   receipt_frame);
         return false;
+    }
+    if (*outcome == publish_outcome::deleted) {
+        return missing_temporary(destination, receipt_frame, true);
     }
     if (*outcome == publish_outcome::rejected_full) {
         fail("queue " + std::string(destination) + " is full",
@@ -127,15 +171,34 @@ void session::on_send(const frame_view& frame) {
         fail("SEND requires a 'destination' header", {}, &frame);
         return;
     }
-    if (!classify_destination(*destination)) {
+    // This connection's /temp-queue/NAME is its temporary queue's name.
+    std::string target(*destination);
+    if (const auto alias = temp_alias_kind(*destination)) {
+        auto temp = temporary(*destination, *alias);
+        if (!temp) {
+            fail_with(temp.error(), "publish to " + target, &frame);
+            return;
+        }
+        target = (*temp)->name;
+    } else if (!classify_destination(*destination)) {
         fail(unsupported_destination_text(*destination), {}, &frame);
         return;
     }
-    std::shared_ptr<message> msg = message::from_send(frame, *destination, next_message_id());
+    auto timing = read_timing(frame, ctx_.cfg.queues.max_delay_ms);
+    if (!timing) {
+        fail(timing.error_info().message, {}, &frame);
+        return;
+    }
+    const auto reply_to = reply_to_for(frame);
+    if (!reply_to) {
+        return;
+    }
+    std::shared_ptr<message> msg = message::from_send(frame, target, next_message_id(), *reply_to);
+    msg->set_timing(*timing);
     if (const auto tx = frame.get("transaction")) {
         const std::size_t bytes = msg->footprint();
         auto added = transactions_.add(
-            *tx, {command::send, std::string(*destination), std::move(msg), 0, {}}, bytes);
+            *tx, {command::send, std::move(target), std::move(msg), 0, {}}, bytes);
         if (!added) {
             fail_transaction(added.error(), *tx, "SEND", &frame);
             return;
@@ -143,7 +206,7 @@ void session::on_send(const frame_view& frame) {
         send_receipt_if_asked(frame);
         return;
     }
-    if (publish(*destination, std::move(msg), frame.get("receipt") ? &frame : nullptr, false)) {
+    if (publish(target, std::move(msg), frame.get("receipt") ? &frame : nullptr, false)) {
         send_receipt_if_asked(frame);
     }
 }
@@ -199,7 +262,7 @@ void session::on_commit(const frame_view& frame) {
         return;
     }
     std::vector<destination_handle> targets;
-    if (!resolve_commit_targets(frames, targets, refused, frame)) {
+    if (!resolve_commit_targets(frames, targets, frame)) {
         return;
     }
     std::vector<reservation> reservations;
@@ -245,17 +308,19 @@ bool session::check_commit_acks(const std::vector<transaction_frame>& frames,
 // The destination of every SEND, by frame index (ACK/NACK entries stay empty).
 bool session::resolve_commit_targets(const std::vector<transaction_frame>& frames,
                                      std::vector<destination_handle>& targets,
-                                     const std::string& refused, const frame_view& commit) {
+                                     const frame_view& commit) {
     targets.resize(frames.size());
     for (std::size_t i = 0; i < frames.size(); ++i) {
         if (frames[i].cmd != command::send) {
             continue;
         }
         auto target = publish_target(frames[i].destination);
+        if (!target && target.error() == errc::no_such_destination &&
+            ctx_.cfg.temp.send_to_missing == missing_temp_policy::drop) {
+            continue;  // dropped (and counted) when the COMMIT gets to it
+        }
         if (!target) {
-            fail_with(target.error(),
-                      refused + std::to_string(i + 1) + " (SEND to " + frames[i].destination + ")",
-                      &commit);
+            fail_with(target.error(), commit_context(commit, i, frames[i].destination), &commit);
             return false;
         }
         targets[i] = **target;  // a copy: the cache may let the original go
@@ -294,9 +359,7 @@ bool session::reserve_commit_room(const std::vector<transaction_frame>& frames,
             const transaction_frame& first = frames[want.first_frame];
             if (!granted) {
                 fail_with(from_call_error(granted.error()),
-                          refused + std::to_string(want.first_frame + 1) + " (SEND to " +
-                              first.destination + ")",
-                          &commit);
+                          commit_context(commit, want.first_frame, first.destination), &commit);
             } else {
                 fail(refused + std::to_string(want.first_frame + 1) + " (SEND to " +
                          first.destination + "): the queue is full",

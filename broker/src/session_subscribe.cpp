@@ -47,7 +47,8 @@ void session::on_subscribe(const frame_view& frame) {
         fail("SUBSCRIBE requires a 'destination' header", {}, &frame);
         return;
     }
-    const auto kind = classify_destination(*destination);
+    const auto alias = temp_alias_kind(*destination);
+    const auto kind = alias ? alias : classify_destination(*destination);
     if (!kind) {
         fail(unsupported_destination_text(*destination), {}, &frame);
         return;
@@ -61,7 +62,7 @@ void session::on_subscribe(const frame_view& frame) {
         fail("SUBSCRIBE requires an 'id' header", {}, &frame);
         return;
     }
-    const auto mode = parse_ack_mode(frame.get("ack").value_or("auto"));
+    auto mode = parse_ack_mode(frame.get("ack").value_or("auto"));
     if (!mode) {
         fail("unknown ack mode '" + std::string(*frame.get("ack")) +
                  "': use auto, client or client-individual",
@@ -70,13 +71,14 @@ void session::on_subscribe(const frame_view& frame) {
     }
     std::size_t prefetch =
         *kind == destination_kind::queue ? ctx_.cfg.queues.prefetch : ctx_.cfg.topics.prefetch;
-    const auto asked = frame.get("prefetch-count").has_value() ? frame.get("prefetch-count")
-                                                               : frame.get("activemq.prefetchSize");
-    if (asked) {
+    const char* prefetch_header =
+        frame.get("prefetch-count").has_value() ? "prefetch-count" : "activemq.prefetchSize";
+    if (const auto asked = frame.get(prefetch_header)) {
         const auto n = parse_count(*asked);
         if (!n) {
-            fail("prefetch must be a non-negative integer, not '" + std::string(*asked) + "'", {},
-                 &frame);
+            fail(std::string(prefetch_header) + " must be a non-negative integer, not '" +
+                     std::string(*asked) + "'",
+                 {}, &frame);
             return;
         }
         prefetch = std::clamp<std::size_t>(*n, 1, ctx_.cfg.queues.max_prefetch);
@@ -86,15 +88,27 @@ void session::on_subscribe(const frame_view& frame) {
                   &frame);
         return;
     }
-    auto handle = resolve(*destination, true);
+    subscription_features features;
+    if (!read_features(frame, *kind, *destination, features)) {
+        return;
+    }
+    if (features.browser) {
+        *mode = ack_mode::automatic;  // a browser takes nothing: nothing to acknowledge
+    }
+    auto handle = subscribe_target(*destination, *kind, features.wildcard);
     if (!handle) {
         fail_with(handle.error(), "subscribe to " + std::string(*destination), &frame);
         return;
     }
     const destination_handle attached = *handle;
+    // A wildcard subscription holds no topic's publishers: it cannot block them.
+    slow_consumer_policy policy = policy_for(ctx_.cfg.outbound, *destination);
+    if (features.wildcard && policy == slow_consumer_policy::block) {
+        policy = slow_consumer_policy::drop;
+    }
     // Listed before the destination knows of it: deliveries may start at once.
-    auto added = subscriptions_.add({std::string(*id), std::move(*handle), *mode,
-                                     policy_for(ctx_.cfg.outbound, *destination), prefetch});
+    auto added = subscriptions_.add(
+        {std::string(*id), std::move(*handle), *mode, policy, prefetch, std::move(features)});
     if (!added) {
         release(attached);
         fail_with(added.error(), "subscribe to " + std::string(*destination), &frame);
@@ -112,9 +126,33 @@ void session::on_subscribe(const frame_view& frame) {
     send_receipt_if_asked(frame);
 }
 
+// What a SUBSCRIBE attaches to: the destination through the registry; for a
+// temporary alias, this connection's temporary destination; for a wildcard,
+// nothing (the relay matches it), so the handle only names it.
+result<destination_handle> session::subscribe_target(std::string_view destination,
+                                                     destination_kind kind, bool wildcard) {
+    if (wildcard) {
+        destination_handle handle;
+        handle.kind = destination_kind::topic;
+        handle.name = std::string(destination);
+        return handle;
+    }
+    if (temp_alias_kind(destination)) {
+        auto temp = temporary(destination, kind);
+        if (!temp) {
+            return temp.error();
+        }
+        return resolve((*temp)->name, false, true);
+    }
+    return resolve(destination, true, true);
+}
+
 // Tells the destination about a new subscriber: a topic through this
 // scheduler's relay (attached to the topic before it answers), a queue directly.
 result<void> session::register_subscriber(subscription& sub) {
+    if (sub.features.wildcard) {
+        return register_wildcard(sub);
+    }
     if (sub.is_topic()) {
         auto attached =
             runtime::call(ctx_.relays[runtime::this_scheduler()->index()],
@@ -127,8 +165,10 @@ result<void> session::register_subscriber(subscription& sub) {
         }
         return {};
     }
-    auto added = runtime::call(sub.destination.queue,
-                               add_consumer{key_for(sub), actor_, sub.mode, sub.prefetch});
+    auto added = runtime::call(
+        sub.destination.queue,
+        add_consumer{key_for(sub), actor_, sub.mode, sub.prefetch, sub.features.selector,
+                     sub.features.exclusive, sub.features.browser});
     if (!added) {
         return from_call_error(added.error());
     }
@@ -136,11 +176,13 @@ result<void> session::register_subscriber(subscription& sub) {
 }
 
 void session::remove_subscription(subscription& sub) {
-    if (sub.is_topic()) {
+    if (sub.features.wildcard) {
+        unregister_wildcard(sub);
+    } else if (sub.is_topic()) {
         const runtime::actor_id topic = sub.destination.topic.id();
         const auto subs = subscriptions_.all();
         const bool last_on_topic = std::none_of(subs.begin(), subs.end(), [&](subscription* s) {
-            return s != &sub && s->is_topic() && s->destination.topic.id() == topic;
+            return s != &sub && s->has_topic_actor() && s->destination.topic.id() == topic;
         });
         if (last_on_topic) {
             if (const auto it = holding_.find(topic); it != holding_.end()) {
@@ -164,7 +206,10 @@ void session::on_unsubscribe(const frame_view& frame) {
         id = frame.get("destination");
     }
     if (!id) {
-        fail("UNSUBSCRIBE requires an 'id' header", {}, &frame);
+        fail(version_ == protocol::version::v1_0
+                 ? "UNSUBSCRIBE requires an 'id' or a 'destination' header"
+                 : "UNSUBSCRIBE requires an 'id' header",
+             {}, &frame);
         return;
     }
     subscription* sub = subscriptions_.find(*id);
@@ -189,7 +234,10 @@ std::optional<std::uint64_t> session::delivery_named(const frame_view& frame,
     const char* header = v12 ? "id" : "message-id";
     const auto id = frame.get(header);
     if (!id) {
-        fail(std::string(what) + " requires an '" + header + "' header", {}, &frame);
+        fail(std::string(what) +
+                 (v12 ? " requires an 'id' header (the MESSAGE's 'ack' header) in STOMP 1.2"
+                      : " requires a 'message-id' header in STOMP 1.0 and 1.1"),
+             {}, &frame);
         return std::nullopt;
     }
     const auto delivery =

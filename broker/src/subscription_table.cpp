@@ -20,6 +20,7 @@ result<subscription*> subscription_table::add(subscription_spec spec) {
     sub->mode = spec.mode;
     sub->policy = spec.policy;
     sub->prefetch = std::max<std::size_t>(1, spec.prefetch);
+    sub->features = std::move(spec.features);
     subscription* added = sub.get();
     by_slot_.emplace(added->slot, added);
     by_id_.emplace(added->id, std::move(sub));

@@ -27,6 +27,15 @@ struct unacked_delivery {
     std::uint32_t deliveries = 1;      ///< how often this subscription has had it
 };
 
+/// What a SUBSCRIBE asked for beyond a destination and an ack mode.
+struct subscription_features {
+    selector_ptr selector;   ///< only the messages it selects (null: all)
+    bool wildcard = false;   ///< a topic pattern: matched by this scheduler's relay
+    pattern_ref pattern;     ///< its entry in the relay's index
+    bool browser = false;    ///< browses a queue: no acknowledgements, then an end marker
+    bool exclusive = false;  ///< the queue's first exclusive consumer takes everything
+};
+
 /// What a SUBSCRIBE asked for, once validated.
 struct subscription_spec {
     std::string id;
@@ -34,6 +43,7 @@ struct subscription_spec {
     ack_mode mode = ack_mode::automatic;
     slow_consumer_policy policy = slow_consumer_policy::drop;
     std::size_t prefetch = 1;
+    subscription_features features;
 };
 
 /// One SUBSCRIBE of this connection.
@@ -44,6 +54,7 @@ struct subscription {
     ack_mode mode = ack_mode::automatic;
     slow_consumer_policy policy = slow_consumer_policy::drop;
     std::size_t prefetch = 1;
+    subscription_features features;
     std::map<std::uint64_t, unacked_delivery> unacked;  ///< by delivery number, oldest first
     /// STOMP 1.0/1.1 acknowledge by message-id: the pending delivery of each.
     std::unordered_map<std::string_view, std::uint64_t> unacked_by_message_id;
@@ -51,6 +62,8 @@ struct subscription {
     std::size_t backlog_bytes = 0;
 
     bool is_topic() const noexcept { return destination.kind == destination_kind::topic; }
+    /// A topic subscription attached to one topic actor (not a wildcard).
+    bool has_topic_actor() const noexcept { return is_topic() && destination.topic.valid(); }
 };
 
 /// The deliveries one ACK or NACK settles, taken out of the table.
