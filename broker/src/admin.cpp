@@ -89,11 +89,11 @@ response route(broker_context& ctx, const http::request<http::empty_body>& req,
     if (path == "/healthz") {
         return text(http::status::ok, "ok\n");
     }
-    if (path == "/") {
+    if (path == "/" || path == "/dashboard") {
         return dashboard();
     }
     if (path != "/stats" && path != "/metrics") {
-        return text(http::status::not_found, "not found: try /, /healthz, /stats or /metrics\n");
+        return text(http::status::not_found, "not found: try / (the dashboard), /healthz, /stats or /metrics\n");
     }
     auto snapshot = snapshot_from_fiber(ctx, listen);
     if (!snapshot) {

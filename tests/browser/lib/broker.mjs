@@ -2,6 +2,8 @@
 // client to give it something to do.
 
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,31 +12,67 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, '..', '..', '..');
 
 // Starts build/stampede (or $STAMPEDE_BIN) on ephemeral ports and resolves
-// once it logs both of them: { process, stompPort, adminPort, stop() }.
-export function startBroker({ extraArgs = [], io = process.env.STAMPEDE_IO || 'auto' } = {}) {
+// once it logs them: { process, stompPort, adminPort, port(name), stop() }.
+// `config` (an object) is written as the JSON configuration file; its
+// `listeners` ("port": 0) are found in the log by name with port(name).
+export function startBroker({ config = null, extraArgs = [], io = process.env.STAMPEDE_IO || 'auto',
+  schedulers = 2 } = {}) {
   const bin = process.env.STAMPEDE_BIN || path.join(repoRoot, 'build', 'stampede');
-  const args = ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--io', io, ...extraArgs];
+  const args = ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--io', io,
+    '--schedulers', String(schedulers)];
+  let configFile = null;
+  if (config) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stampede-browser-'));
+    configFile = path.join(dir, 'config.json');
+    fs.writeFileSync(configFile, JSON.stringify(config));
+    args.push('--config', configFile);
+  }
+  args.push(...extraArgs);
+  const names = (config?.listeners || []).map((l) => l.name).filter(Boolean);
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
+  const cleanup = () => {
+    if (configFile) fs.rmSync(path.dirname(configFile), { recursive: true, force: true });
+    configFile = null;
+  };
+  const listenerPort = (name) => {
+    const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const m = log.match(new RegExp(`listener '${escaped}' \\([^)]*\\) on \\S*?:(\\d+)`));
+    return m ? Number(m[1]) : null;
+  };
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`broker did not start within 10 s:\n${log}`));
-    }, 10000);
+      cleanup();
+      reject(new Error(`broker did not start within 20 s:\n${log}`));
+    }, 20000);
     const onData = (chunk) => {
       log += chunk.toString();
       const admin = log.match(/admin listening on [^\s:]+:(\d+)/);
       const stomp = log.match(/listening on 127\.0\.0\.1:(\d+) \(/);
-      if (admin && stomp) {
+      if (admin && stomp && names.every((n) => listenerPort(n) !== null)) {
         clearTimeout(timer);
+        child.stdout.off('data', onData);
+        child.stderr.off('data', onData);
+        child.stdout.on('data', (c) => { log += c.toString(); });
+        child.stderr.on('data', (c) => { log += c.toString(); });
         resolve({
           process: child,
           adminPort: Number(admin[1]),
           stompPort: Number(stomp[1]),
+          port: (name) => {
+            const p = listenerPort(name);
+            if (p === null) throw new Error(`listener '${name}' not in the log:\n${log}`);
+            return p;
+          },
           log: () => log,
           stop: () => new Promise((done) => {
-            if (child.exitCode !== null) return done(child.exitCode);
-            child.once('exit', (code) => done(code));
+            child.removeAllListeners('exit');
+            if (child.exitCode !== null || child.signalCode !== null) {
+              cleanup();
+              return done(child.exitCode);
+            }
+            child.once('exit', (code) => { cleanup(); done(code); });
             child.kill('SIGTERM');
           }),
         });
@@ -44,9 +82,22 @@ export function startBroker({ extraArgs = [], io = process.env.STAMPEDE_IO || 'a
     child.stderr.on('data', onData);
     child.once('exit', (code) => {
       clearTimeout(timer);
+      cleanup();
       reject(new Error(`broker exited with ${code} before listening:\n${log}`));
     });
   });
+}
+
+// The configuration of a broker with one WebSocket listener named 'web'
+// (path /ws) beside the plain one; `websocket` adds to its block.
+export function webConfig(websocket = {}, extra = {}) {
+  return {
+    listeners: [
+      { name: 'stomp', listen: '127.0.0.1:0' },
+      { name: 'web', listen: '127.0.0.1:0', websocket: { path: '/ws', ...websocket } },
+    ],
+    ...extra,
+  };
 }
 
 // One STOMP 1.2 connection over TCP. Counts the MESSAGE frames it reads
