@@ -93,7 +93,8 @@ response route(broker_context& ctx, const http::request<http::empty_body>& req,
         return dashboard();
     }
     if (path != "/stats" && path != "/metrics") {
-        return text(http::status::not_found, "not found: try / (the dashboard), /healthz, /stats or /metrics\n");
+        return text(http::status::not_found,
+                    "not found: try / (the dashboard), /healthz, /stats or /metrics\n");
     }
     auto snapshot = snapshot_from_fiber(ctx, listen);
     if (!snapshot) {

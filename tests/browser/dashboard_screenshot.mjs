@@ -17,7 +17,7 @@ import { launchChromium, openOffline } from './lib/chromium.mjs';
 
 const { values: opts } = parseArgs({
   options: {
-    out: { type: 'string', default: path.join(repoRoot, 'build', 'browser', 'dashboard.png') },
+    out: { type: 'string', default: path.join(process.env.STAMPEDE_BUILD_DIR || path.join(repoRoot, 'build'), 'browser', 'dashboard_under_load.png') },
     'load-seconds': { type: 'string', default: '20' },
   },
 });

@@ -52,18 +52,11 @@ describe('a WebSocket listener with default settings', () => {
     const ws = await openWs(port);
     await ws.connect();
     const tcp = await new StompClient(broker.stompPort).connect();
+    tcp.bodies = [];
     tcp.subscribe('/topic/both', 't');
     assert.equal((await ws.withReceipt('SUBSCRIBE', { destination: '/topic/both', id: 'w' })).command, 'RECEIPT');
-    // A RECEIPT from the TCP client too, so its subscription is in place.
-    const tcpReceipt = new Promise((resolve) => {
-      const onData = tcp.onData.bind(tcp);
-      tcp.onData = (chunk) => {
-        if (chunk.toString('latin1').includes('receipt-id:tcp-sub')) resolve();
-        onData(chunk);
-      };
-    });
-    tcp.socket.write('SUBSCRIBE\ndestination:/queue/from-browser\nid:q\nreceipt:tcp-sub\n\n\0');
-    await tcpReceipt;
+    // A RECEIPT from the TCP client too, so its subscriptions are in place.
+    await tcp.withReceipt('SUBSCRIBE\ndestination:/queue/from-browser\nid:q\n\n');
 
     await tcp.send('/topic/both', 3, 100);
     for (let i = 0; i < 3; i++) {
@@ -75,7 +68,8 @@ describe('a WebSocket listener with default settings', () => {
     assert.equal((await ws.withReceipt('SEND', { destination: '/topic/both' }, 'y'.repeat(100))).command, 'RECEIPT');
     const self = await ws.next('MESSAGE');
     assert.equal(self.body.toString(), 'y'.repeat(100));
-    while (tcp.received < 5) await sleep(10);  // its own 3 and the browser's 1 on the topic, 1 on the queue
+    while (tcp.bodies.length < 5) await sleep(10);  // its own 3 and the browser's 1 on the topic, 1 on the queue
+    assert.deepEqual([...tcp.bodies].sort(), ['hello tcp', ...Array(3).fill('x'.repeat(100)), 'y'.repeat(100)]);
     ws.close();
     tcp.close();
     await ws.closed;
@@ -221,7 +215,7 @@ describe('a WebSocket listener with an Origin allow-list and small limits', () =
     broker = await startBroker({
       config: webConfig(
         { allowed_origins: ['http://good.example:8080'], max_message_bytes: 64 * 1024 },
-        { limits: { max_frame: 16 * 1024 } }),
+        { limits: { max_frame: 16 * 1024, max_frame_before_connect: 8 * 1024 } }),
     });
     port = broker.port('web');
   });
@@ -244,8 +238,9 @@ describe('a WebSocket listener with an Origin allow-list and small limits', () =
     const bytes = frameBytes('SEND', { destination: '/queue/x' }, Buffer.alloc(20 * 1024, 'o'));
     for (let i = 0; i < bytes.length; i += 4096) ws.raw(bytes.subarray(i, i + 4096));
     const error = await ws.next('ERROR');
-    assert.match(error.headers.message, /limits\.max_frame/);
-    assert.match(error.headers.message, /16384/);
+    assert.match(error.headers.message, /maximum frame size/);
+    // The body says which limit, and its value.
+    assert.match(error.body.toString(), /at most 16384 bytes \(limits\.max_frame\)/);
     assert.equal((await ws.closed).code, 1009);
   });
 

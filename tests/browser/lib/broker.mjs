@@ -49,7 +49,7 @@ export function startBroker({ config = null, extraArgs = [], io = process.env.ST
     const onData = (chunk) => {
       log += chunk.toString();
       const admin = log.match(/admin listening on [^\s:]+:(\d+)/);
-      const stomp = log.match(/listening on 127\.0\.0\.1:(\d+) \(/);
+      const stomp = log.match(/stampede \S+ listening on 127\.0\.0\.1:(\d+)/);
       if (admin && stomp && names.every((n) => listenerPort(n) !== null)) {
         clearTimeout(timer);
         child.stdout.off('data', onData);
@@ -134,6 +134,10 @@ export class StompClient {
         this.connected = null;
       } else if (frame.startsWith('MESSAGE')) {
         this.received++;
+        if (this.bodies) this.bodies.push(frame.slice(frame.indexOf('\n\n') + 2));
+      } else if (frame.startsWith('RECEIPT')) {
+        const id = frame.match(/receipt-id:([^\n]*)/)?.[1];
+        this.receipts?.get(id)?.();
       } else if (frame.startsWith('ERROR')) {
         this.connected?.reject(new Error(frame));
         this.connected = null;
@@ -143,6 +147,26 @@ export class StompClient {
 
   subscribe(destination, id, ack = 'auto') {
     this.socket.write(`SUBSCRIBE\ndestination:${destination}\nid:${id}\nack:${ack}\n\n\0`);
+  }
+
+  // Writes `frame` (without its NUL) with a receipt header; resolves on the RECEIPT.
+  withReceipt(frame) {
+    const id = `tcp-${Math.random().toString(36).slice(2)}`;
+    this.receipts ??= new Map();
+    return new Promise((resolve) => {
+      this.receipts.set(id, () => { this.receipts.delete(id); resolve(); });
+      const at = frame.indexOf('\n');
+      this.socket.write(`${frame.slice(0, at)}\nreceipt:${id}${frame.slice(at)}\0`);
+    });
+  }
+
+  // Sends each body (a string) to `destination`, one SEND each, in one write.
+  sendBodies(destination, bodies) {
+    const frames = bodies.map((b) => `SEND\ndestination:${destination}\ncontent-length:${Buffer.byteLength(b)}\n\n${b}\0`);
+    return new Promise((resolve) => {
+      if (this.socket.write(frames.join(''))) resolve();
+      else this.socket.once('drain', resolve);
+    });
   }
 
   // Writes `count` SENDs of `bodySize` bytes in one write; resolves when the
