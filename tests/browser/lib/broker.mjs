@@ -16,9 +16,9 @@ export const repoRoot = path.resolve(here, '..', '..', '..');
 // `config` (an object) is written as the JSON configuration file; its
 // `listeners` ("port": 0) are found in the log by name with port(name).
 export function startBroker({ config = null, extraArgs = [], io = process.env.STAMPEDE_IO || 'auto',
-  schedulers = 2 } = {}) {
+  schedulers = 2, listen = '127.0.0.1:0' } = {}) {
   const bin = process.env.STAMPEDE_BIN || path.join(repoRoot, 'build', 'stampede');
-  const args = ['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--io', io,
+  const args = ['--listen', listen, '--admin', '127.0.0.1:0', '--io', io,
     '--schedulers', String(schedulers)];
   let configFile = null;
   if (config) {
