@@ -21,41 +21,84 @@ namespace {
 // Tells a refused client why, in a STOMP ERROR (it has not sent CONNECT yet,
 // so no version is negotiated: the 1.0 form, which every client reads), then
 // closes. Written without a session: a refused connection costs nothing more.
-void refuse(runtime::tcp_stream& tcp, const std::string& peer, const std::string& why) {
-    const protocol::header headers[] = {{"message", why}, {"content-type", "text/plain"}};
-    const std::string frame = protocol::serialize_to_string(
-        {protocol::command::error, headers, why}, protocol::version::v1_0);
-    (void)tcp.write(frame, runtime::deadline_after(std::chrono::seconds(1)));
-    tcp.shutdown_send();
+// A client's fault, logged at a limited rate (a client can cause many).
+void log_client_problem(const std::string& what) {
     std::uint64_t suppressed = 0;
     if (client_error_budget().take(suppressed)) {
-        runtime::log::info("refused a connection from ", peer, ": ", why,
-                           suppressed > 0
-                               ? " (" + std::to_string(suppressed) + " similar lines suppressed)"
-                               : std::string());
+        runtime::log::info(
+            what, suppressed > 0 ? " (" + std::to_string(suppressed) + " similar lines suppressed)"
+                                 : std::string());
     }
+}
+
+// On a TLS or WebSocket listener the client expects a handshake, not STOMP:
+// the refusal is the close (and the log line).
+void refuse(runtime::tcp_stream& tcp, const std::string& peer, const std::string& why,
+            bool speak_stomp) {
+    if (speak_stomp) {
+        const protocol::header headers[] = {{"message", why}, {"content-type", "text/plain"}};
+        const std::string frame = protocol::serialize_to_string(
+            {protocol::command::error, headers, why}, protocol::version::v1_0);
+        (void)tcp.write(frame, runtime::deadline_after(std::chrono::seconds(1)));
+        tcp.shutdown_send();
+    }
+    log_client_problem("refused a connection from " + peer + ": " + why);
     tcp.close();
+}
+
+// The listener's handshakes, in order: TLS, then the WebSocket upgrade.
+// nullptr when one fails (logged; the transport has answered and closed).
+std::unique_ptr<transport::stream> handshake(broker_context& ctx, const listener_state& listener,
+                                             runtime::tcp_stream tcp, const std::string& peer) {
+    const auto deadline =
+        runtime::deadline_after(std::chrono::milliseconds(ctx.cfg.limits.connect_timeout_ms));
+    std::unique_ptr<transport::stream> stream;
+    if (auto context = listener.tls()) {
+        auto secured = transport::tls_accept(std::move(tcp), std::move(context), deadline);
+        if (!secured) {
+            log_client_problem("TLS handshake with " + peer + " on listener '" + listener.name() +
+                               "' failed: " + secured.error().message());
+            return nullptr;
+        }
+        stream = std::move(*secured);
+    } else {
+        stream = transport::make_tcp_stream(std::move(tcp));
+    }
+    if (listener.websocket()) {
+        auto upgraded =
+            transport::websocket_accept(std::move(stream), listener.websocket_options(), deadline);
+        if (!upgraded) {
+            log_client_problem("WebSocket upgrade from " + peer + " on listener '" +
+                               listener.name() + "' refused: " + upgraded.error().message());
+            return nullptr;
+        }
+        stream = std::move(*upgraded);
+    }
+    return stream;
 }
 
 }  // namespace
 
-void admit_and_serve(broker_context& ctx, runtime::tcp_stream tcp) {
+void admit_and_serve(broker_context& ctx, const listener_state& listener, runtime::tcp_stream tcp) {
     auto peer = runtime::endpoint::peer_of(tcp.native_handle());
     const std::string address = peer ? peer->to_string() : "?";
     const std::string ip = ip_of(address);
+    const bool plain = listener.config().plain();
     switch (ctx.limiter.on_open(ip)) {
         case connection_limiter::verdict::admitted:
             break;
         case connection_limiter::verdict::too_many_connections:
             refuse(tcp, address,
                    "too many connections: the broker serves at most " +
-                       std::to_string(ctx.limiter.max_connections()) + " (limits.max_connections)");
+                       std::to_string(ctx.limiter.max_connections()) + " (limits.max_connections)",
+                   plain);
             return;
         case connection_limiter::verdict::too_many_unauthenticated:
             refuse(tcp, address,
                    "too many connections from " + ip + " that have not yet sent CONNECT: at most " +
                        std::to_string(ctx.limiter.max_unauthenticated()) +
-                       " (limits.max_unauthenticated_per_ip)");
+                       " (limits.max_unauthenticated_per_ip)",
+                   plain);
             return;
     }
     if (auto granted =
@@ -63,7 +106,12 @@ void admit_and_serve(broker_context& ctx, runtime::tcp_stream tcp) {
         !granted) {
         runtime::log::debug("cannot set SO_SNDBUF: ", granted.error().message());
     }
-    session::serve(ctx, transport::make_tcp_stream(std::move(tcp)));
+    auto stream = handshake(ctx, listener, std::move(tcp), address);
+    if (!stream) {
+        ctx.limiter.on_close(ip, true);
+        return;
+    }
+    session::serve(ctx, std::move(stream));
 }
 
 }  // namespace stampede::broker

@@ -7,6 +7,7 @@
 #include "admission.hpp"
 #include "context.hpp"
 #include "flow.hpp"
+#include "listener.hpp"
 #include "registry.hpp"
 #include "report.hpp"
 #include "session.hpp"
@@ -41,11 +42,14 @@ const std::string& broker::io_backend() const {
 
 void broker::start() {
     validate(cfg_);
+    for (auto& l : effective_listeners(cfg_)) {
+        listeners_.push_back(std::make_unique<listener_state>(std::move(l)));  // loads TLS files
+    }
     rt_ = std::make_unique<runtime::runtime>(runtime_options_from(cfg_));
     rt_->start();
     ctx_ = std::make_unique<broker_context>(cfg_, *rt_);
     start_actors();
-    start_listener();
+    start_listeners();
     start_admin();
     runtime::log::info("stampede ", version, " listening on ", listening_.to_string(), " (",
                        rt_->size(), " scheduler(s), I/O ", rt_->io_backend_name(), ")");
@@ -67,27 +71,47 @@ void broker::start_actors() {
     }
 }
 
-void broker::start_listener() {
-    const auto at = runtime::endpoint::parse(cfg_.listen);
-    auto listener = rt_->run_on(0, [&] { return runtime::tcp_listener::listen(*at); });
-    if (!listener) {
-        throw std::runtime_error("cannot listen on " + cfg_.listen + ": " +
-                                 listener.error().message());
+// One acceptor fiber per listener, all on shard 0; each connection's fiber
+// goes to a scheduler of its own (runtime::serve spreads them).
+void broker::start_listeners() {
+    const listener_state* main = nullptr;
+    for (auto& state : listeners_) {
+        const auto at = runtime::endpoint::parse(state->config().listen);
+        auto listener = rt_->run_on(0, [&] { return runtime::tcp_listener::listen(*at); });
+        if (!listener) {
+            throw std::runtime_error("cannot listen on " + state->config().listen + " (listener '" +
+                                     state->name() + "'): " + listener.error().message());
+        }
+        state->bound = listener->local_endpoint();
+        if (main == nullptr || (state->config().plain() && !main->config().plain())) {
+            main = state.get();
+        }
+        runtime::log::info(state->describe());
+        broker_context* ctx = ctx_.get();
+        listener_state* ls = state.get();
+        const std::size_t stack = cfg_.stack_size;
+        rt_->at(0).spawn(
+            [ctx, ls, stack, l = std::move(*listener)]() mutable {
+                // The listener lives in this fiber; stop() reaches it through shard 0.
+                ls->socket = &l;
+                (void)runtime::serve(l, ctx->rt,
+                                     [ctx, ls](runtime::tcp_stream stream) {
+                                         admit_and_serve(*ctx, *ls, std::move(stream));
+                                     },
+                                     {stack, "session.reader"});
+                ls->socket = nullptr;
+            },
+            {0, "acceptor"});
     }
-    listening_ = listener->local_endpoint();
-    broker_context* ctx = ctx_.get();
-    const std::size_t stack = cfg_.stack_size;
-    rt_->at(0).spawn(
-        [ctx, stack, l = std::move(*listener)]() mutable {
-            // The listener lives in this fiber; stop() reaches it through shard 0.
-            ctx->here().listener = &l;
-            (void)runtime::serve(
-                l, ctx->rt,
-                [ctx](runtime::tcp_stream stream) { admit_and_serve(*ctx, std::move(stream)); },
-                {stack, "session.reader"});
-            ctx->here().listener = nullptr;
-        },
-        {0, "acceptor"});
+    listening_ = main->bound;
+}
+
+std::vector<std::pair<std::string, runtime::endpoint>> broker::listeners() const {
+    std::vector<std::pair<std::string, runtime::endpoint>> out;
+    for (const auto& l : listeners_) {
+        out.emplace_back(l->name(), l->bound);
+    }
+    return out;
 }
 
 void broker::start_admin() {
@@ -133,8 +157,10 @@ void broker::stop() {
     stopped_ = true;
     runtime::log::info("stopping: no new connections; closing ", open_connections(), " open");
     rt_->run_on(0, [&] {
-        if (auto* l = ctx_->here().listener) {
-            l->close();
+        for (auto& state : listeners_) {
+            if (auto* l = state->socket) {
+                l->close();
+            }
         }
         if (auto* l = ctx_->here().admin_listener) {
             l->close();

@@ -90,7 +90,7 @@ command_line parse_command_line(int argc, const char* const* argv) {
 
 void apply_flag(config& cfg, const std::string& flag, const std::string& value) {
     if (flag == "--listen") {
-        cfg.listen = value;
+        set_plain_listen(cfg, value);
     } else if (flag == "--schedulers") {
         const auto n = strict_number(value, false);
         if (!n || *n > 1024) {

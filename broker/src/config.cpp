@@ -287,9 +287,125 @@ void read_memory(const json& j, const std::string& path, memory_config& m) {
         .reject_unknown();
 }
 
+// HOST:PORT from a `bind` and a `port` (an IPv6 host in brackets).
+std::string join_address(const std::string& bind, std::uint16_t port) {
+    const bool v6 = bind.find(':') != std::string::npos && bind.front() != '[';
+    return (v6 ? "[" + bind + "]" : bind) + ":" + std::to_string(port);
+}
+
+void read_listener_tls(const json& j, const std::string& path, listener_tls_config& t) {
+    object_reader(j, path)
+        .on("certificate", string_into(t.certificate))
+        .on("private_key", string_into(t.private_key))
+        .on("ca", string_into(t.ca))
+        .on("verify_client",
+            choice_into(t.verify_client, {{"none", client_verification::none},
+                                          {"optional", client_verification::optional},
+                                          {"required", client_verification::required}}))
+        .reject_unknown();
+    if (t.certificate.empty() || t.private_key.empty()) {
+        throw config_error("'" + path + "' needs 'certificate' and 'private_key' (PEM files)");
+    }
+    if (t.verify_client != client_verification::none && t.ca.empty()) {
+        throw config_error("'" + path +
+                           ".ca' must name the CAs client certificates are checked against when "
+                           "verify_client is not none");
+    }
+}
+
+void read_listener_websocket(const json& j, const std::string& path, listener_websocket_config& w) {
+    object_reader(j, path)
+        .on("path", string_into(w.path))
+        .on("allowed_origins",
+            [&](const json& v, const std::string& key) {
+                if (!v.is_array() || v.empty()) {
+                    throw config_error("'" + key +
+                                       "' must be a non-empty list of origins "
+                                       "(scheme://host[:port]) or [\"*\"]");
+                }
+                w.allowed_origins.clear();
+                for (const auto& origin : v) {
+                    if (!origin.is_string() || origin.get<std::string>().empty()) {
+                        throw config_error("'" + key + "' entries must be non-empty strings");
+                    }
+                    w.allowed_origins.push_back(origin.get<std::string>());
+                }
+            })
+        .on("require_origin", bool_into(w.require_origin))
+        .on("max_request_bytes", unsigned_into(w.max_request_bytes, 1024, MiB))
+        .on("max_message_bytes", unsigned_into(w.max_message_bytes, 1024, GiB))
+        .reject_unknown();
+    if (w.path.empty() || w.path.front() != '/') {
+        throw config_error("'" + path + ".path' must start with '/', not '" + w.path + "'");
+    }
+}
+
+void read_listeners(const json& v, const std::string& key, std::vector<listener_config>& out) {
+    if (!v.is_array() || v.empty()) {
+        throw config_error("'" + key +
+                           "' must be a non-empty list of {name, port, bind, tls, websocket}");
+    }
+    out.clear();
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        const std::string at = key + "[" + std::to_string(i) + "]";
+        listener_config l;
+        l.name = "listener-" + std::to_string(i);
+        std::string bind = "127.0.0.1";
+        std::optional<std::uint16_t> port;
+        bool bind_given = false;
+        object_reader(v[i], at)
+            .on("name", string_into(l.name))
+            .on("listen", string_into(l.listen))
+            .on("bind",
+                [&](const json& value, const std::string& k) {
+                    string_into(bind)(value, k);
+                    bind_given = true;
+                })
+            .on("port",
+                [&](const json& value, const std::string& k) {
+                    std::uint16_t p = 0;
+                    unsigned_into(p, 0, 65535)(value, k);
+                    port = p;
+                })
+            .on("tls", [&](const json& value,
+                           const std::string& k) { read_listener_tls(value, k, l.tls.emplace()); })
+            .on("websocket",
+                [&](const json& value, const std::string& k) {
+                    read_listener_websocket(value, k, l.websocket.emplace());
+                })
+            .reject_unknown();
+        if (!l.listen.empty() && (port || bind_given)) {
+            throw config_error("'" + at + "' takes either 'listen' or 'bind' and 'port', not both");
+        }
+        if (l.listen.empty()) {
+            if (!port) {
+                throw config_error("'" + at + ".port' is missing: every listener needs a port");
+            }
+            l.listen = join_address(bind, *port);
+        }
+        out.push_back(std::move(l));
+    }
+}
+
 void read_root(const json& j, config& c) {
+    bool listen_given = false;
+    std::optional<std::string> bind;
+    std::optional<std::uint16_t> port;
     object_reader(j, "")
-        .on("listen", string_into(c.listen))
+        .on("listen",
+            [&](const json& v, const std::string& k) {
+                string_into(c.listen)(v, k);
+                listen_given = true;
+            })
+        .on("bind", [&](const json& v, const std::string& k) { string_into(bind.emplace())(v, k); })
+        .on("port",
+            [&](const json& v, const std::string& k) {
+                std::uint16_t p = 0;
+                unsigned_into(p, 0, 65535)(v, k);
+                port = p;
+            })
+        .on("listeners",
+            [&](const json& v, const std::string& k) { read_listeners(v, k, c.listeners); })
         .on("schedulers", unsigned_into(c.schedulers, 0, 1024))
         .on("io", choice_into(c.io, {{"auto", runtime::io_mode::automatic},
                                      {"uring", runtime::io_mode::uring},
@@ -348,6 +464,17 @@ void read_root(const json& j, config& c) {
         .on("fanout",
             choice_into(c.fanout, {{"copy", fanout_mode::copy}, {"shared", fanout_mode::shared}}))
         .reject_unknown();
+    if (bind || port) {
+        // The old form of one plain listener: `bind` and `port`.
+        if (listen_given) {
+            throw config_error("use either 'listen' or 'bind' and 'port', not both");
+        }
+        c.listen = join_address(bind.value_or("127.0.0.1"), port.value_or(61613));
+    }
+    if (!c.listeners.empty() && (listen_given || bind || port)) {
+        throw config_error(
+            "'listeners' replaces the top-level 'listen' ('bind', 'port'): use one or the other");
+    }
 }
 
 }  // namespace
@@ -373,6 +500,57 @@ config load_config(const std::string& path) {
     std::stringstream text;
     text << in.rdbuf();
     return parse_config(text.str());
+}
+
+namespace {
+
+void validate_listeners(const config& c) {
+    for (std::size_t i = 0; i < c.listeners.size(); ++i) {
+        const auto& l = c.listeners[i];
+        const std::string at = "listeners[" + std::to_string(i) + "]";
+        if (l.name.empty()) {
+            throw config_error("'" + at + ".name' must not be empty");
+        }
+        if (!runtime::endpoint::parse(l.listen)) {
+            throw config_error("'" + at + "' (" + l.name +
+                               ") must listen on HOST:PORT with a numeric host, not '" + l.listen +
+                               "'");
+        }
+        for (std::size_t j = 0; j < i; ++j) {
+            if (c.listeners[j].name == l.name) {
+                throw config_error("'" + at + ".name': two listeners are named '" + l.name + "'");
+            }
+        }
+    }
+}
+
+}  // namespace
+
+std::vector<listener_config> effective_listeners(const config& c) {
+    if (!c.listeners.empty()) {
+        return c.listeners;
+    }
+    listener_config plain;
+    plain.name = "stomp";
+    plain.listen = c.listen;
+    return {plain};
+}
+
+void set_plain_listen(config& c, const std::string& address) {
+    c.listen = address;
+    if (c.listeners.empty()) {
+        return;
+    }
+    for (auto& l : c.listeners) {
+        if (l.plain()) {
+            l.listen = address;
+            return;
+        }
+    }
+    listener_config plain;
+    plain.name = "stomp";
+    plain.listen = address;
+    c.listeners.insert(c.listeners.begin(), std::move(plain));
 }
 
 void validate(const config& c) {
@@ -401,6 +579,7 @@ void validate(const config& c) {
         throw config_error("'listen' must be HOST:PORT with a numeric host, not '" + c.listen +
                            "'");
     }
+    validate_listeners(c);
     if (c.admin.enabled && !runtime::endpoint::parse(c.admin.listen)) {
         throw config_error("'admin.listen' must be HOST:PORT with a numeric host, not '" +
                            c.admin.listen + "'");

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "stampede/broker/config.hpp"
 #include "stampede/runtime/io.hpp"
@@ -11,6 +13,7 @@
 namespace stampede::broker {
 
 struct broker_context;
+class listener_state;
 
 /// The STOMP broker: a runtime, its destination registry and relays, and a
 /// listener whose connections become sessions.
@@ -28,8 +31,12 @@ class broker {
     /// cannot (the address is in use, io_uring was demanded but refused...).
     void start();
 
-    /// The address listened on, with the kernel's port if port 0 was asked.
+    /// The address listened on, with the kernel's port if port 0 was asked:
+    /// the first plain listener's (the one --listen sets), else the first one's.
     runtime::endpoint listening() const { return listening_; }
+
+    /// Every listener's name and address, in configuration order.
+    std::vector<std::pair<std::string, runtime::endpoint>> listeners() const;
 
     /// The admin endpoint's address, if it is serving.
     std::optional<runtime::endpoint> admin_listening() const { return admin_listening_; }
@@ -49,13 +56,14 @@ class broker {
 
   private:
     void start_actors();
-    void start_listener();
+    void start_listeners();
     void start_admin();
     std::size_t open_connections();
 
     config cfg_;
     std::unique_ptr<runtime::runtime> rt_;
     std::unique_ptr<broker_context> ctx_;
+    std::vector<std::unique_ptr<listener_state>> listeners_;
     runtime::endpoint listening_;
     std::optional<runtime::endpoint> admin_listening_;
     bool stopped_ = false;

@@ -186,8 +186,45 @@ struct admin_config {
     std::size_t metrics_destinations = 100;
 };
 
+/// Whether a TLS listener asks clients for a certificate (listeners[].tls.verify_client).
+enum class client_verification { none, optional, required };
+
+/// A listener's `tls` block: the server certificate (PEM, then its chain), its
+/// private key, and the CAs client certificates must chain to.
+struct listener_tls_config {
+    std::string certificate;
+    std::string private_key;
+    std::string ca;  ///< needed unless verify_client is none
+    client_verification verify_client = client_verification::none;
+};
+
+/// A listener's `websocket` block: STOMP over WebSocket (RFC 6455).
+struct listener_websocket_config {
+    std::string path = "/ws";
+    /// Origins a browser page may come from (`scheme://host[:port]`); "*": any.
+    std::vector<std::string> allowed_origins{"*"};
+    /// Refuse requests without an Origin header (non-browser clients).
+    bool require_origin = false;
+    std::size_t max_request_bytes = 16 * 1024;
+    std::size_t max_message_bytes = 4 * 1024 * 1024 + 64 * 1024;
+};
+
+/// One address the broker accepts STOMP connections on, optionally over TLS
+/// and/or WebSocket (both: WebSocket over TLS).
+struct listener_config {
+    std::string name;
+    std::string listen;  ///< HOST:PORT (from `bind` and `port`, or `listen`)
+    std::optional<listener_tls_config> tls;
+    std::optional<listener_websocket_config> websocket;
+
+    bool plain() const noexcept { return !tls && !websocket; }
+};
+
 struct config {
     std::string listen = "127.0.0.1:61613";
+    /// Every listener; empty: one plain listener on `listen`. The `--listen`
+    /// flag replaces the first plain one (or adds one first).
+    std::vector<listener_config> listeners;
     unsigned schedulers = 0;  ///< 0: one per core
     runtime::io_mode io = runtime::io_mode::automatic;
     std::size_t stack_size = 64 * 1024;
@@ -215,6 +252,13 @@ struct config {
     memory_config memory;
     fanout_mode fanout = fanout_mode::copy;
 };
+
+/// The listeners the broker serves: `listeners`, or one plain listener on `listen`.
+std::vector<listener_config> effective_listeners(const config& c);
+
+/// What `--listen HOST:PORT` does: sets `listen` and the first plain listener
+/// (adding one named "stomp" first when every listener is TLS or WebSocket).
+void set_plain_listen(config& c, const std::string& address);
 
 /// The slow-consumer policy for a destination: the first matching rule's, or the default.
 slow_consumer_policy policy_for(const outbound_config& outbound, std::string_view destination);
