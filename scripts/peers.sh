@@ -6,12 +6,18 @@
 #   scripts/peers.sh start   rabbitmq|activemq [--port PORT] [--timeout SECONDS]
 #   scripts/peers.sh stop    rabbitmq|activemq|all
 #   scripts/peers.sh status  [rabbitmq|activemq|all]
+#   scripts/peers.sh kill    rabbitmq|activemq      # SIGKILL, keeping its folder (data)
+#   scripts/peers.sh halt    rabbitmq|activemq      # clean stop, keeping its folder
+#   scripts/peers.sh restart rabbitmq|activemq [--timeout SECONDS]
+#                            # (halt if running, then) start again on the kept folder
 #
 # `start` waits until the STOMP port accepts (default timeout 60 s) and prints
 # key=value lines the harness reads:
 #   name=rabbitmq  pid=<beam.smp or java pid, the root of the tree to sample>
 #   stomp=127.0.0.1:61613  version=3.10.8  dir=<private folder>  login=guest ...
-# `stop` stops the broker and deletes its private folder.
+# `stop` stops the broker and deletes its private folder. `kill`, `halt` and
+# `restart` keep it, so that a restarted broker finds its persisted messages
+# (the harness's crash and restart phases); `restart` prints what `start` does.
 # State lives in $PEERS_STATE_DIR (default /tmp/stampede-peers).
 set -euo pipefail
 
@@ -237,6 +243,80 @@ stop_broker() {
     echo "peers.sh: $name stopped" >&2
 }
 
+# Ends the broker's whole session: SIGTERM first unless $2 is "now".
+end_session() {
+    local launcher=$1 how=${2:-} i
+    [ -n "$launcher" ] || return 0
+    if [ "$how" != now ]; then
+        kill -TERM -- "-$launcher" 2>/dev/null || true
+        for i in $(seq 1 20); do kill -0 -- "-$launcher" 2>/dev/null || break; sleep 0.25; done
+    fi
+    kill -KILL -- "-$launcher" 2>/dev/null || true
+}
+
+# SIGKILL (no chance to flush anything), keeping the folder and the state.
+kill_broker() {
+    local name=$1 s=$state_root/$1 pid
+    [ -e "$s/dir" ] || die "$name was not started by peers.sh"
+    pid=$(cat "$s/pid" 2>/dev/null || true)
+    [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+    end_session "$(cat "$s/launcher" 2>/dev/null || true)" now
+    if [ -n "$pid" ]; then
+        local i
+        for i in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    fi
+    rm -f "$s/pid" "$s/launcher"
+    echo "peers.sh: $name killed (folder kept)" >&2
+}
+
+# The broker's clean stop, keeping the folder and the state.
+halt_broker() {
+    local name=$1 s=$state_root/$1 d pid
+    [ -e "$s/dir" ] || die "$name was not started by peers.sh"
+    d=$(cat "$s/dir"); pid=$(cat "$s/pid" 2>/dev/null || true)
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        case "$name" in
+            rabbitmq) rabbitmq_halt "$d" ;;
+            activemq) activemq_halt "$pid" ;;
+        esac
+        local i
+        for i in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    fi
+    end_session "$(cat "$s/launcher" 2>/dev/null || true)"
+    rm -f "$s/pid" "$s/launcher"
+    echo "peers.sh: $name halted (folder kept)" >&2
+}
+
+# Starts the broker again on the folder and port of its last start.
+restart_broker() {
+    local name=$1; shift
+    local timeout=$default_timeout s=$state_root/$name
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --timeout) timeout=$2; shift 2 ;;
+            *) die "restart: unknown argument '$1'" ;;
+        esac
+    done
+    [ -e "$s/dir" ] || die "$name was not started by peers.sh (nothing to restart)"
+    [ -e "$s/pid" ] && halt_broker "$name"
+    local d port; d=$(cat "$s/dir"); port=$(cat "$s/port")
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    local launcher; launcher=$("${name}_launch" "$d")
+    echo "$launcher" > "$s/launcher"
+    local rc=0 started=$SECONDS
+    wait_for_port "$port" "$timeout" "$launcher" || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        echo "peers.sh: $name did not accept again on 127.0.0.1:$port; last lines of $d/console.log:" >&2
+        tail -n 20 "$d/console.log" >&2 || true
+        die "$name failed to restart"
+    fi
+    local pid; pid=$(find_in_tree "$launcher" "$(broker_process_name "$name")") || pid=$launcher
+    echo "$pid" > "$s/pid"
+    local pkg; pkg=$(package_of "$name")
+    printf '%s\n' "name=$name" "pid=$pid" "stomp=127.0.0.1:$port" \
+        "version=$(package_version "$pkg")" "dir=$d" "startup_seconds=$((SECONDS - started))"
+}
+
 status_broker() {
     local name=$1 s=$state_root/$1
     if [ -e "$s/pid" ] && kill -0 "$(cat "$s/pid")" 2>/dev/null; then
@@ -255,7 +335,10 @@ case "$cmd" in
     install) for n in $(names_of "${1:-all}"); do install_broker "$n"; done ;;
     start) [ $# -ge 1 ] || die "start needs a broker name"; n=$1; shift; package_of "$n" >/dev/null; start_broker "$n" "$@" ;;
     stop) [ $# -ge 1 ] || die "stop needs a broker name (or all)"; for n in $(names_of "$1"); do stop_broker "$n"; done ;;
+    kill) [ $# -ge 1 ] || die "kill needs a broker name"; package_of "$1" >/dev/null; kill_broker "$1" ;;
+    halt) [ $# -ge 1 ] || die "halt needs a broker name"; package_of "$1" >/dev/null; halt_broker "$1" ;;
+    restart) [ $# -ge 1 ] || die "restart needs a broker name"; n=$1; shift; package_of "$n" >/dev/null; restart_broker "$n" "$@" ;;
     status) rc=0; for n in $(names_of "${1:-all}"); do status_broker "$n" || rc=$?; done; exit "$rc" ;;
-    -h|--help|"") sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
-    *) die "unknown command '$cmd' (install, start, stop, status)" ;;
+    -h|--help|"") sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+    *) die "unknown command '$cmd' (install, start, stop, status, kill, halt, restart)" ;;
 esac

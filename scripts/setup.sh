@@ -34,6 +34,7 @@ packages=(
     ruby-stomp libnet-stomp-perl
     libboost-program-options1.81-dev
     libssl-dev openssl libsodium-dev libxxhash-dev
+    libre2-dev
 )
 
 is_debian12() {

@@ -9,14 +9,17 @@ Three kinds, one interface (start() returns a Running, whose stop() ends it):
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-STAMPEDE = os.path.join(ROOT, "build", "stampede")
+# ctest points these into its own build tree.
+STAMPEDE = os.environ.get("STAMPEDE_BENCH_STAMPEDE") or os.path.join(ROOT, "build", "stampede")
 PEERS = os.path.join(ROOT, "scripts", "peers.sh")
 PEER_NAMES = ("rabbitmq", "activemq")
 
@@ -72,7 +75,21 @@ class Running:
     startup_seconds: float = None
     durability: str = None
     log: str = None
+    data_dir: str = None         # kept across restarts (crash and restart phases)
     _stop: object = None
+    _restart: object = None
+
+    def restart(self, how):
+        """Ends the broker ("kill": SIGKILL; "graceful": its clean stop) and
+        starts it again on the same port and data. Returns the event:
+        {how, down_ns, spawn_ns, ready_ns, pid, error}; `pid` becomes the new
+        root to sample."""
+        if self._restart is None:
+            return {"how": how, "error": "this broker cannot be restarted by the harness"}
+        event = self._restart(how)
+        if event.get("pid"):
+            self.pid = event["pid"]
+        return event
 
     def stop(self):
         if self._stop is not None:
@@ -84,13 +101,37 @@ class Running:
                 if not k.startswith("_") and k != "passcode"}
 
 
-def start(spec, opts, phase="broker"):
-    """Starts a fresh broker named by `spec`; raises BrokerError on failure."""
+def start(spec, opts, phase="broker", durable=False):
+    """Starts a fresh broker named by `spec`; raises BrokerError on failure.
+    `durable`: the phase restarts it and needs its data kept (stampede gets a
+    private --data-dir when this build has the flag)."""
     if spec == "stampede":
-        return _start_stampede(opts, phase)
+        return _start_stampede(opts, phase, durable)
     if spec in PEER_NAMES:
         return _start_peer(spec, opts)
     return _external(spec, opts)
+
+
+# What the crash and restart phases send (persistent:true, receipts), and what
+# each broker does with it.
+PERSISTENT_DURABILITY = {
+    "stampede": "persistent:true SENDs to /queue/; durable when the broker runs with "
+                "--data-dir (the harness gives it a private one when this build has the "
+                "flag; otherwise nothing survives a restart)",
+    "rabbitmq": "persistent:true (delivery mode 2) to /queue/x, a durable classic queue; the "
+                "receipt follows the publisher confirm, i.e. the message store's fsync",
+    "activemq": "persistent:true to KahaDB (default: the broker syncs persistent sends "
+                "before acknowledging them)",
+}
+
+
+def stampede_has_data_dir():
+    """Whether this build of stampede takes --data-dir (issue 10's storage)."""
+    try:
+        out = subprocess.run([STAMPEDE, "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--data-dir" in out.stdout + out.stderr
 
 
 def free_port():
@@ -138,7 +179,7 @@ def stampede_command(opts, port, admin_port):
     return cmd + list(opts.args)
 
 
-def _start_stampede(opts, phase):
+def _start_stampede(opts, phase, durable=False):
     if not os.access(STAMPEDE, os.X_OK):
         raise BrokerError("%s does not exist yet: build it (scripts/setup.sh), or point "
                           "--broker at HOST:PORT or a peer (rabbitmq, activemq)" % STAMPEDE)
@@ -149,21 +190,56 @@ def _start_stampede(opts, phase):
         admin_port = free_port()
         admin = "127.0.0.1:%d" % admin_port
     cmd = stampede_command(opts, port, admin_port)
+    data_dir = None
+    if durable:
+        data_dir = tempfile.mkdtemp(prefix="stampede-data-")
+        if stampede_has_data_dir():
+            cmd += ["--data-dir", data_dir]
     log = os.path.join(opts.log_dir or "/tmp", "stampede-%s.log" % phase)
     started = time.monotonic()
-    with open(log, "wb") as logf:
-        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    if not wait_for_port(port, opts.start_timeout, lambda: proc.poll() is None):
-        _terminate(proc)
+    procs = [_spawn_stampede(cmd, log, "wb")]
+    if not wait_for_port(port, opts.start_timeout, lambda: procs[0].poll() is None):
+        _terminate(procs[0])
         raise BrokerError("stampede did not accept on 127.0.0.1:%d within %.0f s (exit %s); "
-                          "see %s" % (port, opts.start_timeout, proc.returncode, log))
-    return Running(name="stampede", kind="stampede", host="127.0.0.1", port=port, pid=proc.pid,
-                   version=stampede_version(), login=opts.login, passcode=opts.passcode,
-                   vhost=opts.vhost, admin=admin, command=cmd,
+                          "see %s" % (port, opts.start_timeout, procs[0].returncode, log))
+
+    def restart(how):
+        down = _end_stampede(procs[0], how)
+        spawn = time.monotonic_ns()
+        procs[0] = _spawn_stampede(cmd, log, "ab")
+        ok = wait_for_port(port, opts.start_timeout, lambda: procs[0].poll() is None)
+        return {"how": how, "down_ns": down, "spawn_ns": spawn,
+                "ready_ns": time.monotonic_ns() if ok else None, "pid": procs[0].pid,
+                "error": None if ok else "stampede did not accept again (see %s)" % log}
+
+    def stop():
+        _terminate(procs[0])
+        if data_dir:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+    return Running(name="stampede", kind="stampede", host="127.0.0.1", port=port,
+                   pid=procs[0].pid, version=stampede_version(), login=opts.login,
+                   passcode=opts.passcode, vhost=opts.vhost, admin=admin, command=cmd,
                    startup_seconds=time.monotonic() - started,
-                   durability=DURABILITY["stampede"], log=log,
-                   _stop=lambda: _terminate(proc))
+                   durability=PERSISTENT_DURABILITY["stampede"] if durable
+                   else DURABILITY["stampede"], log=log, data_dir=data_dir,
+                   _stop=stop, _restart=restart)
+
+
+def _spawn_stampede(cmd, log, mode):
+    with open(log, mode) as logf:
+        return subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _end_stampede(proc, how):
+    """SIGKILL or the clean stop; returns when the process is gone (ns)."""
+    if how == "kill":
+        proc.kill()
+        proc.wait()
+    else:
+        _terminate(proc, grace=60.0)
+    return time.monotonic_ns()
 
 
 def _terminate(proc, grace=15.0):
@@ -189,16 +265,37 @@ def _start_peer(name, opts):
     out = peers("start", name, "--timeout", str(int(opts.start_timeout)))
     if out.returncode != 0:
         raise BrokerError("scripts/peers.sh start %s failed:\n%s" % (name, out.stderr.strip()))
-    info = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+    info = _key_values(out.stdout)
     host, port = info["stomp"].rsplit(":", 1)
     login, passcode = DEFAULT_LOGIN.get(name, (None, None))
+
+    def restart(how):
+        # peers.sh kill/restart keep the private folder (its data) across.
+        if how == "kill":
+            peers("kill", name)
+        else:
+            peers("halt", name)
+        down = time.monotonic_ns()
+        spawn = time.monotonic_ns()
+        again = peers("restart", name, "--timeout", str(int(opts.start_timeout)))
+        if again.returncode != 0:
+            return {"how": how, "down_ns": down, "spawn_ns": spawn, "ready_ns": None,
+                    "pid": None, "error": again.stderr.strip()[-500:]}
+        kv = _key_values(again.stdout)
+        return {"how": how, "down_ns": down, "spawn_ns": spawn, "ready_ns": time.monotonic_ns(),
+                "pid": int(kv["pid"]), "error": None}
+
     return Running(name=name, kind="peer", host=host, port=int(port), pid=int(info["pid"]),
                    version="%s %s" % (name, info.get("version", "?")),
                    login=opts.login or login, passcode=opts.passcode or passcode,
                    vhost=opts.vhost, admin=None, command=[PEERS, "start", name],
                    startup_seconds=time.monotonic() - started,
-                   durability=DURABILITY[name], log=info.get("dir"),
-                   _stop=lambda: peers("stop", name))
+                   durability=DURABILITY[name], log=info.get("dir"), data_dir=info.get("dir"),
+                   _stop=lambda: peers("stop", name), _restart=restart)
+
+
+def _key_values(text):
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
 def _external(spec, opts):

@@ -4,11 +4,13 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+import time
 import urllib.request
 
 from harness.brokers import ROOT
 
-NATIVE = os.path.join(ROOT, "build", "stampede-load")
+NATIVE = os.environ.get("STAMPEDE_BENCH_NATIVE") or os.path.join(ROOT, "build", "stampede-load")
 PYTHON = os.path.join(ROOT, "benchmarks", "driver", "stampede_load.py")
 PYTHON_BIN = "/usr/bin/python3"  # the one with Debian's packages; see README
 
@@ -36,24 +38,68 @@ def command(kind, scenario, broker, params):
     return cmd
 
 
-def run(kind, scenario, broker, params, timeout):
+def run(kind, scenario, broker, params, timeout, control=None):
     """Runs the driver; its progress goes straight to our stderr. Returns
-    (parsed JSON or None, exit status, the command with the passcode hidden)."""
+    (parsed JSON or None, exit status, the command with the passcode hidden).
+
+    `control(line)`, when given, is called for every line the driver writes
+    to the file named by --control-file (the harness's side of the crash and
+    restart phases), while the driver runs."""
+    if control is not None:
+        fd, ctl = tempfile.mkstemp(prefix="stampede-control-")
+        os.close(fd)
+        params = dict(params, control_file=ctl)
     cmd = command(kind, scenario, broker, params)
     shown = ["***" if i and cmd[i - 1] == "--passcode" else a for i, a in enumerate(cmd)]
-    try:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=sys.stderr, text=True,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired:
+    # stdout to a file: a large JSON line must not wait on a pipe nobody reads yet.
+    with tempfile.TemporaryFile(mode="w+") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=sys.stderr, text=True)
+        status = _wait(proc, timeout, ctl if control else None, control)
+        out.seek(0)
+        text = out.read()
+    if control is not None:
+        os.unlink(ctl)
+    if status is None:
         return None, "timeout after %.0f s" % timeout, shown
     result = None
-    for line in reversed(proc.stdout.strip().splitlines()):
+    for line in reversed(text.strip().splitlines()):
         try:
             result = json.loads(line)
             break
         except ValueError:
             continue
-    return result, proc.returncode, shown
+    return result, status, shown
+
+
+def _wait(proc, timeout, ctl, control):
+    """The driver's exit status, or None after killing it at `timeout`;
+    meanwhile hands each new line of the control file to `control`."""
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while True:
+        if ctl is not None:
+            lines = _complete_lines(ctl)
+            for line in lines[seen:]:
+                control(line)
+            seen = len(lines)
+        status = proc.poll()
+        if status is not None and (ctl is None or seen >= _count_lines(ctl)):
+            return status
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            return None
+        time.sleep(0.02 if ctl else 0.1)
+
+
+def _count_lines(path):
+    return len(_complete_lines(path))
+
+
+def _complete_lines(path):
+    """The lines of `path` that end with a newline (the last may be half written)."""
+    with open(path) as f:
+        return f.read().split("\n")[:-1]
 
 
 def fetch_stats(admin, timeout=2.0):

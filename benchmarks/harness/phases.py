@@ -20,6 +20,13 @@ class Phase:
     # (label, path into the phase JSON, unit, better): better is "higher",
     # "lower" or None (not compared as a ratio).
     headline: list = field(default_factory=list)
+    # Only the native driver implements its scenario (DRIVER.md).
+    native_only: bool = False
+    # "crash" or "restart": the harness kills or restarts the broker when
+    # the driver asks (runner.run_with_actions), on the same data directory.
+    action: str = None
+    # Seconds the scenario's own schedule takes, for the timeout.
+    seconds: object = None
 
     def params(self, quick, overrides=None, soak_seconds=None):
         p = dict(self.quick if quick else self.full)
@@ -36,6 +43,8 @@ class Phase:
         as a hung phase is found by its checks, not by this limit. Allows
         5,000 deliveries/s, far below any broker's worst seen here."""
         run = float(params.get("duration", 0)) + float(params.get("hold", 0))
+        if self.seconds is not None:
+            run += float(self.seconds(params))
         deliveries = int(params.get("messages", 0)) * max(1, int(params.get("subscribers", 1)))
         return 300 + run * 1.5 + deliveries / 5000
 
@@ -125,9 +134,172 @@ PHASES = [
                     ("RTT p99", "result.rtt_ns.p99", "ms", "lower"),
                     ("RTT p100", "result.rtt_ns.p100", "ms", "lower")]),
 ]
+CLASSIC = [p.name for p in PHASES]
+
+
+def _sum(*keys, times=1.0):
+    return lambda p: times * sum(float(p.get(k, 0) or 0) for k in keys)
+
+
+def _cliff_seconds(p):
+    steps, rate = 0, float(p.get("start_rate", 1000))
+    while rate <= float(p.get("max_rate", 1024000)) and steps < 64:
+        steps, rate = steps + 1, rate * max(1.01, float(p.get("factor", 2)))
+    return steps * (float(p.get("step_seconds", 5)) + float(p.get("settle_timeout", 15)))
+
+
+# The load phases of issue 14: open-loop schedules (send times from the
+# start, bench-ts the scheduled time), native driver only.
+LOAD_PHASES = [
+    Phase("rate", "rate", "P channels (topics) x S subscribers, each publisher at a fixed rate "
+          "on an open-loop schedule",
+          full=dict(channels=5, subscribers=25, rate=50, duration=30, body_size=256),
+          quick=dict(channels=5, subscribers=25, rate=50, duration=5, body_size=256),
+          headline=[("failed channels", "result.failed_channels", "", "lower"),
+                    ("worst achieved / target", "derived.worst_ratio", "%", "higher"),
+                    ("latency p50", LAT + "p50", "ms", "lower"),
+                    ("latency p99", LAT + "p99", "ms", "lower"),
+                    ("latency p100", LAT + "p100", "ms", "lower"),
+                    ("missing", "result.missing", "", "lower"),
+                    ("RSS peak", "rss.peak_bytes", "MiB", "lower")],
+          native_only=True, seconds=_sum("drain_timeout")),
+    Phase("cliff", "cliff", "offered load stepped up (open loop) until p99 crosses the limit or "
+          "deliveries stop following",
+          full=dict(publishers=2, subscribers=4, start_rate=1000, factor=2, max_rate=1024000,
+                    step_seconds=5, p99_limit_ms=20, body_size=1024),
+          quick=dict(publishers=2, subscribers=4, start_rate=1000, factor=4, max_rate=1024000,
+                     step_seconds=2, p99_limit_ms=20, body_size=1024, settle_timeout=8),
+          headline=[("knee (offered)", "result.knee_rate", "msg/s", "higher"),
+                    ("knee reason", "result.knee_reason", "", None),
+                    ("p99 at the knee", "derived.knee_p99_ns", "ms", "lower"),
+                    ("steps run", "derived.steps_run", "", None),
+                    ("RSS peak", "rss.peak_bytes", "MiB", "lower")],
+          native_only=True, seconds=_cliff_seconds),
+    Phase("mixed", "mixed", "topic fan-out, a 64 KiB queue and request/reply at once, each "
+          "against itself alone",
+          full=dict(stage_seconds=15, topic_subscribers=10, topic_rate=2000, bulk_rate=50,
+                    rr_rate=200),
+          quick=dict(stage_seconds=4, topic_subscribers=10, topic_rate=2000, bulk_rate=50,
+                     rr_rate=200),
+          headline=[("topic p99 alone", "result.classes.topic.alone.latency_ns.p99", "ms", "lower"),
+                    ("topic p99 mixed", "result.classes.topic.mixed.latency_ns.p99", "ms", "lower"),
+                    ("bulk p99 alone", "result.classes.bulk.alone.latency_ns.p99", "ms", "lower"),
+                    ("bulk p99 mixed", "result.classes.bulk.mixed.latency_ns.p99", "ms", "lower"),
+                    ("rr p99 alone", "result.classes.rr.alone.latency_ns.p99", "ms", "lower"),
+                    ("rr p99 mixed", "result.classes.rr.mixed.latency_ns.p99", "ms", "lower"),
+                    ("starved classes", "result.starved_classes", "", None),
+                    ("missing", "result.missing", "", "lower")],
+          native_only=True, seconds=_sum("stage_seconds", times=4 * 2.5)),
+    Phase("burst", "burst", "a queue at a sustained rate, 3x for a while, then back (consumers "
+          "capped at 2x the sustained rate)",
+          full=dict(producers=2, consumers=2, base_rate=5000, factor=3, before_seconds=10,
+                    burst_seconds=10, after_seconds=20, consume_rate=10000, body_size=1024,
+                    idle_before=3, idle_after=10),
+          quick=dict(producers=2, consumers=2, base_rate=2000, factor=3, before_seconds=4,
+                     burst_seconds=4, after_seconds=8, consume_rate=4000, body_size=1024,
+                     idle_before=2, idle_after=10),
+          headline=[("backlog peak", "result.backlog_peak", "msgs", "lower"),
+                    ("time to drain", "result.drain_seconds", "s", "lower"),
+                    ("p99 before", "result.latency_before_ns.p99", "ms", "lower"),
+                    ("p99 during", "result.latency_during_ns.p99", "ms", "lower"),
+                    ("p99 after", "result.latency_after_ns.p99", "ms", "lower"),
+                    ("lost", "result.lost", "", "lower"),
+                    ("idle RSS before", "derived.rss_idle_before_bytes", "MiB", "lower"),
+                    ("RSS peak", "derived.rss_load_peak_bytes", "MiB", "lower"),
+                    ("idle RSS 10 s after", "derived.rss_idle_after_bytes", "MiB", "lower"),
+                    ("after / before", "derived.rss_after_over_before", "%", "lower")],
+          native_only=True,
+          seconds=_sum("before_seconds", "burst_seconds", "after_seconds", "idle_before",
+                       "idle_after", "drain_timeout")),
+    Phase("multiproc", "multiproc", "competing consumers of one queue in several processes, "
+          "joining and leaving during the run",
+          full=dict(processes=4, churn=2, producers=2, rate=2000, duration=30, body_size=512),
+          quick=dict(processes=4, churn=2, producers=2, rate=1000, duration=8, body_size=512),
+          headline=[("consumed", "result.consumed", "", None),
+                    ("lost", "result.lost", "", "lower"),
+                    ("duplicates after an ack", "result.duplicates_after_ack", "", "lower"),
+                    ("redelivered (unacked)", "result.redelivered", "", None),
+                    ("fairness (rate while present)", "result.fairness", "", "higher"),
+                    ("latency p99", LAT + "p99", "ms", "lower"),
+                    ("RSS peak", "rss.peak_bytes", "MiB", "lower")],
+          native_only=True, seconds=_sum("drain_timeout")),
+]
+
+# The hostile clients of issue 9, one case per phase (a fresh broker each),
+# each beside a bystander publisher/subscriber pair.
+ABUSE_HEADLINE = [("RSS peak", "rss.peak_bytes", "MiB", "lower"),
+                  ("RSS growth", "derived.rss_growth_bytes", "MiB", "lower"),
+                  ("hostile connection", "result.hostile.outcome", "", None),
+                  ("broker said", "result.hostile.error", "", None),
+                  ("hostile did", "result.hostile.summary", "", None),
+                  ("bystander in order, complete", "result.bystander.ok", "", None),
+                  ("bystander p99", "result.bystander.latency_ns.p99", "ms", "lower")]
+ABUSE_PHASES = [
+    Phase("abuse-" + case, "abuse", title,
+          full=dict(case=case, **full), quick=dict(case=case, **quick),
+          headline=ABUSE_HEADLINE, native_only=True, seconds=_sum("case_seconds", times=2))
+    for case, title, full, quick in (
+        ("receipts", "(a) never reads (SO_RCVBUF 4 KiB), 20,000 BEGIN/ABORT pairs each asking "
+         "for a RECEIPT with an 8 KiB receipt id",
+         dict(count=20000, case_seconds=60), dict(count=20000, case_seconds=20)),
+        ("unacked", "(b) subscribes with ack:client and prefetch-count:1, reads everything, "
+         "never ACKs, while 200,000 x 1 KiB are published",
+         dict(count=200000, case_seconds=60), dict(count=50000, case_seconds=20)),
+        ("destinations", "(c) 100,000 SENDs, each to a new /topic/ name of about 1 KiB",
+         dict(count=100000, case_seconds=60), dict(count=20000, case_seconds=20)),
+        ("transactions", "(d) 16 transactions with 64 KiB SENDs into them, without end "
+         "(the driver stops at --max-bytes)",
+         dict(count=16, max_bytes=1 << 30, case_seconds=60),
+         dict(count=16, max_bytes=128 << 20, case_seconds=20)),
+        ("preconnect", "(e) before CONNECT: endless headers, one endless header line, "
+         "many unauthenticated connections",
+         dict(count=2000, max_bytes=64 << 20, case_seconds=20),
+         dict(count=500, max_bytes=16 << 20, case_seconds=8)),
+    )
+]
+
+# Durability (issue 10): the broker killed or restarted under load on the same
+# data directory.
+DURABILITY_PHASES = [
+    Phase("crash", "crash", "a burst of persistent messages with receipts to a queue; the broker "
+          "SIGKILLed mid-burst and restarted on the same data",
+          full=dict(producers=2, consumers=2, messages=20000, body_size=512, window=100),
+          quick=dict(producers=2, consumers=2, messages=4000, body_size=512, window=100),
+          headline=[("receipted", "result.receipted", "", None),
+                    ("receipted but lost", "result.receipted_lost", "", "lower"),
+                    ("in doubt (no receipt)", "result.in_doubt", "", None),
+                    ("duplicates", "result.duplicates", "", "lower"),
+                    ("redelivered after a confirmed ack", "result.redelivered_after_ack", "",
+                     "lower"),
+                    ("corrupted", "result.corrupted", "", "lower"),
+                    ("restart to first delivery", "derived.restart_to_first_delivery_s", "s",
+                     "lower"),
+                    ("broker ready after restart", "derived.restart_ready_s", "s", "lower")],
+          native_only=True, action="crash", seconds=lambda p: 240),
+    Phase("restart", "restart", "steady persistent load with receipts; the broker stopped "
+          "gracefully and restarted on the same data",
+          full=dict(producers=2, consumers=2, rate=1000, duration=30, body_size=512),
+          quick=dict(producers=2, consumers=2, rate=500, duration=12, body_size=512),
+          headline=[("receipted", "result.receipted", "", None),
+                    ("receipted but lost", "result.receipted_lost", "", "lower"),
+                    ("in doubt (no receipt)", "result.in_doubt", "", None),
+                    ("duplicates", "result.duplicates", "", "lower"),
+                    ("redelivered after a confirmed ack", "result.redelivered_after_ack", "",
+                     "lower"),
+                    ("gap in deliveries", "result.delivery_gap_seconds", "s", "lower"),
+                    ("restart to first delivery", "derived.restart_to_first_delivery_s", "s",
+                     "lower"),
+                    ("broker ready after restart", "derived.restart_ready_s", "s", "lower")],
+          native_only=True, action="restart", seconds=lambda p: 240),
+]
+PHASES += LOAD_PHASES + ABUSE_PHASES + DURABILITY_PHASES
 BY_NAME = {p.name: p for p in PHASES}
 GROUPS = {"all": [p.name for p in PHASES],
-          "apollo": ["topic-nosub", "load-unload", "topic-10x10", "request-reply"]}
+          "classic": CLASSIC,
+          "apollo": ["topic-nosub", "load-unload", "topic-10x10", "request-reply"],
+          "load": [p.name for p in LOAD_PHASES],
+          "abuse": [p.name for p in ABUSE_PHASES],
+          "durability": [p.name for p in DURABILITY_PHASES]}
 
 
 def select(spec):
@@ -140,8 +312,8 @@ def select(spec):
         names = GROUPS.get(word, [word])
         for n in names:
             if n not in BY_NAME:
-                raise ValueError("unknown phase %r (known: %s, or all, apollo)"
-                                 % (n, ", ".join(BY_NAME)))
+                raise ValueError("unknown phase %r (known: %s, or %s)"
+                                 % (n, ", ".join(BY_NAME), ", ".join(GROUPS)))
             if n not in wanted:
                 wanted.append(n)
     return [p for p in PHASES if p.name in wanted]

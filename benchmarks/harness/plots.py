@@ -22,6 +22,12 @@ RATE_SERIES = {
     "queue": ["consumed", "published"],
     "load-unload": ["published", "consumed"],
     "soak": ["topic_delivered", "queue_consumed", "topic_published", "queue_published"],
+    "rate": ["delivered", "published"],
+    "burst": ["consumed", "published"],
+    "multiproc": ["consumed", "published"],
+    "crash": ["consumed", "published"],
+    "restart": ["consumed", "published"],
+    "abuse": ["bystander", "hostile"],
 }
 LATENCIES = {
     "fanout": ["latency_ns"],
@@ -29,6 +35,9 @@ LATENCIES = {
     "queue": ["latency_ns"],
     "soak": ["topic_latency_ns", "queue_latency_ns"],
     "request-reply": ["rtt_ns"],
+    "rate": ["latency_ns"],
+    "burst": ["latency_before_ns", "latency_during_ns", "latency_after_ns"],
+    "multiproc": ["latency_ns"],
 }
 
 
@@ -78,6 +87,18 @@ def _shade_windows(ax, d, color):
     spans = []
     if d["phase"] == "slow" and res.get("slow_ended_ns"):
         spans.append((0, (res["slow_ended_ns"] - t0) / 1e9, "slow subscriber stalled"))
+    if d.get("scenario") == "burst" and res.get("burst_start_ns"):
+        for a, b, label in ((res.get("idle_before_start_ns"), res.get("idle_before_end_ns"),
+                             "idle"),
+                            (res["burst_start_ns"], res.get("burst_end_ns"), "burst"),
+                            (res.get("idle_after_start_ns"), res.get("idle_after_end_ns"),
+                             "idle after")):
+            if a and b:
+                spans.append(((a - t0) / 1e9, (b - t0) / 1e9, label))
+    for e in d.get("events") or []:
+        if e.get("down_ns") and e.get("ready_ns"):
+            spans.append(((e["down_ns"] - t0) / 1e9, (e["ready_ns"] - t0) / 1e9,
+                          "broker down (%s)" % e.get("how")))
     if d["phase"] == "conns" and res.get("hold_start_ns") and res.get("hold_end_ns"):
         spans.append(((res["hold_start_ns"] - t0) / 1e9, (res["hold_end_ns"] - t0) / 1e9,
                       "all connected, idle"))
@@ -176,6 +197,9 @@ def phase_plots(out_dir, phase, scenario, docs):
     os.makedirs(out_dir, exist_ok=True)
     made = [rss_plot(out_dir, phase, docs), rate_plot(out_dir, phase, scenario, docs),
             latency_plot(out_dir, phase, scenario, docs)]
+    extra = EXTRA_PLOTS.get(scenario)
+    if extra is not None:
+        made.append(extra(out_dir, phase, docs))
     return [m for m in made if m]
 
 
@@ -222,3 +246,232 @@ def sweep_heatmap(out_dir, cells, subscribers, bodies, messages, broker):
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return "sweep-heatmap.png"
+
+
+# ---- the load, abuse and durability phases ----
+
+def rate_channels_plot(out_dir, phase, docs):
+    """Achieved rate over target per channel (the worst of its publisher and
+    subscribers), one bar group per broker; failing channels in red."""
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    drawn = False
+    n = max(1, len(docs))
+    width = 0.8 / n
+    for i, (broker, d) in enumerate(docs):
+        rows = (d.get("result") or {}).get("channels") or []
+        if not rows:
+            continue
+        xs = [r["channel"] + (i - (n - 1) / 2) * width for r in rows]
+        ys = [100 * (r["achieved_ratio"] or 0) for r in rows]
+        colors = [color_of(broker, i) if r["ok"] else "red" for r in rows]
+        ax.bar(xs, ys, width=width, color=colors, edgecolor=color_of(broker, i),
+               label=broker)
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    target = (docs[0][1].get("result") or {}).get("target_rate")
+    ax.axhline(99, color="red", linestyle="--", linewidth=1, label="99% of target")
+    ax.set_title("%s: worst achieved rate per channel / target (%s msg/s); red = failed"
+                 % (phase, target))
+    ax.set_xlabel("channel")
+    ax.set_ylabel("% of target")
+    ax.set_ylim(0, 110)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, out_dir, "channels-%s.png" % phase)
+
+
+def cliff_plot(out_dir, phase, docs):
+    """Latency percentiles against offered rate (log-log), the knee marked;
+    below, delivered per subscriber against offered."""
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(8, 7), sharex=True,
+                                  gridspec_kw={"height_ratios": [2, 1]})
+    drawn = False
+    for i, (broker, d) in enumerate(docs):
+        res = d.get("result") or {}
+        steps = res.get("steps") or []
+        if not steps:
+            continue
+        xs = [s["offered_rate"] for s in steps]
+        for j, (key, label) in enumerate((("p50", "p50"), ("p99", "p99"), ("p999", "p99.9"),
+                                          ("p100", "max"))):
+            ys = [max(s["latency_ns"].get(key) or 0, 1) / 1e6 for s in steps]
+            ax.plot(xs, ys, color=color_of(broker, i), linestyle=STYLES[j % len(STYLES)],
+                    marker="o", markersize=3, label="%s %s" % (broker, label))
+        bad = [s for s in steps if not s["held"]]
+        ax.scatter([s["offered_rate"] for s in bad],
+                   [max(s["latency_ns"].get("p99") or 0, 1) / 1e6 for s in bad],
+                   color="red", zorder=5, s=30)
+        if res.get("knee_rate"):
+            ax.axvline(res["knee_rate"], color=color_of(broker, i), alpha=0.4, linewidth=3)
+        ax2.plot(xs, [s["delivered_rate"] for s in steps], color=color_of(broker, i),
+                 marker="o", markersize=3, label="%s delivered/subscriber" % broker)
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    limit = (docs[0][1].get("result") or {}).get("p99_limit_ms")
+    if limit:
+        ax.axhline(limit, color="red", linestyle="--", linewidth=1, label="p99 limit")
+    lo = min(s["offered_rate"] for _, d in docs for s in (d.get("result") or {}).get("steps") or [])
+    hi = max(s["offered_rate"] for _, d in docs for s in (d.get("result") or {}).get("steps") or [])
+    ax2.plot([lo, hi], [lo, hi], color="grey", linestyle=":", label="offered")
+    for a in (ax, ax2):
+        a.set_xscale("log")
+        a.set_yscale("log")
+        a.grid(alpha=0.3, which="both")
+    ax.set_title("%s: latency (from scheduled send) vs offered rate; knee = wide line, red = "
+                 "step that did not hold" % phase, fontsize=9)
+    ax.set_ylabel("latency (ms)")
+    ax.legend(loc="upper left", fontsize=7, ncol=2)
+    ax2.set_xlabel("offered rate (msg/s)")
+    ax2.set_ylabel("msg/s")
+    ax2.legend(loc="upper left", fontsize=7)
+    return _save(fig, out_dir, "cliff-%s.png" % phase)
+
+
+def mixed_plot(out_dir, phase, docs):
+    """p99 of each class alone and mixed, per broker (log scale)."""
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    classes = ["topic", "bulk", "rr"]
+    n = max(1, len(docs))
+    width = 0.8 / (2 * n)
+    drawn = False
+    for i, (broker, d) in enumerate(docs):
+        cl = (d.get("result") or {}).get("classes") or {}
+        if not cl:
+            continue
+        for j, stage in enumerate(("alone", "mixed")):
+            xs = [k + (2 * i + j - (2 * n - 1) / 2) * width for k in range(len(classes))]
+            ys = [max((cl.get(c, {}).get(stage, {}).get("latency_ns") or {}).get("p99") or 0, 1)
+                  / 1e6 for c in classes]
+            colors = ["red" if stage == "mixed" and cl.get(c, {}).get("starved")
+                      else color_of(broker, i) for c in classes]
+            ax.bar(xs, ys, width=width, color=colors, alpha=0.45 if stage == "alone" else 1.0,
+                   edgecolor=color_of(broker, i), label="%s %s" % (broker, stage))
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_xticks(range(len(classes)))
+    ax.set_xticklabels(classes)
+    ax.set_yscale("log")
+    ax.set_ylabel("p99 latency (ms)")
+    ax.set_title("%s: p99 alone (light) and mixed (solid); red = starved (> 3x)" % phase)
+    ax.grid(alpha=0.3, axis="y", which="both")
+    ax.legend(fontsize=7)
+    return _save(fig, out_dir, "mixed-%s.png" % phase)
+
+
+def burst_plot(out_dir, phase, docs):
+    """Backlog every 100 ms and p99 latency per second (by scheduled send
+    time), the burst shaded."""
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    drawn = False
+    for i, (broker, d) in enumerate(docs):
+        res = d.get("result") or {}
+        backlog = res.get("backlog") or []
+        if not backlog:
+            continue
+        t0 = (d.get("rss") or {}).get("t0_ns") or res.get("load_start_ns")
+        step = res.get("slice_seconds") or 0.1
+        ax.plot([k * step for k in range(len(backlog))], backlog, color=color_of(broker, i),
+                label=broker)
+        start = (res["load_start_ns"] - t0) / 1e9 if t0 else 0
+        p99 = res.get("latency_p99_by_second") or []
+        ax2.plot([start + k for k in range(len(p99))], [(v or 0) / 1e6 for v in p99],
+                 color=color_of(broker, i), marker="o", markersize=2, label=broker)
+        if t0 and res.get("burst_start_ns"):
+            for a in (ax, ax2):
+                a.axvspan((res["burst_start_ns"] - t0) / 1e9, (res["burst_end_ns"] - t0) / 1e9,
+                          color=color_of(broker, i), alpha=0.08)
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_title("%s: backlog (sent - consumed) and p99 latency per second; burst shaded" % phase)
+    ax.set_ylabel("messages")
+    ax2.set_ylabel("p99 (ms)")
+    ax2.set_yscale("log")
+    ax2.set_xlabel("seconds since the load started")
+    for a in (ax, ax2):
+        a.grid(alpha=0.3)
+        a.legend(fontsize=8)
+    return _save(fig, out_dir, "burst-%s.png" % phase)
+
+
+def multiproc_plot(out_dir, phase, docs):
+    """When each consumer process was present, and what it acked per second."""
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    drawn = False
+    for i, (broker, d) in enumerate(docs):
+        for c in (d.get("result") or {}).get("consumers") or []:
+            if c.get("joined_s") is None:
+                continue
+            y = c["process"] + i * 0.25
+            ax.plot([c["joined_s"], c.get("left_s") or c["joined_s"]], [y, y],
+                    color=color_of(broker, i), linewidth=4, solid_capstyle="butt",
+                    label=broker if c["process"] == 0 else None)
+            ax.text(c.get("left_s") or c["joined_s"], y, " %s/s" % fmt_rate(c.get("rate")),
+                    fontsize=7, va="center", color=color_of(broker, i))
+            drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_xlabel("seconds since the load started")
+    ax.set_ylabel("consumer process")
+    ax.set_title("%s: consumer processes present (acked per second while present)" % phase)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, out_dir, "processes-%s.png" % phase)
+
+
+def fmt_rate(v):
+    return "-" if v is None else "%.0f" % v
+
+
+EXTRA_PLOTS = {"rate": rate_channels_plot, "cliff": cliff_plot, "mixed": mixed_plot,
+               "burst": burst_plot, "multiproc": multiproc_plot}
+
+
+def rate_heatmap(out_dir, cells, channels, subscribers, rates, broker):
+    """One panel per rate: channels x subscribers per channel, coloured by
+    the worst channel's achieved rate over target; failing cells in red."""
+    fig, axes = plt.subplots(1, len(rates), figsize=(4.2 * len(rates) + 1.5, 4.4),
+                             squeeze=False, constrained_layout=True)
+    image = None
+    for ax, r in zip(axes[0], rates):
+        grid = [[None] * len(subscribers) for _ in channels]
+        for c in cells:
+            if c["rate"] == r:
+                grid[channels.index(c["channels"])][subscribers.index(c["subscribers"])] = c
+        data = [[100 * ((c or {}).get("worst_ratio") or 0) for c in row] for row in grid]
+        image = ax.imshow(data, cmap="viridis", vmin=0, vmax=100, origin="lower", aspect="auto")
+        for y, row in enumerate(grid):
+            for x, c in enumerate(row):
+                if c is None:
+                    continue
+                text = "%.1f%%" % (100 * (c.get("worst_ratio") or 0))
+                if not c.get("ok"):
+                    ax.add_patch(matplotlib.patches.Rectangle(
+                        (x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=3))
+                    text += "\nFAIL"
+                ax.text(x, y, text, ha="center", va="center", fontsize=8,
+                        color="red" if not c.get("ok") else "white",
+                        fontweight="bold" if not c.get("ok") else "normal",
+                        bbox=dict(facecolor="white", alpha=0.8, edgecolor="none")
+                        if not c.get("ok") else None)
+        ax.set_xticks(range(len(subscribers)))
+        ax.set_xticklabels([str(s) for s in subscribers])
+        ax.set_yticks(range(len(channels)))
+        ax.set_yticklabels([str(c) for c in channels])
+        ax.set_xlabel("subscribers per channel")
+        ax.set_ylabel("channels")
+        ax.set_title("%d msg/s per channel" % r)
+    fig.colorbar(image, ax=list(axes[0]), label="worst achieved / target (%)")
+    fig.suptitle("rate sweep on %s" % broker)
+    name = "rate-heatmap-%s.png" % broker.replace(":", "_")
+    fig.savefig(os.path.join(out_dir, name), dpi=110)
+    plt.close(fig)
+    return name

@@ -86,6 +86,10 @@ def phase_table(doc):
     text += markdown_table(["figure", "value"], rows) + "\n"
     if doc["phase"] == "soak":
         text += "\n" + soak_intervals(doc)
+    from harness import extras
+    more = extras.detail(doc)
+    if more:
+        text += "\n" + more + "\n"
     return text
 
 
@@ -114,6 +118,8 @@ def write_phase(out_dir, broker, doc):
     write_json(base + ".json", doc)
     with open(base + ".txt", "w") as f:
         f.write(phase_table(doc))
+    from harness import extras
+    extras.write_hgrm(base, doc)
 
 
 def reference_of(brokers):
@@ -201,6 +207,13 @@ def index_markdown(run, docs, brokers, plots):
     for (_, p) in docs:
         if p not in phases:
             phases.append(p)
+    if any(p.startswith("abuse-") for p in phases):
+        from harness import extras
+        out += ["## abuse: every hostile case on every broker", "",
+                "Each case on a fresh broker, beside a bystander publisher/subscriber pair "
+                "that must see every message in order. RSS peak of the broker's process "
+                "tree (growth over its level before the hostile client began).", "",
+                extras.abuse_table(docs, brokers), ""]
     for p in phases:
         first = next(d for (b, q), d in docs.items() if q == p)
         out += ["## %s" % p, "", first["title"] + ".", "",
@@ -216,6 +229,16 @@ def index_markdown(run, docs, brokers, plots):
             if p == "soak" and d.get("result"):
                 out += ["%s per interval (the last one is the drain):" % b, "",
                         soak_intervals(d)]
+            from harness import extras
+            more = extras.detail(d)
+            if more:
+                out += ["%s:" % b, "", more, ""]
+            if d.get("scenario") == "cliff" and d.get("result"):
+                out += ["%s's histograms per step, HdrHistogram form (µs): `%s/%s-hgrm/`"
+                        % (b, safe_name(b), p), ""]
+            note = (d.get("driver") or {}).get("note")
+            if note:
+                out += ["(%s: %s.)" % (b, note), ""]
             errs = (d.get("result") or {}).get("error_samples") or []
             if errs:
                 out += ["%s errors (first): `%s`" % (b, errs[0][:200]), ""]

@@ -339,6 +339,9 @@ void connection::on_receipt(const protocol::frame_view& frame) {
         return;
     }
     receipts_seen_ = std::max(receipts_seen_, n);
+    if (handler_ != nullptr) {
+        handler_->on_receipt(*this, n);
+    }
     state_changed_.notify_all();
 }
 

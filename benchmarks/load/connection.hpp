@@ -40,6 +40,8 @@ class message_handler {
     virtual void on_message(connection& conn, const protocol::frame_view& frame) = 0;
     /// After the frames of one received buffer, e.g. to write their ACKs at once.
     virtual void after_frames(connection& /*conn*/) {}
+    /// RECEIPT r<n> arrived (whatever order the broker answers in).
+    virtual void on_receipt(connection& /*conn*/, std::uint64_t /*n*/) {}
 };
 
 /// One STOMP connection. Failures are recorded, not thrown: error() holds the
@@ -59,6 +61,12 @@ class connection {
     void set_handler(message_handler* h) noexcept { handler_ = h; }
 
     bool alive() const noexcept { return !closed_ && !error_; }
+    /// The socket is gone (closed by either side), whatever error() says.
+    bool closed() const noexcept { return closed_; }
+    /// The socket, for a client that writes it by hand (the hostile ones).
+    int fd() const noexcept { return stream_.native_handle(); }
+    /// Receipts seen so far: the highest r<n>.
+    std::uint64_t receipts_seen() const noexcept { return receipts_seen_; }
     const std::optional<std::string>& error() const noexcept { return error_; }
     const std::optional<std::string>& server() const noexcept { return server_; }
     const std::string& version_text() const noexcept { return version_text_; }

@@ -34,6 +34,18 @@ std::optional<std::int64_t> link::barrier(std::string_view name) {
     return co_.barrier(index_, name);
 }
 
+std::optional<bool> link::vote(std::string_view name, bool yes) {
+    bool all = true;
+    if (!co_.barrier(index_, name, yes, &all)) {
+        return std::nullopt;
+    }
+    return all;
+}
+
+totals link::sum() const {
+    return co_.sum();
+}
+
 bool link::stopped() const noexcept {
     return co_.stopped();
 }
@@ -62,7 +74,8 @@ void coordinator::wake_all() {
     }
 }
 
-std::optional<std::int64_t> coordinator::barrier(unsigned worker, std::string_view name) {
+std::optional<std::int64_t> coordinator::barrier(unsigned worker, std::string_view name, bool vote,
+                                                 bool* all_yes) {
     if (stopped()) {
         return std::nullopt;
     }
@@ -73,6 +86,7 @@ std::optional<std::int64_t> coordinator::barrier(unsigned worker, std::string_vi
         if (it == barriers_.end()) {
             it = barriers_.emplace(std::string(name), barrier_state{}).first;
         }
+        it->second.all_yes = it->second.all_yes && vote;
         if (++it->second.arrived == workers_) {
             it->second.released = true;
             it->second.t_ns = now_ns();
@@ -87,6 +101,9 @@ std::optional<std::int64_t> coordinator::barrier(unsigned worker, std::string_vi
             std::lock_guard lock(mutex_);
             const auto& b = barriers_.find(name)->second;
             if (b.released) {
+                if (all_yes != nullptr) {
+                    *all_yes = b.all_yes;
+                }
                 return b.t_ns;
             }
         }

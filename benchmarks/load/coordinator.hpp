@@ -72,6 +72,13 @@ class link {
     /// when told to stop instead.
     std::optional<std::int64_t> barrier(std::string_view name);
 
+    /// A barrier at which every worker casts a vote: whether all voted yes,
+    /// or nullopt when told to stop instead.
+    std::optional<bool> vote(std::string_view name, bool yes);
+
+    /// The counters summed over every worker (a snapshot).
+    totals sum() const;
+
     /// True once the coordinator said stop.
     bool stopped() const noexcept;
 
@@ -100,7 +107,8 @@ class coordinator {
     coordinator(runtime::runtime& rt, unsigned workers);
 
     // ---- from workers' fibers ----
-    std::optional<std::int64_t> barrier(unsigned worker, std::string_view name);
+    std::optional<std::int64_t> barrier(unsigned worker, std::string_view name, bool vote = true,
+                                        bool* all_yes = nullptr);
     bool stopped() const noexcept { return stop_.load(std::memory_order_acquire); }
     bool wait_stop(unsigned worker, std::optional<double> timeout);
     worker_counters& counters(unsigned worker) noexcept { return slots_[worker]->counters; }
@@ -120,6 +128,7 @@ class coordinator {
     struct barrier_state {
         unsigned arrived = 0;
         bool released = false;
+        bool all_yes = true;
         std::int64_t t_ns = 0;
     };
 

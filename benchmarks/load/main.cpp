@@ -35,8 +35,14 @@ constexpr std::size_t recv_buffer_size = 64 * 1024;
 
 const std::vector<scenario>& all_scenarios() {
     static const std::vector<scenario> table = {
-        fanout_scenario(), slow_scenario(),        queue_scenario(),         soak_scenario(),
-        conns_scenario(),  load_unload_scenario(), request_reply_scenario(),
+        fanout_scenario(),        slow_scenario(),
+        queue_scenario(),         soak_scenario(),
+        conns_scenario(),         load_unload_scenario(),
+        request_reply_scenario(), rate_scenario(),
+        cliff_scenario(),         mixed_scenario(),
+        burst_scenario(),         abuse_scenario(),
+        crash_scenario(),         restart_scenario(),
+        multiproc_scenario(),     multiproc_consumer_scenario(),
     };
     return table;
 }

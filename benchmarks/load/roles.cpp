@@ -105,8 +105,9 @@ receiver::receiver(connection& conn, worker_counters& tally, counter key, latenc
 
 void receiver::on_message(connection& conn, const protocol::frame_view& frame) {
     const std::int64_t t = now_ns();
+    std::optional<std::int64_t> sent;
     if (const auto ts = frame.get("bench-ts")) {
-        if (const auto sent = parse_ts(*ts)) {
+        if ((sent = parse_ts(*ts))) {
             const std::int64_t lat = t - *sent;
             latency_.record(lat, t);
             if (!first_latency_) {
@@ -121,10 +122,13 @@ void receiver::on_message(connection& conn, const protocol::frame_view& frame) {
     per_second_.add(t);
     // Progress counts distinct messages, so "everything arrived" is not
     // fooled by a duplicate.
-    if (const auto id = parse_body_id(frame.body)) {
-        if (tracker_.record(id->stream, id->seq)) {
-            tally_.add(key_);
-        }
+    const auto id = parse_body_id(frame.body);
+    bool first = false;
+    if (id && (first = tracker_.record(id->stream, id->seq))) {
+        tally_.add(key_);
+    }
+    if (hook_) {
+        hook_(t, sent, id, first, frame);
     }
     if (ack_) {
         if (const auto ack_id = frame.get("ack")) {
@@ -139,6 +143,19 @@ void receiver::after_frames(connection& conn) {
     if (!acks_.empty()) {
         conn.send(acks_.bytes());
         acks_.clear();
+    }
+    if (limit_ > 0) {
+        // A token bucket without savings: each message costs 1/limit_ of a
+        // second from max(now, the last one's due time), so a consumer that
+        // idled does not catch up faster than its rate afterwards.
+        const std::int64_t now = now_ns();
+        const std::uint64_t n = tracker_.total() - limited_;
+        limited_ = tracker_.total();
+        limit_next_ = std::max(limit_next_, std::max(now, limit_start_)) +
+                      static_cast<std::int64_t>(static_cast<double>(n) * 1e9 / limit_);
+        if (limit_next_ > now) {
+            (void)rt::this_fiber::sleep_for(seconds(static_cast<double>(limit_next_ - now) / 1e9));
+        }
     }
 }
 

@@ -64,6 +64,20 @@ class receiver final : public message_handler {
 
     void set_origin(std::int64_t t0_ns) noexcept { per_second_.set_origin(t0_ns); }
 
+    /// Called for every MESSAGE after it was counted: arrival time, its
+    /// bench-ts, its body id, whether it was the first of that id here.
+    using arrival_hook = std::function<void(std::int64_t now, std::optional<std::int64_t> sent,
+                                            const std::optional<body_id>& id, bool first,
+                                            const protocol::frame_view& frame)>;
+    void set_hook(arrival_hook hook) { hook_ = std::move(hook); }
+
+    /// Reads at most `per_second` messages a second from `start_ns` on (a
+    /// consumer slower than the broker, so that a burst leaves a backlog).
+    void limit_rate(double per_second, std::int64_t start_ns) noexcept {
+        limit_ = per_second;
+        limit_start_ = start_ns;
+    }
+
     void on_message(connection& conn, const protocol::frame_view& frame) override;
     void after_frames(connection& conn) override;
 
@@ -80,6 +94,11 @@ class receiver final : public message_handler {
     counter key_;
     latency_sink& latency_;
     bool ack_;
+    arrival_hook hook_;
+    double limit_ = 0;
+    std::int64_t limit_start_ = 0;
+    std::int64_t limit_next_ = 0;
+    std::uint64_t limited_ = 0;  // messages already charged to the bucket
     out_buffer acks_;
     sequence_tracker tracker_;
     per_second per_second_;

@@ -51,6 +51,15 @@ scenario soak_scenario();
 scenario conns_scenario();
 scenario load_unload_scenario();
 scenario request_reply_scenario();
+scenario rate_scenario();
+scenario cliff_scenario();
+scenario mixed_scenario();
+scenario burst_scenario();
+scenario abuse_scenario();
+scenario crash_scenario();
+scenario restart_scenario();
+scenario multiproc_scenario();
+scenario multiproc_consumer_scenario();
 
 // ---- helpers shared by the scenarios ----
 

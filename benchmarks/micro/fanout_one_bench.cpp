@@ -178,7 +178,7 @@ broker::message_ptr make_message(std::size_t size) {
     const protocol::header headers[] = {{"destination", topic_name},
                                         {"content-type", "application/octet-stream"}};
     const protocol::frame_view send{protocol::command::send, headers, body};
-    return broker::message::from_send(send, topic_name);
+    return broker::message::from_send(send, topic_name, "boot-1-1");
 }
 
 std::unique_ptr<subscriber> make_subscriber(std::size_t index) {

@@ -15,7 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "errc.hpp"
 #include "message.hpp"
+#include "stampede/routing/selector.hpp"
 #include "stampede/runtime/actor.hpp"
 
 namespace stampede::broker {
@@ -41,17 +43,42 @@ struct destination_handle {
     runtime::actor_ref<topic_actor> topic;
     runtime::actor_ref<queue_actor> queue;
     std::shared_ptr<destination_gate> gate;  ///< closed while the destination holds publishers
+    std::uint64_t default_ttl_ms = 0;        ///< given to messages published to it (0: none)
 };
+
+/// A compiled SUBSCRIBE selector, shared by the session and the queue it consumes.
+using selector_ptr = std::shared_ptr<const routing::selector>;
 
 // ---- registry ----
 
-/// Finds or creates a destination and attaches the caller to it.
+/// The registry's answer: the destination, or why there is none.
+struct resolve_reply {
+    destination_handle handle;
+    errc refused{};  ///< too_many_destinations, destination_rate; 0 when resolved
+    bool created = false;
+};
+/// Finds or creates a destination and attaches the caller to it. Creating is
+/// refused past limits.max_destinations, or without `may_create` (the
+/// caller's rate of new destinations is used up).
 struct resolve_destination {
-    using reply_type = destination_handle;
+    using reply_type = resolve_reply;
     std::string vhost;
     std::string name;
     destination_kind kind;
+    bool may_create = true;
+    /// A temporary destination: created only by its owner (this session id),
+    /// consumed only by it, deleted with it (delete_temporary).
+    std::uint64_t owner = 0;
+    bool to_consume = false;  ///< the caller will subscribe (refused to a non-owner)
 };
+/// The owner of temporary destination `key` has gone: it takes no more
+/// messages; it is reclaimed once its last user lets go.
+struct delete_temporary {
+    std::string key;
+    std::uint64_t owner = 0;
+};
+/// From the registry: this temporary destination's owner has gone.
+struct temporary_deleted {};
 /// The caller no longer uses the destination.
 struct release_destination {
     std::string key;
@@ -81,12 +108,16 @@ struct dropped_for_slow_consumer {
     std::uint64_t messages = 0;
 };
 
+enum class publish_outcome : std::uint8_t { accepted, rejected_full, deleted };
+
 struct topic_publish {
     message_ptr msg;
+    runtime::actor_ref<session_actor> publisher;  ///< told if the topic refuses it
 };
-/// As topic_publish, answered once the message has gone to every relay.
+/// As topic_publish, answered once the message has gone to every relay (or
+/// been taken for later: a delayed message).
 struct topic_publish_sync {
-    using reply_type = runtime::ok;
+    using reply_type = publish_outcome;
     message_ptr msg;
 };
 /// A scheduler now has subscribers of this topic (from its relay).
@@ -101,21 +132,43 @@ struct detach_relay {
 
 /// Adds a local subscriber to a topic; the relay attaches to the topic first
 /// if it is the scheduler's first subscriber of it.
+/// Answered false when the topic could not be attached to (the subscriber
+/// would receive nothing, so the SUBSCRIBE must fail).
 struct relay_subscribe {
-    using reply_type = runtime::ok;
+    using reply_type = bool;
     runtime::actor_ref<topic_actor> topic;
     std::shared_ptr<session> target;
-    std::uint32_t slot = 0;
+    std::uint64_t slot = 0;
 };
 struct relay_unsubscribe {
     runtime::actor_id topic = 0;
     const session* target = nullptr;
-    std::uint32_t slot = 0;
+    std::uint64_t slot = 0;
 };
-/// One published message for every local subscriber of a topic.
+/// One published message for every local subscriber of a topic, and for the
+/// local wildcard subscriptions of its virtual host that match its name.
 struct relay_fanout {
     runtime::actor_id topic = 0;
     message_ptr msg;
+    unsigned vhost = 0;  ///< index in config.virtual_hosts
+};
+
+/// Names one wildcard subscription in its relay's index.
+struct pattern_ref {
+    std::uint32_t slot = 0;
+    std::uint32_t generation = 0;
+};
+/// Adds a local wildcard subscription (`pattern`: the name after /topic/).
+struct relay_subscribe_pattern {
+    using reply_type = pattern_ref;
+    unsigned vhost = 0;
+    std::string pattern;
+    std::shared_ptr<session> target;
+    std::uint64_t slot = 0;
+};
+struct relay_unsubscribe_pattern {
+    unsigned vhost = 0;
+    pattern_ref ref;
 };
 
 // ---- queues ----
@@ -123,19 +176,31 @@ struct relay_fanout {
 /// A consumer: one subscription of one session.
 struct consumer_key {
     runtime::actor_id session = 0;
-    std::uint32_t slot = 0;
+    std::uint64_t slot = 0;
     bool operator==(const consumer_key&) const = default;
 };
-
-enum class publish_outcome : std::uint8_t { accepted, rejected_full };
 
 struct queue_publish {
     message_ptr msg;
     runtime::actor_ref<session_actor> publisher;  ///< told if the queue rejects it
+    bool reserved = false;                        ///< room was reserved for it (queue_reserve)
+};
+/// Reserves room for `messages` totalling `bytes` (a COMMIT about to publish):
+/// answered false when a reject-publish queue could not take them all. The
+/// reservation is used by queue_publish{reserved=true} or given back.
+struct queue_reserve {
+    using reply_type = bool;
+    std::size_t messages = 0;
+    std::size_t bytes = 0;
+};
+struct queue_unreserve {
+    std::size_t messages = 0;
+    std::size_t bytes = 0;
 };
 struct queue_publish_sync {
     using reply_type = publish_outcome;
     message_ptr msg;
+    bool reserved = false;
 };
 struct add_consumer {
     using reply_type = runtime::ok;
@@ -143,6 +208,9 @@ struct add_consumer {
     runtime::actor_ref<session_actor> session;
     ack_mode mode = ack_mode::automatic;
     std::size_t prefetch = 1;
+    selector_ptr selector;   ///< only messages it selects (null: all)
+    bool exclusive = false;  ///< gets everything while it is the first exclusive consumer
+    bool browser = false;    ///< sees the ready messages without taking them, then browse_end
 };
 /// The consumer is gone: whatever it had not settled goes back to the queue.
 struct remove_consumer {
@@ -154,17 +222,22 @@ struct settle {
     consumer_key key;
     std::vector<std::uint64_t> sequences;
     bool requeue = false;
+    bool expired = false;  ///< not delivered: they expired before they could be written
 };
 
 // ---- sessions ----
 
 struct queue_delivery {
-    std::uint32_t slot = 0;
+    std::uint64_t slot = 0;
     message_ptr msg;
     std::uint64_t sequence = 0;
     bool redelivered = false;
 };
-/// A queue refused a SEND made without a receipt.
+/// A browser has seen every message it will see: send the end marker.
+struct browse_end {
+    std::uint64_t slot = 0;
+};
+/// A destination refused a SEND made without a receipt.
 struct publish_rejected {
     std::string destination;
     std::string reason;
@@ -182,12 +255,10 @@ struct start_heartbeats {
 struct end_session {};
 /// Flow control: the publisher may read again (credit returned, gate open).
 struct resume_reading {};
-/// The outbound queue went over its threshold (congestion episode `episode`):
-/// check again after the grace period. A check from an episode that has since
-/// ended is ignored, so each judgement covers a whole grace period.
-struct congestion_grace {
-    std::uint64_t episode = 0;
-};
+/// The connection has bytes queued past a quarter of outbound.max_bytes (or
+/// holds publishers, or its reader is paused): judge it every tick until not.
+struct watch_congestion {};
+struct congestion_tick {};
 struct heartbeat_send_tick {};
 struct heartbeat_check_tick {};
 struct connect_deadline {};

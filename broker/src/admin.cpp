@@ -82,7 +82,7 @@ response route(broker_context& ctx, const http::request<http::empty_body>& req,
     }
     if (path == "/metrics") {
         return make_response(http::status::ok, "text/plain; version=0.0.4",
-                             to_prometheus(*snapshot));
+                             to_prometheus(*snapshot, ctx.cfg.admin.metrics_destinations));
     }
     const auto offset = query_number(query, "offset", 0);
     const auto limit = query_number(query, "limit", default_page);

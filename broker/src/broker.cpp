@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "admin.hpp"
+#include "admission.hpp"
 #include "context.hpp"
 #include "flow.hpp"
 #include "registry.hpp"
@@ -82,7 +83,7 @@ void broker::start_listener() {
             ctx->here().listener = &l;
             (void)runtime::serve(
                 l, ctx->rt,
-                [ctx](runtime::tcp_stream stream) { session::serve(*ctx, std::move(stream)); },
+                [ctx](runtime::tcp_stream stream) { admit_and_serve(*ctx, std::move(stream)); },
                 {stack, "session.reader"});
             ctx->here().listener = nullptr;
         },

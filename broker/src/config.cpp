@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -69,6 +70,15 @@ auto unsigned_into(T& target, std::uint64_t min = 0,
     };
 }
 
+auto bool_into(bool& target) {
+    return [&target](const json& value, const std::string& key) {
+        if (!value.is_boolean()) {
+            throw config_error("'" + key + "' must be true or false");
+        }
+        target = value.get<bool>();
+    };
+}
+
 auto string_into(std::string& target) {
     return [&target](const json& value, const std::string& key) {
         if (!value.is_string()) {
@@ -93,55 +103,124 @@ auto choice_into(Enum& target, std::vector<std::pair<std::string, Enum>> choices
     };
 }
 
+constexpr std::uint64_t KiB = 1024;
+constexpr std::uint64_t MiB = 1024 * KiB;
+constexpr std::uint64_t GiB = 1024 * MiB;
+constexpr std::uint64_t TiB = 1024 * GiB;
+constexpr std::uint64_t hour_ms = 3'600'000;
+constexpr std::uint64_t day_ms = 24 * hour_ms;
+
 void read_limits(const json& j, const std::string& path, limits_config& l) {
     object_reader(j, path)
-        .on("max_command_line", unsigned_into(l.max_command_line, 16))
-        .on("max_headers", unsigned_into(l.max_headers, 1))
-        .on("max_header_line", unsigned_into(l.max_header_line, 16))
-        .on("max_frame", unsigned_into(l.max_frame, 64))
-        .on("max_frame_before_connect", unsigned_into(l.max_frame_before_connect, 64))
-        .on("connect_timeout_ms", unsigned_into(l.connect_timeout_ms, 1))
-        .on("max_transactions", unsigned_into(l.max_transactions, 1))
-        .on("max_frames_per_transaction", unsigned_into(l.max_frames_per_transaction, 1))
-        .on("max_subscriptions", unsigned_into(l.max_subscriptions, 1))
+        .on("max_command_line", unsigned_into(l.max_command_line, 16, MiB))
+        .on("max_headers", unsigned_into(l.max_headers, 1, 100'000))
+        .on("max_header_line", unsigned_into(l.max_header_line, 16, 16 * MiB))
+        .on("max_frame", unsigned_into(l.max_frame, 64, GiB))
+        .on("max_frame_before_connect", unsigned_into(l.max_frame_before_connect, 64, 16 * MiB))
+        .on("max_headers_before_connect", unsigned_into(l.max_headers_before_connect, 1, 100'000))
+        .on("max_header_line_before_connect",
+            unsigned_into(l.max_header_line_before_connect, 16, 16 * MiB))
+        .on("connect_timeout_ms", unsigned_into(l.connect_timeout_ms, 1, hour_ms))
+        .on("max_transactions", unsigned_into(l.max_transactions, 1, 10'000))
+        .on("max_frames_per_transaction",
+            unsigned_into(l.max_frames_per_transaction, 1, 10'000'000))
+        .on("max_transaction_bytes", unsigned_into(l.max_transaction_bytes, KiB, TiB))
+        .on("max_subscriptions", unsigned_into(l.max_subscriptions, 1, 1'000'000))
+        .on("max_unacked_bytes", unsigned_into(l.max_unacked_bytes, KiB, TiB))
+        .on("max_destinations", unsigned_into(l.max_destinations, 1, 100'000'000))
+        .on("max_new_destinations_per_second",
+            unsigned_into(l.max_new_destinations_per_second, 1, 10'000'000))
+        .on("max_connections", unsigned_into(l.max_connections, 1, 10'000'000))
+        .on("max_unauthenticated_per_ip",
+            unsigned_into(l.max_unauthenticated_per_ip, 1, 10'000'000))
+        .on("max_selector_length", unsigned_into(l.max_selector_length, 1, 64 * KiB))
         .reject_unknown();
 }
 
 void read_heartbeat(const json& j, const std::string& path, heartbeat_config& h) {
     object_reader(j, path)
-        .on("send_ms", unsigned_into(h.send_ms))
-        .on("receive_ms", unsigned_into(h.receive_ms))
+        .on("send_ms", unsigned_into(h.send_ms, 0, day_ms))
+        .on("receive_ms", unsigned_into(h.receive_ms, 0, day_ms))
         .reject_unknown();
 }
 
 void read_queues(const json& j, const std::string& path, queue_config& q) {
     object_reader(j, path)
-        .on("prefetch", unsigned_into(q.prefetch, 1))
-        .on("max_prefetch", unsigned_into(q.max_prefetch, 1))
-        .on("max_deliveries", unsigned_into(q.max_deliveries, 1))
-        .on("max_length", unsigned_into(q.max_length, 1))
-        .on("max_bytes", unsigned_into(q.max_bytes, 1))
+        .on("prefetch", unsigned_into(q.prefetch, 1, 1'000'000))
+        .on("max_prefetch", unsigned_into(q.max_prefetch, 1, 1'000'000))
+        .on("max_deliveries", unsigned_into(q.max_deliveries, 1, 1'000'000))
+        .on("max_length", unsigned_into(q.max_length, 1, 1'000'000'000'000))
+        .on("max_bytes", unsigned_into(q.max_bytes, 1, 1024 * TiB))
         .on("overflow",
             choice_into(q.overflow, {{"drop-head", overflow_policy::drop_head},
                                      {"reject-publish", overflow_policy::reject_publish},
                                      {"block", overflow_policy::block}}))
+        .on("priorities", bool_into(q.priorities))
+        .on("starvation_limit", unsigned_into(q.starvation_limit, 0, 1'000'000))
+        .on("selector_scan", unsigned_into(q.selector_scan, 1, 1'000'000))
+        .on("default_ttl_ms", unsigned_into(q.default_ttl_ms, 0, 10 * 365 * day_ms))
+        .on("dead_letter_expired", bool_into(q.dead_letter_expired))
+        .on("max_delay_ms", unsigned_into(q.max_delay_ms, 1, 10 * 365 * day_ms))
         .reject_unknown();
 }
 
 void read_topics(const json& j, const std::string& path, topic_config& t) {
-    object_reader(j, path).on("prefetch", unsigned_into(t.prefetch, 1)).reject_unknown();
+    object_reader(j, path)
+        .on("prefetch", unsigned_into(t.prefetch, 1, 1'000'000))
+        .on("wildcards", bool_into(t.wildcards))
+        .on("default_ttl_ms", unsigned_into(t.default_ttl_ms, 0, 10 * 365 * day_ms))
+        .on("max_delayed_bytes", unsigned_into(t.max_delayed_bytes, 0, TiB))
+        .reject_unknown();
+}
+
+void read_temp(const json& j, const std::string& path, temp_config& t) {
+    object_reader(j, path)
+        .on("reply_prefix",
+            choice_into(t.reply_prefix, {{"/reply-queue/", reply_prefix_style::rabbitmq},
+                                         {"/remote-temp-queue/", reply_prefix_style::activemq}}))
+        .on("send_to_missing",
+            choice_into(t.send_to_missing, {{"drop", missing_temp_policy::drop},
+                                            {"error", missing_temp_policy::error}}))
+        .on("max_per_connection", unsigned_into(t.max_per_connection, 0, 100'000))
+        .reject_unknown();
+}
+
+void read_destination_policies(const json& v, const std::string& key,
+                               std::vector<destination_policy>& out) {
+    if (!v.is_array()) {
+        throw config_error(
+            "'" + key + "' must be a list of {destination, default_ttl_ms, dead_letter_expired}");
+    }
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        destination_policy rule;
+        const std::string at = key + "[" + std::to_string(i) + "]";
+        std::uint64_t ttl = 0;
+        bool dead_letter = false;
+        object_reader(v[i], at)
+            .on("destination", string_into(rule.pattern))
+            .on("default_ttl_ms",
+                [&](const json& value, const std::string& k) {
+                    unsigned_into(ttl, 0, 10 * 365 * day_ms)(value, k);
+                    rule.default_ttl_ms = ttl;
+                })
+            .on("dead_letter_expired",
+                [&](const json& value, const std::string& k) {
+                    bool_into(dead_letter)(value, k);
+                    rule.dead_letter_expired = dead_letter;
+                })
+            .reject_unknown();
+        if (rule.pattern.empty()) {
+            throw config_error("'" + at + ".destination' must name a destination pattern");
+        }
+        out.push_back(std::move(rule));
+    }
 }
 
 void read_admin(const json& j, const std::string& path, admin_config& a) {
     object_reader(j, path)
-        .on("enabled",
-            [&](const json& v, const std::string& key) {
-                if (!v.is_boolean()) {
-                    throw config_error("'" + key + "' must be true or false");
-                }
-                a.enabled = v.get<bool>();
-            })
+        .on("enabled", bool_into(a.enabled))
         .on("listen", string_into(a.listen))
+        .on("metrics_destinations", unsigned_into(a.metrics_destinations, 0, 100'000))
         .reject_unknown();
     a.required = true;
 }
@@ -153,10 +232,12 @@ const std::vector<std::pair<std::string, slow_consumer_policy>> slow_consumer_ch
 
 void read_outbound(const json& j, const std::string& path, outbound_config& o) {
     object_reader(j, path)
-        .on("max_bytes", unsigned_into(o.max_bytes, 4096))
+        .on("max_bytes", unsigned_into(o.max_bytes, 4096, TiB))
         .on("slow_consumer", choice_into(o.slow_consumer, slow_consumer_choices))
-        .on("grace_ms", unsigned_into(o.grace_ms, 1))
-        .on("min_drain_rate", unsigned_into(o.min_drain_rate))
+        .on("grace_ms", unsigned_into(o.grace_ms, 1, hour_ms))
+        .on("min_drain_rate", unsigned_into(o.min_drain_rate, 0, TiB))
+        .on("throttle", bool_into(o.throttle))
+        .on("socket_send_buffer", unsigned_into(o.socket_send_buffer, 4096, 64 * MiB))
         .on("policies",
             [&](const json& v, const std::string& key) {
                 if (!v.is_array()) {
@@ -182,8 +263,8 @@ void read_outbound(const json& j, const std::string& path, outbound_config& o) {
 
 void read_publishers(const json& j, const std::string& path, publisher_config& p) {
     object_reader(j, path)
-        .on("window_messages", unsigned_into(p.window_messages, 1))
-        .on("window_bytes", unsigned_into(p.window_bytes, 4096))
+        .on("window_messages", unsigned_into(p.window_messages, 1, 1'000'000'000))
+        .on("window_bytes", unsigned_into(p.window_bytes, 4096, TiB))
         .reject_unknown();
 }
 
@@ -191,14 +272,14 @@ void read_memory(const json& j, const std::string& path, memory_config& m) {
     object_reader(j, path)
         .on("high_water",
             [&](const json& v, const std::string& key) {
-                if (!v.is_number() || v.get<double>() <= 0) {
+                if (!v.is_number() || v.get<double>() <= 0 || v.get<double>() > 1e15) {
                     throw config_error("'" + key +
                                        "' must be a positive number: a share of memory (up to 1) "
-                                       "or bytes");
+                                       "or bytes (up to 1e15)");
                 }
                 m.high_water = v.get<double>();
             })
-        .on("check_interval_ms", unsigned_into(m.check_interval_ms, 1))
+        .on("check_interval_ms", unsigned_into(m.check_interval_ms, 1, hour_ms))
         .reject_unknown();
 }
 
@@ -236,13 +317,24 @@ void read_root(const json& j, config& c) {
                     c.users[login] = passcode.get<std::string>();
                 }
             })
-        .on("idle_destination_ms", unsigned_into(c.idle_destination_ms, 1))
-        .on("shutdown_timeout_ms", unsigned_into(c.shutdown_timeout_ms))
+        .on("default_virtual_host",
+            [&](const json& v, const std::string& key) {
+                string_into(c.default_virtual_host)(v, key);
+                c.default_virtual_host_explicit = true;
+            })
+        .on("strict", bool_into(c.strict))
+        .on("idle_destination_ms", unsigned_into(c.idle_destination_ms, 1, day_ms))
+        .on("shutdown_timeout_ms", unsigned_into(c.shutdown_timeout_ms, 0, hour_ms))
         .on("limits", [&](const json& v, const std::string& k) { read_limits(v, k, c.limits); })
         .on("heartbeat",
             [&](const json& v, const std::string& k) { read_heartbeat(v, k, c.heartbeat); })
         .on("queues", [&](const json& v, const std::string& k) { read_queues(v, k, c.queues); })
         .on("topics", [&](const json& v, const std::string& k) { read_topics(v, k, c.topics); })
+        .on("temp", [&](const json& v, const std::string& k) { read_temp(v, k, c.temp); })
+        .on("destination_policies",
+            [&](const json& v, const std::string& k) {
+                read_destination_policies(v, k, c.destination_policies);
+            })
         .on("admin", [&](const json& v, const std::string& k) { read_admin(v, k, c.admin); })
         .on("outbound",
             [&](const json& v, const std::string& k) { read_outbound(v, k, c.outbound); })
@@ -286,6 +378,20 @@ void validate(const config& c) {
     }
     if (c.virtual_hosts.empty()) {
         throw config_error("'virtual_hosts' must name at least one virtual host");
+    }
+    for (const auto& host : c.virtual_hosts) {
+        const bool printable = std::all_of(host.begin(), host.end(), [](char ch) {
+            return static_cast<unsigned char>(ch) >= 0x20 && ch != 0x7f;
+        });
+        if (host.empty() || !printable) {
+            throw config_error("'virtual_hosts' entries must be non-empty and printable");
+        }
+    }
+    if (c.default_virtual_host_explicit &&
+        std::find(c.virtual_hosts.begin(), c.virtual_hosts.end(), c.default_virtual_host) ==
+            c.virtual_hosts.end()) {
+        throw config_error("'default_virtual_host' must be one of 'virtual_hosts', not '" +
+                           c.default_virtual_host + "'");
     }
     if (!runtime::endpoint::parse(c.listen)) {
         throw config_error("'listen' must be HOST:PORT with a numeric host, not '" + c.listen +
@@ -336,6 +442,25 @@ slow_consumer_policy policy_for(const outbound_config& outbound, std::string_vie
         }
     }
     return outbound.slow_consumer;
+}
+
+std::uint64_t default_ttl_for(const config& cfg, std::string_view destination, bool topic) {
+    const std::uint64_t fallback = topic ? cfg.topics.default_ttl_ms : cfg.queues.default_ttl_ms;
+    for (const auto& rule : cfg.destination_policies) {
+        if (glob_match(rule.pattern, destination)) {
+            return rule.default_ttl_ms.value_or(fallback);
+        }
+    }
+    return fallback;
+}
+
+bool dead_letter_expired_for(const config& cfg, std::string_view destination) {
+    for (const auto& rule : cfg.destination_policies) {
+        if (glob_match(rule.pattern, destination)) {
+            return rule.dead_letter_expired.value_or(cfg.queues.dead_letter_expired);
+        }
+    }
+    return cfg.queues.dead_letter_expired;
 }
 
 std::size_t memory_high_water_bytes(const memory_config& memory) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "actors.hpp"
+#include "connection_limits.hpp"
 #include "stampede/broker/config.hpp"
 #include "stampede/runtime/io.hpp"
 #include "stampede/runtime/runtime.hpp"
@@ -39,7 +40,20 @@ struct broker_context {
     std::vector<runtime::actor_ref<relay_actor>> relays;         ///< one per scheduler
     std::vector<std::unique_ptr<shard_state>> shards;
     std::atomic<std::uint64_t> next_session_id{1};
-    std::atomic<bool> memory_alarm{false};  ///< resident memory over the high-water mark
+    std::atomic<bool> memory_alarm{false};     ///< resident memory over the high-water mark
+    std::atomic<std::size_t> destinations{0};  ///< live destination actors, broker-wide
+    connection_limiter limiter;
+    /// Per virtual host and scheduler (vhost * schedulers + scheduler): the
+    /// scheduler's relay holds wildcard subscriptions of that virtual host, so
+    /// every topic of it sends each message there too. Set by the relay before
+    /// it confirms the first such subscription.
+    std::vector<std::atomic<bool>> wildcard_relays;
+    /// Messages dropped because their temporary destination's owner had gone
+    /// (held when it went, or sent afterwards).
+    std::atomic<std::uint64_t> temporary_dropped{0};
+    /// Distinguishes this run's message ids from those of earlier runs (whose
+    /// messages a journal may bring back).
+    const std::string boot_id;
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
     /// The scheduler (and registry shard) that owns destination `key`.
@@ -47,6 +61,14 @@ struct broker_context {
 
     /// The calling scheduler's shard. Must run on a scheduler.
     shard_state& here() const noexcept;
+
+    /// The index of virtual host `name` in cfg.virtual_hosts (0 if unknown).
+    unsigned vhost_index(std::string_view name) const noexcept;
+
+    /// Whether scheduler `scheduler` has wildcard subscriptions in virtual host `vhost`.
+    std::atomic<bool>& wildcard_relay(unsigned vhost, unsigned scheduler) noexcept {
+        return wildcard_relays[vhost * shards.size() + scheduler];
+    }
 };
 
 /// Registry key of a destination: its virtual host and name.

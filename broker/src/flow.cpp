@@ -35,7 +35,7 @@ bool publish_credit::request_wake() noexcept {
 }
 
 void gate_waiters::release_all() {
-    for (const auto& waiter : waiting_) {
+    for (const auto& [id, waiter] : waiting_) {
         waiter.cast(resume_reading{});
     }
     waiting_.clear();

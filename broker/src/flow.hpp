@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <unordered_map>
 
 #include "actors.hpp"
 #include "stampede/broker/config.hpp"
@@ -61,19 +62,30 @@ class destination_gate {
     bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
     void set_closed(bool closed) noexcept { closed_.store(closed, std::memory_order_release); }
 
+    /// A temporary destination whose owner has gone: publishers let go of it.
+    bool deleted() const noexcept { return deleted_.load(std::memory_order_acquire); }
+    void set_deleted() noexcept { deleted_.store(true, std::memory_order_release); }
+
   private:
     std::atomic<bool> closed_{false};
+    std::atomic<bool> deleted_{false};
 };
 
-/// Publishers waiting for a gate to open, kept by the gate's destination actor.
+/// Publishers waiting for a gate to open, kept by the gate's destination
+/// actor. A publisher is listed once however often it asks (it re-asks every
+/// second while it waits).
 class gate_waiters {
   public:
-    void add(runtime::actor_ref<session_actor> waiter) { waiting_.push_back(std::move(waiter)); }
+    void add(runtime::actor_ref<session_actor> waiter) {
+        const runtime::actor_id id = waiter.id();
+        waiting_.try_emplace(id, std::move(waiter));
+    }
     /// Tells everyone waiting to resume reading.
     void release_all();
+    std::size_t size() const noexcept { return waiting_.size(); }
 
   private:
-    std::vector<runtime::actor_ref<session_actor>> waiting_;
+    std::unordered_map<runtime::actor_id, runtime::actor_ref<session_actor>> waiting_;
 };
 
 /// Checks the broker's resident memory every check_interval_ms and raises the

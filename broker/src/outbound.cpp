@@ -45,6 +45,7 @@ std::span<char> outbound_queue::reserve(std::size_t size) {
 
 void outbound_queue::commit(outbound_entry entry) {
     bytes_ += entry.size;
+    kind_bytes_[static_cast<std::size_t>(entry.kind)] += entry.size;
     entries_.push_back(std::move(entry));
 }
 
@@ -60,6 +61,7 @@ void outbound_queue::take(byte_buffer& bytes, std::vector<outbound_entry>& entri
     bytes.swap(buffer_);
     entries.swap(entries_);
     bytes_ = 0;
+    kind_bytes_[0] = kind_bytes_[1] = kind_bytes_[2] = 0;
 }
 
 // Compacts the buffer around the dropped entries in one pass.
@@ -74,6 +76,7 @@ std::vector<outbound_entry> outbound_queue::drop_oldest(
         const bool drop = bytes_ > target && droppable(entry);
         if (drop) {
             bytes_ -= entry.size;
+            kind_bytes_[static_cast<std::size_t>(entry.kind)] -= entry.size;
         } else {
             if (read != write) {
                 std::memmove(buffer_.data() + write, buffer_.data() + read, entry.inline_size);

@@ -26,7 +26,7 @@ struct outbound_entry {
     std::uint32_t size = 0;         ///< bytes of the frame on the wire
     std::uint32_t inline_size = 0;  ///< of which in the queue's buffer; the rest is body_ and a NUL
     entry_kind kind = entry_kind::control;
-    std::uint32_t slot = 0;      ///< subscription slot (0: none)
+    std::uint64_t slot = 0;      ///< subscription slot (0: none)
     std::uint64_t sequence = 0;  ///< queue: its sequence (auto-ack settles); topic: delivery number
     message_ptr body;            ///< shared fan-out: the body goes out from the message itself
 };
@@ -72,6 +72,10 @@ class outbound_queue {
     void push(std::string_view bytes, entry_kind kind);
 
     std::size_t bytes() const noexcept { return bytes_; }
+    /// Bytes of the entries of one kind.
+    std::size_t bytes_of(entry_kind kind) const noexcept {
+        return kind_bytes_[static_cast<std::size_t>(kind)];
+    }
     std::size_t frames() const noexcept { return entries_.size(); }
     bool empty() const noexcept { return entries_.empty(); }
 
@@ -95,6 +99,7 @@ class outbound_queue {
     byte_buffer buffer_;
     std::vector<outbound_entry> entries_;  // (a deque would allocate even when empty)
     std::size_t bytes_ = 0;
+    std::size_t kind_bytes_[3] = {0, 0, 0};
 };
 
 /// The iovecs that write `entries` taken with `bytes`: inline runs merged,

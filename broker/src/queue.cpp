@@ -2,20 +2,42 @@
 
 #include <algorithm>
 
+#include "destination_names.hpp"
 #include "registry.hpp"
 #include "session.hpp"
+#include "stampede/routing/expiry.hpp"
 #include "stampede/runtime/log.hpp"
 
 namespace stampede::broker {
 
 namespace {
-constexpr std::string_view queue_prefix = "/queue/";
-constexpr std::string_view dead_letter_prefix = "DLQ.";
+// A consumer that settled something this recently still counts for fairness
+// (consumer_set.hpp) though its window is full.
+constexpr auto fairness_active_window = std::chrono::milliseconds(20);
+
+// Timer entries one turn handles: a million messages falling due at once are
+// spread over many turns, so the queue keeps answering meanwhile.
+constexpr std::size_t timer_batch = 10'000;
+
+queue_store::options store_options(const config& cfg) {
+    return {cfg.queues.priorities, cfg.queues.starvation_limit, cfg.queues.selector_scan};
+}
+
+bool selects(const selector_ptr& selector, const message& m) {
+    return !selector || selector->matches(m.selector_headers());
+}
+
 }  // namespace
 
 queue_actor::queue_actor(broker_context& ctx, std::string vhost, std::string name, std::string key,
                          unsigned shard, std::shared_ptr<destination_gate> gate)
-    : ctx_(ctx), key_(std::move(key)), shard_(shard), gate_(std::move(gate)) {
+    : ctx_(ctx),
+      key_(std::move(key)),
+      shard_(shard),
+      store_(store_options(ctx.cfg)),
+      consumers_(ctx.cfg.limits.max_unacked_bytes, fairness_active_window),
+      dead_letter_expired_(dead_letter_expired_for(ctx.cfg, name)),
+      gate_(std::move(gate)) {
     counters_.kind = destination_kind::queue;
     counters_.vhost = std::move(vhost);
     counters_.name = std::move(name);
@@ -35,49 +57,84 @@ void queue_actor::terminate(const runtime::exit_reason&) {
     }
 }
 
+void queue_actor::settle_turn() {
+    dispatch();
+    update_depth();
+    arm_timer();
+}
+
 // ---- publishing ----
 
 void queue_actor::handle_cast(queue_publish& publish) {
-    const publish_outcome outcome = accept(publish.msg);
+    const publish_outcome outcome = accept(publish.msg, publish.reserved);
     publish.msg->handled();
-    if (outcome == publish_outcome::rejected_full && publish.publisher.valid()) {
+    if (outcome == publish_outcome::accepted || !publish.publisher.valid()) {
+        return;
+    }
+    if (outcome == publish_outcome::deleted) {
+        if (ctx_.cfg.temp.send_to_missing == missing_temp_policy::error) {
+            publish.publisher.cast(publish_rejected{
+                counters_.name, "temporary destination " + counters_.name +
+                                    " no longer exists: its connection has closed"});
+        }
+        return;
+    }
+    if (outcome == publish_outcome::rejected_full) {
         publish.publisher.cast(publish_rejected{
-            counters_.name, "queue " + counters_.name + " is full (max_length " +
-                                std::to_string(ctx_.cfg.queues.max_length) + ", max_bytes " +
-                                std::to_string(ctx_.cfg.queues.max_bytes) + ")"});
+            counters_.name, "queue " + counters_.name + " is full (queues.max_length " +
+                                std::to_string(ctx_.cfg.queues.max_length) + ", queues.max_bytes " +
+                                std::to_string(ctx_.cfg.queues.max_bytes) +
+                                ", queues.overflow reject-publish)"});
     }
 }
 
 runtime::call_result<publish_outcome> queue_actor::handle_call(
     queue_publish_sync& publish, const runtime::from<publish_outcome>&) {
-    const publish_outcome outcome = accept(publish.msg);
+    const publish_outcome outcome = accept(publish.msg, publish.reserved);
     publish.msg->handled();
     return runtime::reply(outcome);
 }
 
-publish_outcome queue_actor::accept(const message_ptr& msg) {
-    if (!make_room(msg->footprint())) {
+publish_outcome queue_actor::accept(const message_ptr& msg, bool reserved) {
+    if (deleted_) {
+        ctx_.temporary_dropped.fetch_add(1, std::memory_order_relaxed);
+        return publish_outcome::deleted;
+    }
+    if (reserved && reserved_messages_ > 0) {
+        // Room was set aside by queue_reserve: the message takes its place.
+        --reserved_messages_;
+        reserved_bytes_ -= std::min(reserved_bytes_, msg->footprint());
+    } else if (!make_room(msg->footprint())) {
         ++counters_.rejected;
         return publish_outcome::rejected_full;
     }
     ++counters_.messages_in;
     counters_.bytes_in += msg->body().size();
-    ready_bytes_ += msg->footprint();
-    ready_.push_back({msg, next_sequence_++, 0});
-    dispatch();
-    update_depth();
+    const std::size_t ready_before = store_.ready();
+    store_.add(msg, routing::now_epoch_ms());
+    if (store_.ready() > ready_before) {
+        wake_parked(msg.get());
+    }
+    settle_turn();
     return publish_outcome::accepted;
 }
 
-// Enforces max_length and max_bytes on the messages waiting for a consumer,
+// Enforces max_length and max_bytes on the messages held (ready and delayed),
 // by the configured overflow policy. False: the new message must be refused.
 // Under "block" it is always taken: the gate holds publishers instead, and
 // their windows bound how far past the limit the queue can go.
+bool queue_actor::has_room(std::size_t messages, std::size_t bytes) const noexcept {
+    const queue_config& limits = ctx_.cfg.queues;
+    return store_.size() + reserved_messages_ + messages <= limits.max_length &&
+           store_.bytes() + reserved_bytes_ + bytes <= limits.max_bytes;
+}
+
+// Drop-head drops the oldest ready message of the lowest priority; delayed
+// messages are never dropped to make room, so a queue full of them refuses
+// (and counts as dropped) what comes next.
 bool queue_actor::make_room(std::size_t incoming) {
     const queue_config& limits = ctx_.cfg.queues;
-    auto full = [&] {
-        return ready_.size() + 1 > limits.max_length || ready_bytes_ + incoming > limits.max_bytes;
-    };
+    auto full = [&] { return !has_room(1, incoming); };
     if (!full() || limits.overflow == overflow_policy::block) {
         return true;
     }
@@ -87,43 +144,90 @@ bool queue_actor::make_room(std::size_t incoming) {
     if (incoming > limits.max_bytes) {
         return false;  // no amount of dropping makes room: refuse it, drop nothing
     }
-    while (full() && !ready_.empty()) {
-        ready_bytes_ -= ready_.front().msg->footprint();
-        ready_.pop_front();
+    while (full()) {
+        if (!store_.drop_oldest()) {
+            break;
+        }
         ++counters_.dropped;
     }
     return !full();
 }
 
+// ---- reservations (all-or-nothing COMMIT under reject-publish) ----
+
+runtime::call_result<bool> queue_actor::handle_call(queue_reserve& reserve,
+                                                    const runtime::from<bool>&) {
+    if (!has_room(reserve.messages, reserve.bytes)) {
+        ++counters_.rejected;
+        return runtime::reply(false);
+    }
+    reserved_messages_ += reserve.messages;
+    reserved_bytes_ += reserve.bytes;
+    return runtime::reply(true);
+}
+
+void queue_actor::handle_cast(queue_unreserve& unreserve) {
+    reserved_messages_ -= std::min(reserved_messages_, unreserve.messages);
+    reserved_bytes_ -= std::min(reserved_bytes_, unreserve.bytes);
+}
+
 // ---- delivering ----
 
-queue_actor::consumer* queue_actor::next_consumer_with_room() {
-    for (std::size_t tried = 0; tried < consumers_.size(); ++tried) {
-        consumer& c = consumers_[next_ % consumers_.size()];
-        next_ = (next_ + 1) % consumers_.size();
-        if (c.in_flight < c.prefetch) {
-            return &c;
-        }
+// The consumer the next message goes to: the first exclusive consumer while
+// there is one (the others wait), else whoever the fairness rule names.
+queue_consumer* queue_actor::next_consumer(runtime::time_point now) {
+    if (!exclusives_.empty()) {
+        queue_consumer* c = consumers_.find(exclusives_.front());
+        return c != nullptr && consumers_.has_room(*c) ? c : nullptr;
     }
-    return nullptr;
+    return consumers_.pick(now);
 }
 
 void queue_actor::dispatch() {
-    while (!ready_.empty()) {
-        consumer* to = next_consumer_with_room();
-        if (to == nullptr) {
-            return;
+    const auto now = runtime::clock::now();
+    const epoch_ms wall = routing::now_epoch_ms();
+    std::vector<stored_message> expired;
+    do {
+        while (store_.ready() > 0) {
+            queue_consumer* to = next_consumer(now);
+            if (to == nullptr) {
+                // Held back for a consumer about to settle: if it never does, its
+                // claim lapses after the active window; look again then.
+                if (consumers_.held_for_fairness() && !fairness_retry_pending_) {
+                    fairness_retry_pending_ = true;
+                    send_after(consumers_.active_window(), fairness_retry{});
+                }
+                break;
+            }
+            std::optional<stored_message> item;
+            if (to->selector) {
+                bool exhaustive = false;
+                const routing::selector& selector = *to->selector;
+                item = store_.take_if(
+                    [&](const message& m) { return selector.matches(m.selector_headers()); }, wall,
+                    expired, exhaustive);
+                if (!item) {
+                    consumers_.park(*to, exhaustive);
+                    to->parked_mark = taken_;
+                    parked_.push_back(to->key);
+                    continue;
+                }
+            } else {
+                item = store_.take(wall, expired);
+                if (!item) {
+                    break;  // only expired messages were left
+                }
+            }
+            ++taken_;
+            deliver(*to, std::move(*item));
         }
-        held item = std::move(ready_.front());
-        ready_.pop_front();
-        ready_bytes_ -= item.msg->footprint();
-        deliver(*to, std::move(item));
-    }
+    } while (store_.ready() > 0 && wake_truncated());
+    expire(expired);
 }
 
-void queue_actor::deliver(consumer& to, held item) {
+void queue_actor::deliver(queue_consumer& to, stored_message item) {
     ++item.deliveries;
-    ++to.in_flight;
+    consumers_.given(to, item.msg->footprint());
     ++counters_.messages_out;
     counters_.bytes_out += item.msg->body().size();
     const bool redelivered = item.deliveries > 1;
@@ -136,33 +240,127 @@ void queue_actor::deliver(consumer& to, held item) {
     unacked_.emplace(sequence, delivered{std::move(item), to.key});
 }
 
+// Parked consumers look again when a message they may select is ready:
+// `arrived` (one new message), or anything (null: several at once). A
+// consumer that gave up after selector_scan messages looks again at any news.
+void queue_actor::wake_parked(const message* arrived) {
+    if (parked_.empty()) {
+        return;
+    }
+    std::erase_if(parked_, [&](const consumer_key& key) {
+        queue_consumer* c = consumers_.find(key);
+        if (c == nullptr || !c->parked) {
+            return true;
+        }
+        if (arrived != nullptr && c->parked_exhaustive && !selects(c->selector, *arrived)) {
+            return false;
+        }
+        consumers_.unpark(*c);
+        return true;
+    });
+}
+
+// A consumer that gave up after selector_scan messages looks again once a
+// quarter of that many have been taken since (the message it wants may have
+// come within reach), or once the queue is short enough to be looked at
+// whole. True if any did.
+bool queue_actor::wake_truncated() {
+    const std::size_t scan = ctx_.cfg.queues.selector_scan;
+    const std::uint64_t step = std::max<std::size_t>(1, scan / 4);
+    bool woke = false;
+    std::erase_if(parked_, [&](const consumer_key& key) {
+        queue_consumer* c = consumers_.find(key);
+        if (c == nullptr || !c->parked) {
+            return true;
+        }
+        if (c->parked_exhaustive || (taken_ - c->parked_mark < step && store_.ready() > scan)) {
+            return false;
+        }
+        consumers_.unpark(*c);
+        woke = true;
+        return true;
+    });
+    return woke;
+}
+
+// ---- expiry and delays ----
+
+void queue_actor::expire(std::vector<stored_message>& expired) {
+    for (stored_message& item : expired) {
+        ++counters_.expired;
+        if (dead_letter_expired_) {
+            dead_letter(std::move(item), "expired");
+        }
+    }
+    expired.clear();
+}
+
+// One runtime timer at a time, for the store's earliest deadline.
+void queue_actor::arm_timer() {
+    const auto due = store_.next_deadline();
+    if (!due || (timer_ && timer_due_ <= *due)) {
+        return;
+    }
+    if (timer_) {
+        cancel_timer(*timer_);
+    }
+    const epoch_ms wait = std::max<epoch_ms>(0, *due - routing::now_epoch_ms());
+    timer_ = send_after(std::chrono::milliseconds(wait), store_timer{});
+    timer_due_ = *due;
+}
+
+void queue_actor::handle_info(store_timer&) {
+    timer_.reset();
+    std::vector<stored_message> expired;
+    if (store_.advance(routing::now_epoch_ms(), expired, timer_batch) > 0) {
+        wake_parked(nullptr);
+    }
+    expire(expired);
+    settle_turn();
+}
+
 // ---- consumers ----
 
 runtime::call_result<runtime::ok> queue_actor::handle_call(add_consumer& add,
                                                            const runtime::from<runtime::ok>&) {
-    consumer c;
+    if (add.browser) {
+        browser b;
+        b.key = add.key;
+        b.session = add.session;
+        b.selector = std::move(add.selector);
+        b.cursor = store_.browse_start();
+        b.prefetch = std::max<std::size_t>(1, add.prefetch);
+        b.monitor = monitor(add.session);
+        auto [it, fresh] = browsers_.insert_or_assign(add.key, std::move(b));
+        pump_browser(it->second);
+        return runtime::reply(runtime::ok{});
+    }
+    queue_consumer c;
     c.key = add.key;
     c.session = add.session;
     c.mode = add.mode;
-    c.prefetch = std::max<std::size_t>(1, add.prefetch);
+    c.prefetch = add.prefetch;
+    c.selector = std::move(add.selector);
+    c.exclusive = add.exclusive;
     // If the session dies without saying goodbye, its deliveries still come back.
     c.monitor = monitor(add.session);
-    consumers_.push_back(std::move(c));
+    consumers_.add(std::move(c));
+    if (add.exclusive) {
+        exclusives_.push_back(add.key);
+    }
     counters_.subscribers = consumers_.size();
-    dispatch();
-    update_depth();
+    settle_turn();
     return runtime::reply(runtime::ok{});
 }
 
-queue_actor::consumer* queue_actor::find(const consumer_key& key) {
-    const auto it = std::find_if(consumers_.begin(), consumers_.end(),
-                                 [&](const consumer& c) { return c.key == key; });
-    return it == consumers_.end() ? nullptr : &*it;
-}
-
-void queue_actor::drop_consumer(std::vector<consumer>::iterator it) {
-    const consumer_key key = it->key;
-    std::vector<held> back;
+// Forgets a consumer; what it had not settled goes back to the queue (to the
+// next exclusive consumer, if it was the active one).
+void queue_actor::drop_consumer(const consumer_key& key) {
+    if (const auto b = browsers_.find(key); b != browsers_.end()) {
+        browsers_.erase(b);
+        return;
+    }
+    std::vector<stored_message> back;
     for (auto u = unacked_.begin(); u != unacked_.end();) {
         if (u->second.consumer == key) {
             unacked_bytes_ -= u->second.item.msg->footprint();
@@ -172,142 +370,223 @@ void queue_actor::drop_consumer(std::vector<consumer>::iterator it) {
             ++u;
         }
     }
-    consumers_.erase(it);
-    next_ = consumers_.empty() ? 0 : next_ % consumers_.size();
+    consumers_.remove(key);
+    std::erase(exclusives_, key);
     counters_.subscribers = consumers_.size();
     requeue(std::move(back));
 }
 
 void queue_actor::handle_cast(remove_consumer& remove) {
-    const auto it = std::find_if(consumers_.begin(), consumers_.end(),
-                                 [&](const consumer& c) { return c.key == remove.key; });
-    if (it == consumers_.end()) {
+    if (const auto b = browsers_.find(remove.key); b != browsers_.end()) {
+        demonitor(b->second.session, b->second.monitor);
+        browsers_.erase(b);
         return;
     }
-    demonitor(it->session, it->monitor);
-    drop_consumer(it);
-    dispatch();
-    update_depth();
+    queue_consumer* c = consumers_.find(remove.key);
+    if (c == nullptr) {
+        return;
+    }
+    demonitor(c->session, c->monitor);
+    drop_consumer(remove.key);
+    settle_turn();
 }
 
 void queue_actor::handle_info(runtime::down& gone) {
-    bool any = false;
-    for (auto it = consumers_.begin(); it != consumers_.end();) {
-        if (it->monitor == gone.monitor) {
-            drop_consumer(it);
-            any = true;
-            it = consumers_.begin();  // drop_consumer invalidated the iterator
-            continue;
+    std::vector<consumer_key> keys = consumers_.watched_by(gone.monitor);
+    for (const auto& [key, b] : browsers_) {
+        if (b.monitor == gone.monitor) {
+            keys.push_back(key);
         }
-        ++it;
     }
-    if (any) {
-        dispatch();
-        update_depth();
+    for (const consumer_key& key : keys) {
+        drop_consumer(key);
+    }
+    if (!keys.empty()) {
+        settle_turn();
+    }
+}
+
+// ---- browsing ----
+
+// Sends a browser the next ready messages, as many as its window has room
+// for; at the end, the end marker, and the browser is done.
+void queue_actor::pump_browser(browser& b) {
+    if (b.in_flight >= b.prefetch) {
+        return;
+    }
+    const std::size_t want = b.prefetch - b.in_flight;
+    std::size_t sent = 0;
+    store_.browse(b.cursor, want, [&](const stored_message& item) {
+        if (!selects(b.selector, *item.msg)) {
+            return false;
+        }
+        b.session.cast(queue_delivery{b.key.slot, item.msg, item.sequence, false});
+        ++sent;
+        return true;
+    });
+    b.in_flight += sent;
+    counters_.messages_out += sent;
+    if (b.cursor.done) {
+        b.session.cast(browse_end{b.key.slot});
+        demonitor(b.session, b.monitor);
+        const consumer_key key = b.key;
+        browsers_.erase(key);
+        return;
+    }
+    if (sent == 0 && b.in_flight == 0) {
+        send_after(std::chrono::milliseconds(0), browse_more{b.key});
+    }
+}
+
+void queue_actor::handle_info(browse_more& more) {
+    if (const auto b = browsers_.find(more.key); b != browsers_.end()) {
+        pump_browser(b->second);
     }
 }
 
 // ---- settling ----
 
 void queue_actor::handle_cast(settle& done) {
-    consumer* c = find(done.key);
-    std::vector<held> back;
+    if (const auto b = browsers_.find(done.key); b != browsers_.end()) {
+        // A browser's settles only open its window: it took nothing.
+        b->second.in_flight -= std::min(b->second.in_flight, done.sequences.size());
+        pump_browser(b->second);
+        return;
+    }
+    queue_consumer* c = consumers_.find(done.key);
+    std::vector<stored_message> back;
+    std::vector<stored_message> expired;
     for (std::uint64_t sequence : done.sequences) {
         const auto it = unacked_.find(sequence);
         if (it == unacked_.end() || !(it->second.consumer == done.key)) {
             continue;  // settled already, or requeued when its consumer went away
         }
-        unacked_bytes_ -= it->second.item.msg->footprint();
-        if (done.requeue) {
+        const std::size_t bytes = it->second.item.msg->footprint();
+        unacked_bytes_ -= bytes;
+        if (done.expired) {
+            expired.push_back(std::move(it->second.item));
+        } else if (done.requeue) {
             back.push_back(std::move(it->second.item));
         }
         unacked_.erase(it);
-        if (c != nullptr && c->in_flight > 0) {
-            --c->in_flight;
+        if (c != nullptr) {
+            consumers_.settled(*c, bytes, runtime::clock::now());
         }
     }
+    expire(expired);
     requeue(std::move(back));
-    dispatch();
-    update_depth();
+    settle_turn();
 }
 
-// Puts refused or orphaned deliveries back at the front, oldest first, or
-// dead-letters those that have been delivered max_deliveries times.
-void queue_actor::requeue(std::vector<held> items) {
-    std::sort(items.begin(), items.end(),
-              [](const held& a, const held& b) { return a.sequence < b.sequence; });
-    for (auto it = items.rbegin(); it != items.rend(); ++it) {
-        if (it->deliveries >= ctx_.cfg.queues.max_deliveries) {
-            dead_letter(std::move(*it));
+// Puts refused or orphaned deliveries back where they were, or dead-letters
+// those that have been delivered max_deliveries times.
+void queue_actor::requeue(std::vector<stored_message> items) {
+    if (items.empty()) {
+        return;
+    }
+    for (stored_message& item : items) {
+        if (item.deliveries >= ctx_.cfg.queues.max_deliveries) {
+            dead_letter(std::move(item), {});
             continue;
         }
-        ready_bytes_ += it->msg->footprint();
-        ready_.push_front(std::move(*it));
+        store_.put_back(std::move(item));
     }
+    wake_parked(nullptr);
 }
 
-void queue_actor::dead_letter(held item) {
+// To /queue/DLQ.<name>, marked with where it came from (and why, when it
+// expired). Messages failing in a dead-letter queue itself are dropped.
+void queue_actor::dead_letter(stored_message item, std::string_view reason) {
     ++counters_.dead_lettered;
     const std::string_view short_name =
-        std::string_view(counters_.name).substr(queue_prefix.size());
-    if (short_name.starts_with(dead_letter_prefix)) {
-        runtime::log::warn("dropping a message that failed ", item.deliveries,
-                           " deliveries from dead-letter queue ", counters_.name);
+        std::string_view(counters_.name)
+            .substr(std::min(counters_.name.find('/', 1) + 1, counters_.name.size()));
+    if (short_name.starts_with(dead_letter_prefix) || deleted_) {
+        runtime::log::debug("dropping a message of ", counters_.name,
+                            reason.empty() ? " that failed too many deliveries" : " that expired");
         return;
     }
     if (!dead_letters_) {
         const std::string name =
             std::string(queue_prefix) + std::string(dead_letter_prefix) + std::string(short_name);
         const std::string key = destination_key(counters_.vhost, name);
-        auto handle =
+        auto reply =
             runtime::call(ctx_.registries[ctx_.shard_for(key)],
                           resolve_destination{counters_.vhost, name, destination_kind::queue});
-        if (!handle) {
-            runtime::log::error("cannot reach dead-letter queue ", name, ": ",
-                                handle.error().message(), "; message dropped");
+        if (!reply || reply->refused != errc{}) {
+            runtime::log::error(
+                "cannot reach dead-letter queue ", name, ": ",
+                reply ? make_error_code(reply->refused).message() : reply.error().message(),
+                "; message dropped");
             return;
         }
-        dead_letters_ = std::move(*handle);
+        dead_letters_ = std::move(reply->handle);
     }
-    dead_letters_->queue.cast(queue_publish{
-        item.msg->redirected(dead_letters_->name, {"original-destination", counters_.name}), {}});
+    std::shared_ptr<message> copy =
+        reason.empty()
+            ? item.msg->redirected(dead_letters_->name, {"original-destination", counters_.name})
+            : item.msg->redirected(dead_letters_->name, {"original-destination", counters_.name},
+                                   {}, {"dead-letter-reason", reason});
+    dead_letters_->queue.cast(queue_publish{std::move(copy), {}, false});
 }
 
-// ---- idling ----
+void queue_actor::handle_info(fairness_retry&) {
+    fairness_retry_pending_ = false;
+    settle_turn();
+}
+
+// ---- idling and deletion ----
 
 void queue_actor::handle_info(runtime::receive_timeout&) {
-    if (ready_.empty() && unacked_.empty() && consumers_.empty()) {
+    if (store_.empty() && unacked_.empty() && consumers_.empty() && browsers_.empty()) {
         ctx_.registries[shard_].cast(destination_idle{key_, self().id()});
     }
 }
 
 void queue_actor::handle_cast(reclaim&) {
-    if (!ready_.empty() || !unacked_.empty()) {
+    if (!store_.empty() || !unacked_.empty()) {
         runtime::log::warn("queue ", counters_.name, " reclaimed while holding messages");
     }
     waiters_.release_all();
     stop();
 }
 
+// A temporary queue's owner has gone: what it holds goes, and so does
+// whatever is sent to it from now on (publishers that still hold it drop it
+// at their next SEND), counted broker-wide. It leaves /stats at once.
+void queue_actor::handle_cast(temporary_deleted&) {
+    deleted_ = true;
+    ctx_.temporary_dropped.fetch_add(store_.take_all().size() + unacked_.size(),
+                                     std::memory_order_relaxed);
+    unacked_.clear();
+    unacked_bytes_ = 0;
+    update_depth();
+    ctx_.here().stats->remove(&counters_);
+    waiters_.release_all();
+}
+
 bool queue_actor::full() const noexcept {
-    return ready_.size() >= ctx_.cfg.queues.max_length || ready_bytes_ >= ctx_.cfg.queues.max_bytes;
+    return store_.size() >= ctx_.cfg.queues.max_length ||
+           store_.bytes() >= ctx_.cfg.queues.max_bytes;
 }
 
 // Also keeps the gate: a "block" queue closes it when full and opens it again
 // below 90% of its limits, so publishers do not flap at the edge.
 void queue_actor::update_depth() noexcept {
-    counters_.depth = ready_.size() + unacked_.size();
-    counters_.depth_bytes = ready_bytes_ + unacked_bytes_;
+    counters_.depth = store_.size() + unacked_.size();
+    counters_.depth_bytes = store_.bytes() + unacked_bytes_;
     counters_.unacked = unacked_.size();
+    counters_.delayed = store_.scheduled();
     if (ctx_.cfg.queues.overflow != overflow_policy::block) {
         return;
     }
     if (!gate_->closed() && full()) {
         gate_->set_closed(true);
-    } else if (gate_->closed() && ready_.size() * 10 < ctx_.cfg.queues.max_length * 9 &&
-               ready_bytes_ * 10 < ctx_.cfg.queues.max_bytes * 9) {
+    } else if (gate_->closed() && store_.size() * 10 < ctx_.cfg.queues.max_length * 9 &&
+               store_.bytes() * 10 < ctx_.cfg.queues.max_bytes * 9) {
         gate_->set_closed(false);
         waiters_.release_all();
+        counters_.held_publishers = 0;
     }
 }
 
@@ -317,6 +596,7 @@ void queue_actor::handle_cast(await_gate& waiting) {
     } else {
         waiting.session.cast(resume_reading{});
     }
+    counters_.held_publishers = waiters_.size();
 }
 
 }  // namespace stampede::broker

@@ -1,24 +1,34 @@
 #pragma once
 
-#include <deque>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "actors.hpp"
+#include "consumer_set.hpp"
 #include "context.hpp"
 #include "flow.hpp"
+#include "queue_store.hpp"
 #include "stats.hpp"
 
 namespace stampede::broker {
 
-/// A queue: point to point. Delivers round-robin to the consumers that have
-/// prefetch room, keeps every delivery until it is settled (acknowledged, or
-/// written for auto-ack consumers), puts back what is refused (NACK) or was
-/// held by a consumer that went away, and dead-letters a message after
-/// max_deliveries. The queue, not the session, is the record of what is
+/// A queue: point to point. Delivers to the consumers that have prefetch
+/// room (consumer_set.hpp says who is next), highest priority first (the
+/// ready messages live in a queue_store, with the delayed ones), keeps every
+/// delivery until it is settled (acknowledged, or written for auto-ack
+/// consumers), puts back what is refused (NACK) or was held by a consumer
+/// that went away, and dead-letters a message after max_deliveries. Expired
+/// messages are never delivered: dropped, or dead-lettered when configured,
+/// counted either way. The queue, not the session, is the record of what is
 /// unacknowledged, so a lost connection can never lose a message.
+///
+/// Consumers may carry a selector (they take the first ready message they
+/// select; with none ready they park until one arrives), be exclusive (the
+/// first exclusive consumer takes everything while it stays), or browse
+/// (they see the ready messages without taking them, in pages as they
+/// settle, then an end marker).
 class queue_actor : public runtime::gen_server<queue_actor> {
   public:
     queue_actor(broker_context& ctx, std::string vhost, std::string name, std::string key,
@@ -32,54 +42,79 @@ class queue_actor : public runtime::gen_server<queue_actor> {
                                                       const runtime::from<publish_outcome>&);
     runtime::call_result<runtime::ok> handle_call(add_consumer& add,
                                                   const runtime::from<runtime::ok>&);
+    runtime::call_result<bool> handle_call(queue_reserve& reserve, const runtime::from<bool>&);
+    void handle_cast(queue_unreserve& unreserve);
     void handle_cast(remove_consumer& remove);
     void handle_cast(settle& done);
     void handle_cast(reclaim&);
+    void handle_cast(temporary_deleted&);
     void handle_cast(await_gate& waiting);
     void handle_info(runtime::down& gone);
     void handle_info(runtime::receive_timeout&);
+    struct fairness_retry {};
+    void handle_info(fairness_retry&);
+    /// A delayed message is due or a message may have expired.
+    struct store_timer {};
+    void handle_info(store_timer&);
+    /// A browser with a selector looked at a page without finding anything:
+    /// it goes on in a later turn.
+    struct browse_more {
+        consumer_key key;
+    };
+    void handle_info(browse_more& more);
 
   private:
-    struct held {
-        message_ptr msg;
-        std::uint64_t sequence = 0;
-        std::uint32_t deliveries = 0;
-    };
     struct delivered {
-        held item;
+        stored_message item;
         consumer_key consumer;
     };
-    struct consumer {
+    struct browser {
         consumer_key key;
         runtime::actor_ref<session_actor> session;
-        ack_mode mode = ack_mode::automatic;
+        selector_ptr selector;
+        queue_store::cursor cursor;
         std::size_t prefetch = 1;
         std::size_t in_flight = 0;
         runtime::monitor_id monitor = 0;
     };
 
-    publish_outcome accept(const message_ptr& msg);
+    publish_outcome accept(const message_ptr& msg, bool reserved);
     bool make_room(std::size_t incoming);
+    bool has_room(std::size_t messages, std::size_t bytes) const noexcept;
     void dispatch();
-    consumer* next_consumer_with_room();
-    void deliver(consumer& to, held item);
-    void requeue(std::vector<held> items);
-    void dead_letter(held item);
-    void drop_consumer(std::vector<consumer>::iterator it);
-    consumer* find(const consumer_key& key);
+    queue_consumer* next_consumer(runtime::time_point now);
+    void deliver(queue_consumer& to, stored_message item);
+    void requeue(std::vector<stored_message> items);
+    void dead_letter(stored_message item, std::string_view reason);
+    void expire(std::vector<stored_message>& expired);
+    void wake_parked(const message* arrived);
+    bool wake_truncated();
+    void drop_consumer(const consumer_key& key);
+    void pump_browser(browser& b);
     void update_depth() noexcept;
+    void arm_timer();
     bool full() const noexcept;
+    /// Everything a turn that changed the queue ends with.
+    void settle_turn();
 
     broker_context& ctx_;
     std::string key_;
     unsigned shard_;
-    std::deque<held> ready_;
+    queue_store store_;
     std::unordered_map<std::uint64_t, delivered> unacked_;
-    std::vector<consumer> consumers_;
-    std::size_t next_ = 0;
-    std::uint64_t next_sequence_ = 1;
-    std::size_t ready_bytes_ = 0;
+    consumer_set consumers_;
+    std::vector<consumer_key> exclusives_;  ///< exclusive consumers, first come first
+    std::vector<consumer_key> parked_;      ///< consumers waiting for a message they select
+    std::unordered_map<consumer_key, browser, consumer_key_hash> browsers_;
+    bool fairness_retry_pending_ = false;
+    std::uint64_t taken_ = 0;  ///< messages taken from the store for consumers, ever
+    std::optional<runtime::timer_id> timer_;
+    epoch_ms timer_due_ = 0;  ///< when timer_ fires
     std::size_t unacked_bytes_ = 0;
+    std::size_t reserved_messages_ = 0;  ///< room set aside for COMMITs under way
+    std::size_t reserved_bytes_ = 0;
+    bool dead_letter_expired_ = false;
+    bool deleted_ = false;  ///< a temporary queue whose owner has gone
     std::optional<destination_handle> dead_letters_;
     std::shared_ptr<destination_gate> gate_;
     gate_waiters waiters_;

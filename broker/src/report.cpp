@@ -1,5 +1,6 @@
 #include "report.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -65,11 +66,15 @@ nlohmann::json compose_snapshot(const broker_context& ctx, const std::vector<nlo
         {"listen", listen},
         {"connections", out["connections"].size()},
         {"destinations", out["destinations"].size()},
+        {"temporary_dropped", ctx.temporary_dropped.load(std::memory_order_relaxed)},
         {"uptime_ms", std::chrono::duration_cast<std::chrono::milliseconds>(uptime).count()}};
     const auto [rss, peak] = process_memory();
     out["memory"] = {{"resident_bytes", rss},
                      {"peak_resident_bytes", peak},
                      {"outbound_bytes", sum_of(out["connections"], "outbound_bytes")},
+                     {"socket_bytes", sum_of(out["connections"], "socket_bytes")},
+                     {"high_water_bytes", memory_high_water_bytes(ctx.cfg.memory)},
+                     {"alarm", ctx.memory_alarm.load(std::memory_order_relaxed)},
                      {"queued_bytes", sum_of(out["destinations"], "depth_bytes")}};
     out["stacks"] = stack_json(stacks);
     return out;
@@ -150,11 +155,50 @@ constexpr destination_metric destination_metrics[] = {
     {"depth_bytes", "stampede_destination_depth_bytes", "gauge", "Bytes of the messages held."},
     {"unacked", "stampede_destination_unacked", "gauge", "Deliveries awaiting acknowledgement."},
     {"subscribers", "stampede_destination_subscribers", "gauge", "Subscribers or consumers."},
+    {"held_publishers", "stampede_destination_held_publishers", "gauge",
+     "Publishers held at the destination's gate (flow control)."},
 };
 
 }  // namespace
 
-std::string to_prometheus(const nlohmann::json& snapshot) {
+namespace {
+
+std::uint64_t traffic(const nlohmann::json& d) {
+    return d["messages_in"].get<std::uint64_t>() + d["messages_out"].get<std::uint64_t>();
+}
+
+// The busiest `top` destinations as they are, then one entry summing the rest.
+nlohmann::json bounded_destinations(const nlohmann::json& all, std::size_t top) {
+    std::vector<const nlohmann::json*> order;
+    order.reserve(all.size());
+    for (const auto& d : all) {
+        order.push_back(&d);
+    }
+    const std::size_t kept = std::min(top, order.size());
+    std::partial_sort(
+        order.begin(), order.begin() + static_cast<std::ptrdiff_t>(kept), order.end(),
+        [](const nlohmann::json* a, const nlohmann::json* b) { return traffic(*a) > traffic(*b); });
+    nlohmann::json out = nlohmann::json::array();
+    for (std::size_t i = 0; i < kept; ++i) {
+        out.push_back(*order[i]);
+    }
+    if (kept < order.size()) {
+        nlohmann::json rest = {{"vhost", ""}, {"kind", "other"}, {"name", "_other"}};
+        for (const auto& metric : destination_metrics) {
+            std::uint64_t sum = 0;
+            for (std::size_t i = kept; i < order.size(); ++i) {
+                sum += (*order[i])[metric.field].get<std::uint64_t>();
+            }
+            rest[metric.field] = sum;
+        }
+        out.push_back(std::move(rest));
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string to_prometheus(const nlohmann::json& snapshot, std::size_t top_destinations) {
     std::ostringstream out;
     const auto& broker_info = snapshot["broker"];
     family(out, "stampede_info", "gauge", "Broker version and I/O backend.");
@@ -170,9 +214,27 @@ std::string to_prometheus(const nlohmann::json& snapshot) {
     out << "stampede_resident_bytes " << snapshot["memory"]["resident_bytes"] << '\n';
     family(out, "stampede_outbound_bytes", "gauge", "Bytes queued for clients, not yet written.");
     out << "stampede_outbound_bytes " << snapshot["memory"]["outbound_bytes"] << '\n';
+    family(out, "stampede_socket_send_queue_bytes", "gauge",
+           "Bytes in client sockets' kernel send queues, not yet taken by the peers.");
+    out << "stampede_socket_send_queue_bytes " << snapshot["memory"]["socket_bytes"] << '\n';
+    family(out, "stampede_memory_alarm", "gauge", "1 while publishers are held for memory.");
+    out << "stampede_memory_alarm " << (snapshot["memory"]["alarm"].get<bool>() ? 1 : 0) << '\n';
+    family(out, "stampede_destinations", "gauge", "Destinations (topics and queues).");
+    out << "stampede_destinations " << snapshot["destinations"].size() << '\n';
+    const nlohmann::json destinations =
+        bounded_destinations(snapshot["destinations"], top_destinations);
+    const auto leniency = snapshot.value("leniency", nlohmann::json::object());
+    family(out, "stampede_lenient_eol_bodies_total", "counter",
+           "Frames without a body whose EOL-only body was dropped (config strict: false).");
+    out << "stampede_lenient_eol_bodies_total " << leniency.value("eol_bodies", std::uint64_t{0})
+        << '\n';
+    family(out, "stampede_lenient_stray_nuls_total", "counter",
+           "NULs skipped between frames (config strict: false).");
+    out << "stampede_lenient_stray_nuls_total " << leniency.value("stray_nuls", std::uint64_t{0})
+        << '\n';
     for (const auto& metric : destination_metrics) {
         family(out, metric.name, metric.type, metric.help);
-        for (const auto& d : snapshot["destinations"]) {
+        for (const auto& d : destinations) {
             out << metric.name << "{vhost=\"" << label_value(d["vhost"].get<std::string>())
                 << "\",kind=\"" << d["kind"].get<std::string>() << "\",name=\""
                 << label_value(d["name"].get<std::string>()) << "\"} " << d[metric.field] << '\n';

@@ -24,6 +24,10 @@ runtime::result<nlohmann::json> snapshot_from_fiber(broker_context& ctx, const s
 void paginate(nlohmann::json& snapshot, std::size_t offset, std::size_t limit);
 
 /// The snapshot in the Prometheus text exposition format (version 0.0.4).
-std::string to_prometheus(const nlohmann::json& snapshot);
+/// The snapshot in Prometheus text format. Per-destination series exist for
+/// the `top_destinations` busiest destinations (messages in plus out); the
+/// others are summed into one series named "_other", so the output stays
+/// bounded however many destinations exist.
+std::string to_prometheus(const nlohmann::json& snapshot, std::size_t top_destinations);
 
 }  // namespace stampede::broker

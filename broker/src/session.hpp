@@ -1,136 +1,200 @@
 #pragma once
 
+// A client's session: what its frames mean. A thin dispatcher over parts that
+// each own one job and its state:
+//
+//   connection          bytes in and out, frame assembly, the writer fiber
+//   subscription_table  subscriptions, pending acknowledgements, backlogs
+//   transaction_log     open transactions and what they hold
+//   destination_cache   where it publishes, attached in the registry
+//   publisher_gate      its credit window, gates and the memory alarm
+//   congestion_tracker  whether it is a slow consumer
+//
+// The session ties them to the rest of the broker (registry, destinations,
+// relays) and serializes what it sends.
+
 #include <cstdint>
-#include <deque>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
-#include <vector>
 
 #include "actors.hpp"
+#include "congestion.hpp"
+#include "connection.hpp"
 #include "context.hpp"
+#include "destination_cache.hpp"
+#include "errc.hpp"
 #include "flow.hpp"
-#include "outbound.hpp"
+#include "heartbeat.hpp"
+#include "publisher_gate.hpp"
 #include "stampede/protocol/negotiate.hpp"
-#include "stampede/protocol/parser.hpp"
 #include "stampede/protocol/serializer.hpp"
-#include "stampede/runtime/io.hpp"
-#include "stampede/runtime/sync.hpp"
+#include "stampede/transport/stream.hpp"
 #include "stats.hpp"
+#include "subscription_table.hpp"
+#include "token_bucket.hpp"
+#include "transaction_log.hpp"
 
 namespace stampede::broker {
 
 class template_cache;
 
-/// A delivery awaiting ACK or NACK (client and client-individual modes).
-struct unacked_delivery {
-    std::uint64_t queue_sequence = 0;  ///< from a queue: its sequence there
-    message_ptr topic_message;         ///< from a topic: kept for redelivery on NACK
-    std::uint32_t deliveries = 1;
-};
+/// Scratch space for the headers of one outgoing frame (never on a fiber
+/// stack): cleared and handed out, valid until the next call on this thread.
+std::vector<protocol::header>& scratch_headers();
 
-/// One SUBSCRIBE of this connection.
-struct subscription {
-    std::string id;
-    std::uint32_t slot = 0;  ///< connection-unique number, stable for the subscription's life
-    destination_handle destination;
-    ack_mode mode = ack_mode::automatic;
-    slow_consumer_policy policy = slow_consumer_policy::drop;
-    std::size_t prefetch = 1;
-    std::map<std::uint64_t, unacked_delivery> unacked;  ///< by delivery number, in order
-    std::deque<message_ptr> backlog;  ///< topic messages waiting for prefetch room
-};
-
-/// A transaction's frames, applied in order at COMMIT.
-struct pending_frame {
-    protocol::command cmd;
-    std::string destination;       ///< SEND
-    std::shared_ptr<message> msg;  ///< SEND (charged to the publisher at COMMIT)
-    std::uint64_t delivery = 0;    ///< ACK/NACK
-};
-
-/// One client connection: a reader fiber (parse in place, dispatch), a writer
-/// fiber (drain the outbound queue in batches, in a loop) and a session actor
-/// as its mailbox. All three live on the connection's scheduler and share this
-/// object; they never run at the same time, so its state needs no locks.
-class session : public std::enable_shared_from_this<session> {
+class session : public std::enable_shared_from_this<session>, private connection_events {
   public:
-    session(broker_context& ctx, runtime::tcp_stream stream, std::uint64_t id);
+    session(broker_context& ctx, std::unique_ptr<transport::stream> stream, std::uint64_t id);
     ~session();
     session(const session&) = delete;
     session& operator=(const session&) = delete;
 
     /// Runs the connection to its end on the calling fiber (the reader), then
     /// cleans up. The connection handler's whole job.
-    static void serve(broker_context& ctx, runtime::tcp_stream stream);
+    static void serve(broker_context& ctx, std::unique_ptr<transport::stream> stream);
 
-    // Deliveries and events, on this session's scheduler.
+    // ---- Deliveries and events, on this session's scheduler ----
 
-    /// Copies a topic message to subscription `slot`; returns bytes queued.
-    std::size_t deliver_topic(std::uint32_t slot, const message_ptr& msg,
+    /// Delivers a topic message to subscription `slot`; returns bytes queued.
+    std::size_t deliver_topic(std::uint64_t slot, const message_ptr& msg,
                               template_cache& templates);
     void deliver_queue(queue_delivery& delivery);
+    /// A queue browse is over: the end marker (a MESSAGE with browser:end).
+    void on_browse_end(std::uint64_t slot);
     void on_publish_rejected(const publish_rejected& rejected);
+    /// Heart-beat timers: when to look again (nullopt: stop).
     std::optional<std::uint32_t> on_heartbeat_send_tick();
-    /// Closes the connection if the client has been silent for twice its
-    /// heart-beat interval; otherwise the milliseconds until that could happen.
     std::optional<std::uint32_t> on_heartbeat_check_tick();
     void on_connect_deadline();
+    /// Flow control: a credit window reopened or a gate opened.
     void on_resume() { resume_.notify_all(); }
-    void on_congestion_grace(std::uint64_t episode);
+    /// Congestion timer: samples and judges; false when it need not run again.
+    bool on_congestion_tick();
+    /// Closes the connection with an ERROR (broker shutdown).
     void close(std::string_view reason);
 
     std::uint64_t id() const noexcept { return id_; }
     const std::string& vhost() const noexcept { return vhost_; }
-    std::string destination_name(std::uint32_t slot) const;
+    std::string destination_name(std::uint64_t slot);
 
   private:
-    // Life cycle (session.cpp).
-    void start();
-    void read_loop();
-    void consume(std::span<char> input);
-    bool feed_assembly(std::span<char>& input);
-    bool handle_parse(const protocol::parse_result& r);
-    void linger();
-    void finish();
-    void writer_loop();
-    bool await_output();
-    runtime::result<void> write_batch(const byte_buffer& batch,
-                                      const std::vector<outbound_entry>& entries,
-                                      std::vector<iovec>& iovecs);
-    void settle_written(const std::vector<outbound_entry>& entries);
-    void wake_writer() noexcept;
+    // connection_events (session.cpp)
+    void on_frame(const protocol::frame_view& frame) override;
+    void on_parse_error(protocol::errc error) override;
+    bool reader_must_wait(protocol::command last) override;
+    void wait_to_read() override;
+    void on_written(const std::vector<outbound_entry>& entries) override;
 
-    // Frames (session_frames.cpp).
-    void dispatch(const protocol::frame_view& frame);
+    void start();
+    void finish();
+    bool spawn_writer();
+
+    // Connecting (session_connect.cpp).
     void on_connect(const protocol::frame_view& frame);
+    void on_disconnect(const protocol::frame_view& frame);
+    void enter_connected(protocol::version v, protocol::heart_beat_plan plan, std::string vhost,
+                         std::string login);
+
+    // Publishing and transactions (session_publish.cpp).
     void on_send(const protocol::frame_view& frame);
-    void on_subscribe(const protocol::frame_view& frame);
-    void on_unsubscribe(const protocol::frame_view& frame);
-    void on_ack(const protocol::frame_view& frame, bool positive);
     void on_begin(const protocol::frame_view& frame);
     void on_commit(const protocol::frame_view& frame);
     void on_abort(const protocol::frame_view& frame);
-    void on_disconnect(const protocol::frame_view& frame);
-    bool publish(const std::string& destination, std::shared_ptr<message> msg,
-                 const protocol::frame_view* receipt_frame);
-    bool apply_ack(std::uint64_t delivery, bool positive);
-    const destination_handle* resolve(std::string_view name);
+    [[nodiscard]] result<const destination_handle*> publish_target(std::string_view name);
+    /// `to_consume`: the caller subscribes (a temporary destination must be this session's).
+    [[nodiscard]] result<destination_handle> resolve(std::string_view name, bool may_create,
+                                                     bool to_consume = false);
+    void release(const destination_handle& handle);
+    bool publish(std::string_view destination, std::shared_ptr<message> msg,
+                 const protocol::frame_view* receipt_frame, bool reserved);
+    std::string next_message_id();
+    struct reservation {
+        runtime::actor_ref<queue_actor> queue;
+        std::size_t first_frame = 0;
+        std::size_t messages = 0;
+        std::size_t bytes = 0;
+    };
+    bool check_commit_acks(const std::vector<transaction_frame>& frames, const std::string& refused,
+                           const protocol::frame_view& commit);
+    bool resolve_commit_targets(const std::vector<transaction_frame>& frames,
+                                std::vector<destination_handle>& targets,
+                                const protocol::frame_view& commit);
+    bool reserve_commit_room(const std::vector<transaction_frame>& frames,
+                             const std::vector<destination_handle>& targets,
+                             std::vector<reservation>& reservations, const std::string& refused,
+                             const protocol::frame_view& commit);
+    void fail_transaction(errc e, std::string_view tx, std::string_view command,
+                          const protocol::frame_view* cause);
+
+    // Subscribing and acknowledging (session_subscribe.cpp).
+    void on_subscribe(const protocol::frame_view& frame);
+    void on_unsubscribe(const protocol::frame_view& frame);
+    void on_ack(const protocol::frame_view& frame, bool positive);
+    [[nodiscard]] std::optional<std::uint64_t> delivery_named(const protocol::frame_view& frame,
+                                                              std::string_view what);
+    void apply_settlement(settlement& done, bool positive);
     void remove_subscription(subscription& sub);
+    [[nodiscard]] result<void> register_subscriber(subscription& sub);
+    [[nodiscard]] result<destination_handle> subscribe_target(std::string_view destination,
+                                                              destination_kind kind, bool wildcard);
+
+    // Temporary destinations, reply-to, selectors, browsing, wildcards
+    // (session_destinations.cpp).
+    struct temp_destination {
+        std::string name;  ///< generated: /reply-queue/..., /remote-temp-queue/...
+        destination_handle handle;
+    };
+    /// This connection's temporary destination for `alias` (/temp-queue/NAME
+    /// or /temp-topic/NAME), made on first use. too_many_temporary, or why the
+    /// registry refused it.
+    [[nodiscard]] result<const temp_destination*> temporary(std::string_view alias,
+                                                            destination_kind kind);
+    /// SEND: the value its reply-to header is rewritten to (empty: left as
+    /// it is); for a temporary alias, the destination is made and, if nothing
+    /// consumes it yet, subscribed to (RabbitMQ's form). nullopt: the
+    /// connection has been failed.
+    [[nodiscard]] std::optional<std::string> reply_to_for(const protocol::frame_view& frame);
+    /// SUBSCRIBE: selector, browser, exclusive, wildcard. False: the
+    /// connection has been failed.
+    bool read_features(const protocol::frame_view& frame, destination_kind kind,
+                       std::string_view destination, subscription_features& out);
+    [[nodiscard]] result<void> register_wildcard(subscription& sub);
+    void unregister_wildcard(const subscription& sub);
+    /// The connection's temporary destinations go with it.
+    void delete_temporaries();
+    /// A SEND to a temporary destination that no longer exists:
+    /// temp.send_to_missing says whether that is an ERROR (false) or dropped
+    /// and counted (unless the destination `counted` it already).
+    bool missing_temporary(std::string_view destination, const protocol::frame_view* cause,
+                           bool counted = false);
+
+    // Deliveries (session_delivery.cpp).
+    bool expired_now(const message& msg);
+    void write_topic_message(subscription& sub, const protocol::message_template& tmpl,
+                             const message& msg, std::uint64_t delivery, bool redelivered,
+                             const message_ptr& shared_body);
+    std::size_t write_queue_message(subscription& sub, const message& msg, std::uint64_t delivery,
+                                    bool redelivered, std::uint64_t queue_sequence);
+    void deliver_from_topic(subscription& sub, const message_ptr& msg,
+                            const protocol::message_template& tmpl);
     void redeliver_topic(subscription& sub, unacked_delivery item);
+    void dead_letter(const subscription& sub, const message& msg);
     void pump_backlog(subscription& sub);
+    void settle_written(const std::vector<outbound_entry>& entries);
 
     // Flow control (session_flow.cpp).
-    bool publisher_must_wait() const noexcept;
-    void respect_flow_control();
+    void wait_for_publisher_gate();
+    void wait_for_output_room();
     void check_outbound();
-    void relieve_outbound();
-    void set_congestion(bool on, bool only_blocking = false);
-    void disconnect_slow(const subscription& sub, std::string_view why);
-    void declare_slow(std::string_view why);
-    void drop_backlog();
+    void judge_congestion(bool sample);
+    void apply_verdict(const congestion_verdict& verdict);
+    void hold_topics(bool all, bool blocking);
+    void drop_queued_topic_messages(std::size_t target);
+    void disconnect_slow(std::string_view why);
+    policy_mix current_policies() const;
+    std::size_t queued_bytes() const noexcept;
 
     // Output (session_output.cpp).
     void send_connected(protocol::version v, protocol::heart_beat server);
@@ -140,97 +204,73 @@ class session : public std::enable_shared_from_this<session> {
     /// receipt) and closes the connection once it is written.
     void fail(std::string_view message, std::string_view detail = {},
               const protocol::frame_view* cause = nullptr,
-              std::span<const protocol::header> extra = {});
-    /// With `shared_body`, only the headers are copied: the body goes out from
-    /// the message itself (fanout: shared).
-    void write_topic_message(subscription& sub, const protocol::message_template& tmpl,
-                             std::uint64_t delivery, bool redelivered,
-                             const message_ptr& shared_body);
-    std::size_t write_queue_message(subscription& sub, const message& msg, std::uint64_t delivery,
-                                    bool redelivered, std::uint64_t queue_sequence);
+              std::span<const protocol::header> extra = {},
+              transport::close_reason why = transport::close_reason::policy);
+    void fail_with(errc e, std::string_view context, const protocol::frame_view* cause);
     void queue_control(std::string_view bytes);
-    /// "<session>-<delivery>": the MESSAGE's message-id and ack header.
-    /// The view is into `scratch`, which must outlive its use.
-    std::string_view message_id(std::uint64_t delivery, std::span<char, 48> scratch) const;
-    std::string message_id(std::uint64_t delivery) const;
-    std::optional<std::uint64_t> parse_message_id(std::string_view id) const;
+    /// Serializes `frame` into the outbound queue as one entry like `entry`;
+    /// returns its size.
+    std::size_t enqueue_frame(const protocol::outgoing_frame& frame, outbound_entry entry);
+    /// "<session>-<delivery>": the MESSAGE's ack header. The view is into
+    /// `scratch`, which must outlive its use.
+    std::string_view ack_id(std::uint64_t delivery, std::span<char, 48> scratch) const;
+    std::optional<std::uint64_t> parse_ack_id(std::string_view id) const;
 
-    subscription* find_slot(std::uint32_t slot);
-    consumer_key key_for(const subscription& sub) const;
+    consumer_key key_for(const subscription& sub) const { return {actor_.id(), sub.slot}; }
 
     broker_context& ctx_;
-    runtime::tcp_stream stream_;
     const std::uint64_t id_;
     const std::string id_text_;
+    connection_counters counters_;
+    connection conn_;
     runtime::actor_ref<session_actor> actor_;
-
-    // Reading.
-    protocol::parser parser_;
-    std::vector<char> assembly_;  ///< a frame split across receives, and only that
-    runtime::time_point last_received_;
-    bool reader_done_ = false;
-    runtime::event reader_exited_;
 
     // Connection state.
     bool connected_ = false;
-    bool closing_ = false;
+    bool counted_unauthenticated_ = false;
     protocol::version version_ = protocol::version::v1_0;
-    protocol::heart_beat_plan heartbeat_{};
+    heartbeat_schedule heartbeats_{{}};
     std::string vhost_;
     std::string login_;
+    std::string message_id_prefix_;
+    std::uint64_t next_message_ = 1;
 
-    // Subscriptions and acknowledgements.
-    std::unordered_map<std::string, std::unique_ptr<subscription>> subscriptions_;
-    std::unordered_map<std::uint32_t, subscription*> by_slot_;
-    std::unordered_map<std::uint64_t, std::uint32_t> awaiting_ack_;  ///< delivery -> slot
-    std::uint32_t next_slot_ = 1;
-    std::uint64_t next_delivery_ = 1;
-    std::unordered_map<std::string, destination_handle> destinations_;  ///< resolved, attached
-    std::unordered_map<std::string, std::vector<pending_frame>> transactions_;
-
-    // Writing.
-    outbound_queue out_;
-    runtime::event writer_wake_;
-    bool writer_running_ = false;
-    bool writer_done_ = false;
-    runtime::event writer_exited_;
-    runtime::time_point last_written_at_{};  ///< when output last reached the socket (heart-beats)
-
-    // Flow control: as a publisher...
-    std::shared_ptr<publish_credit> credit_;
-    const destination_handle* last_published_ = nullptr;  ///< into destinations_
+    subscription_table subscriptions_;
+    transaction_log transactions_;
+    destination_cache publish_targets_;
+    token_bucket new_destinations_;  ///< limits.max_new_destinations_per_second
+    std::unique_ptr<publisher_gate> gate_;
     runtime::event resume_;
-    bool paused_ = false;
-    // ...and as a subscriber.
-    bool congested_ = false;  ///< past 75% of outbound.max_bytes, holding back publishers
-    bool slow_ = false;       ///< a slow consumer: its drop-policy topic messages are dropped
-    std::uint64_t written_total_ = 0;
-    std::uint64_t written_at_congestion_ = 0;
-    std::uint64_t congestion_episode_ = 0;  ///< which congestion the pending grace check is for
-    std::unordered_map<runtime::actor_id, runtime::actor_ref<topic_actor>> congesting_;
-
-    connection_counters counters_;
+    congestion_tracker congestion_;
+    bool watching_congestion_ = false;  ///< a congestion tick is scheduled
+    bool reader_paused_ = false;        ///< over outbound.max_bytes: its frames wait
+    bool reader_waiting_ = false;       ///< the reader is blocked in wait_to_read()
+    std::unordered_map<runtime::actor_id, runtime::actor_ref<topic_actor>> holding_;
+    std::unordered_map<std::string, temp_destination> temporaries_;  ///< by alias
+    std::uint64_t next_temporary_ = 1;
+    std::string slow_reason_;
+    runtime::event output_room_;
 };
 
 /// The session's mailbox: deliveries from queues on other schedulers,
 /// rejections, shutdown, and the connection's timers (connect deadline,
-/// heart-beats). Each handler passes straight to the session.
+/// heart-beats, congestion). Each handler passes straight to the session.
 class session_actor : public runtime::gen_server<session_actor> {
   public:
-    session_actor(std::shared_ptr<session> s, std::uint32_t connect_timeout_ms,
-                  std::uint32_t grace_ms)
-        : session_(std::move(s)), connect_timeout_ms_(connect_timeout_ms), grace_ms_(grace_ms) {}
+    session_actor(std::shared_ptr<session> s, std::uint32_t connect_timeout_ms)
+        : session_(std::move(s)), connect_timeout_ms_(connect_timeout_ms) {}
 
     bool init(runtime::exit_reason&);
 
     void handle_cast(queue_delivery& delivery) { session_->deliver_queue(delivery); }
+    void handle_cast(browse_end& end) { session_->on_browse_end(end.slot); }
     void handle_cast(publish_rejected& rejected) { session_->on_publish_rejected(rejected); }
     void handle_cast(close_connection& request) { session_->close(request.reason); }
     void handle_cast(start_heartbeats& plan);
     void handle_cast(end_session&) { stop(); }
     void handle_cast(resume_reading&) { session_->on_resume(); }
-    void handle_cast(congestion_grace&);
-    void handle_info(congestion_grace& check) { session_->on_congestion_grace(check.episode); }
+    void handle_cast(watch_congestion&);
+    void handle_info(congestion_tick&);
     void handle_info(heartbeat_send_tick&);
     void handle_info(heartbeat_check_tick&);
     void handle_info(connect_deadline&) { session_->on_connect_deadline(); }
@@ -238,7 +278,6 @@ class session_actor : public runtime::gen_server<session_actor> {
   private:
     std::shared_ptr<session> session_;
     std::uint32_t connect_timeout_ms_;
-    std::uint32_t grace_ms_;
 };
 
 }  // namespace stampede::broker

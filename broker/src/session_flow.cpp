@@ -1,19 +1,7 @@
-// Flow control, from both sides of a session.
-//
-// As a publisher: between frames the reader stops while the session's credit
-// window is used up, while the destination it last published to holds its gate
-// closed, or while the broker's memory alarm is up. Not reading is the whole
-// mechanism: TCP then holds the client back. Heart-beat checks pause meanwhile.
-//
-// As a subscriber: past half of outbound.max_bytes the connection closes the
-// gates of its topics (publishers pause) until it is back under a quarter.
-// If, held like that for the grace period, it drains slower than
-// outbound.min_drain_rate, it is a slow consumer: `disconnect` closes it with
-// an ERROR, `drop` drops its oldest queued topic messages (counted) and stops
-// holding publishers back, `block` keeps holding them until it drains. Being
-// behind is not being slow: a subscriber that drains is only ever throttled,
-// however far over max_bytes the messages in flight carry it, up to a safety
-// cap of four times max_bytes (or max_bytes plus one largest frame).
+// Flow control, from both sides of a session (the rules: congestion.hpp and
+// publisher_gate.hpp).
+
+#include <unordered_set>
 
 #include "queue.hpp"
 #include "session.hpp"
@@ -22,229 +10,197 @@
 
 namespace stampede::broker {
 
-namespace {
-// How long a paused reader waits before looking again, in case a wake-up went
-// astray (the gate's destination was reclaimed, say). Wake-ups are the norm.
-constexpr auto flow_recheck = std::chrono::seconds(1);
-// The memory alarm sends no wake-ups: paused readers look this often.
-constexpr auto memory_recheck = std::chrono::milliseconds(50);
-}  // namespace
-
 // ---- as a publisher ----
 
-bool session::publisher_must_wait() const noexcept {
-    return credit_->exhausted() || ctx_.memory_alarm.load(std::memory_order_relaxed) ||
-           (last_published_ != nullptr && last_published_->gate->closed());
-}
-
-void session::respect_flow_control() {
-    paused_ = true;
-    while (!closing_ && publisher_must_wait()) {
-        runtime::time_point until = runtime::deadline_after(memory_recheck);
-        if (credit_->exhausted()) {
-            if (!credit_->request_wake()) {
-                continue;  // the window reopened meanwhile
-            }
-            until = runtime::deadline_after(flow_recheck);
-        } else if (last_published_ != nullptr && last_published_->gate->closed()) {
-            if (last_published_->kind == destination_kind::topic) {
-                last_published_->topic.cast(await_gate{actor_});
-            } else {
-                last_published_->queue.cast(await_gate{actor_});
-            }
-            until = runtime::deadline_after(flow_recheck);
-        }
+void session::wait_for_publisher_gate() {
+    while (!conn_.closing() && gate_->must_wait()) {
+        const runtime::time_point until = gate_->request_wake();
         const auto waited = resume_.wait(until);
         if (!waited && waited.error() != runtime::errc::timeout) {
             break;  // the runtime is stopping
         }
     }
-    paused_ = false;
-    last_received_ = runtime::clock::now();  // its heart-beats could not be read meanwhile
 }
 
-// ---- as a subscriber ----
+// ---- as a receiver ----
 
+std::size_t session::queued_bytes() const noexcept {
+    return conn_.output().bytes() + subscriptions_.backlog_bytes();
+}
+
+policy_mix session::current_policies() const {
+    policy_mix mix;
+    for (const subscription* sub : subscriptions_.all()) {
+        if (!sub->is_topic()) {
+            continue;
+        }
+        mix.block = mix.block || sub->policy == slow_consumer_policy::block;
+        mix.drop = mix.drop || sub->policy == slow_consumer_policy::drop;
+        mix.disconnect = mix.disconnect || sub->policy == slow_consumer_policy::disconnect;
+    }
+    return mix;
+}
+
+// After anything was queued for the connection. The fast path: under a
+// quarter of max_bytes with nothing being watched, nothing to judge. Over
+// half, judge at once (a burst can go far in one tick); between, the ticks
+// sample and judge.
 void session::check_outbound() {
-    const std::size_t bytes = out_.bytes();
-    counters_.outbound_bytes = bytes;
-    const std::size_t max = ctx_.cfg.outbound.max_bytes;
-    if (bytes <= max / 2) {
+    const std::size_t queued = queued_bytes();
+    counters_.outbound_bytes = conn_.output().bytes();
+    if (queued <= congestion_.watch_threshold() && !watching_congestion_) {
         return;
     }
-    if (slow_) {
-        if (bytes > max) {
-            drop_backlog();
-        }
-        return;
-    }
-    if (!congested_) {
-        congested_ = true;
-        written_at_congestion_ = written_total_;
-        set_congestion(true);
-        actor_.cast(congestion_grace{++congestion_episode_});
-    }
-    // The cap leaves room for one frame of the largest size on top of
-    // max_bytes: a single big message is not a sign of a slow consumer.
-    if (bytes > std::max(4 * max, max + ctx_.cfg.limits.max_frame)) {
-        declare_slow("its outbound queue passed four times max_bytes");
+    if (!watching_congestion_ || queued > congestion_.config().max_bytes / 2) {
+        judge_congestion(false);
     }
 }
 
-// After each write: a connection back under a quarter lets its publishers go,
-// and a slow one that has drained is an ordinary subscriber again.
-void session::relieve_outbound() {
-    counters_.outbound_bytes = out_.bytes();
-    if (out_.bytes() >= ctx_.cfg.outbound.max_bytes / 4) {
-        return;
+void session::judge_congestion(bool sample) {
+    const auto now = congestion_clock::now();
+    if (sample) {
+        congestion_.sample(now, conn_.drained_total());
     }
-    if (congested_) {
-        congested_ = false;
-        set_congestion(false);
-    }
-    slow_ = false;
+    const outbound_queue& out = conn_.output();
+    const std::size_t unsheddable =
+        out.bytes_of(entry_kind::control) + out.bytes_of(entry_kind::queue_message);
+    apply_verdict(congestion_.assess(now, queued_bytes(), unsheddable, current_policies()));
 }
 
-// Tells the topics of this connection's subscriptions that it is congested
-// (or no longer). With `only_blocking`, releases only the topics whose policy
-// is not `block` (a slow consumer keeps blocking ones closed).
-void session::set_congestion(bool on, bool only_blocking) {
-    if (on) {
-        for (const auto& [id, sub] : subscriptions_) {
-            if (sub->destination.kind != destination_kind::topic) {
-                continue;
-            }
-            const auto topic = sub->destination.topic;
-            if (congesting_.emplace(topic.id(), topic).second) {
-                topic.cast(congestion{id_, true});
-            }
-        }
+bool session::on_congestion_tick() {
+    if (conn_.closing()) {
+        watching_congestion_ = false;
+        return false;
+    }
+    judge_congestion(true);
+    return watching_congestion_;
+}
+
+void session::apply_verdict(const congestion_verdict& verdict) {
+    if (verdict.disconnect) {
+        disconnect_slow(verdict.why);
         return;
     }
-    for (auto it = congesting_.begin(); it != congesting_.end();) {
-        bool keep = false;
-        if (only_blocking) {
-            for (const auto& [id, sub] : subscriptions_) {
-                keep = keep || (sub->destination.kind == destination_kind::topic &&
-                                sub->destination.topic.id() == it->first &&
-                                sub->policy == slow_consumer_policy::block);
+    if (verdict.drop) {
+        drop_queued_topic_messages(verdict.drop_target);
+    }
+    hold_topics(verdict.hold_all, verdict.hold_blocking);
+    if (reader_paused_ && !verdict.pause_reader) {
+        output_room_.notify_all();
+    }
+    reader_paused_ = verdict.pause_reader;
+    counters_.slow = verdict.hold_all || verdict.hold_blocking || verdict.pause_reader;
+    if (verdict.keep_watching && !watching_congestion_) {
+        watching_congestion_ = true;
+        congestion_.sample(congestion_clock::now(), conn_.drained_total());
+        actor_.cast(watch_congestion{});
+    } else if (!verdict.keep_watching) {
+        watching_congestion_ = false;  // the pending tick, if any, finds nothing to do
+    }
+}
+
+// Holds the publishers of this connection's topics (all of them, or those of
+// its block-policy subscriptions), and lets go of the rest.
+void session::hold_topics(bool all, bool blocking) {
+    std::unordered_map<runtime::actor_id, runtime::actor_ref<topic_actor>> wanted;
+    if (all || blocking) {
+        for (const subscription* sub : subscriptions_.all()) {
+            if (sub->has_topic_actor() && (all || sub->policy == slow_consumer_policy::block)) {
+                wanted.emplace(sub->destination.topic.id(), sub->destination.topic);
             }
         }
-        if (keep) {
+    }
+    for (auto it = holding_.begin(); it != holding_.end();) {
+        if (wanted.contains(it->first)) {
             ++it;
             continue;
         }
         it->second.cast(congestion{id_, false});
-        it = congesting_.erase(it);
+        it = holding_.erase(it);
     }
-}
-
-void session::on_congestion_grace(std::uint64_t episode) {
-    if (!congested_ || slow_ || closing_ || episode != congestion_episode_) {
-        return;
-    }
-    const std::uint64_t drained = written_total_ - written_at_congestion_;
-    const std::uint64_t expected =
-        ctx_.cfg.outbound.min_drain_rate * ctx_.cfg.outbound.grace_ms / 1000;
-    if (drained < expected) {
-        declare_slow("it drained " + std::to_string(drained) + " bytes in " +
-                     std::to_string(ctx_.cfg.outbound.grace_ms) + " ms");
-        return;
-    }
-    // Behind but draining: hold the publishers a while longer, and look again.
-    written_at_congestion_ = written_total_;
-    actor_.cast(congestion_grace{episode});
-}
-
-void session::declare_slow(std::string_view why) {
-    bool drops = false;
-    for (const auto& [id, sub] : subscriptions_) {
-        if (sub->destination.kind != destination_kind::topic) {
-            continue;
+    for (auto& [id, topic] : wanted) {
+        if (holding_.emplace(id, topic).second) {
+            topic.cast(congestion{id_, true});
         }
-        if (sub->policy == slow_consumer_policy::disconnect) {
-            disconnect_slow(*sub, why);
-            return;
-        }
-        drops = drops || sub->policy == slow_consumer_policy::drop;
     }
-    if (!drops) {
-        return;  // block: the publishers stay held until it drains
-    }
-    slow_ = true;
-    set_congestion(false, true);
-    congested_ = !congesting_.empty();
-    runtime::log::info("connection ", id_, " (", counters_.peer, ") is a slow consumer: ", why,
-                       "; dropping its oldest topic messages");
-    drop_backlog();
-}
-
-// Closes a slow consumer with an ERROR. Its topics' publishers go at once and
-// its queued topic messages are let go (counted as dropped): the peer is not
-// reading them, and they would otherwise hold memory and the topics' gates
-// until the close deadline ends a writer stuck on the full socket.
-void session::disconnect_slow(const subscription& sub, std::string_view why) {
-    const std::size_t queued = out_.bytes();
-    set_congestion(false);
-    congested_ = false;
-    const auto dropped = out_.drop_oldest(
-        [](const outbound_entry& e) { return e.kind == entry_kind::topic_message; }, 0);
-    counters_.dropped += dropped.size();
-    fail("slow consumer", std::to_string(queued) + " bytes queued for this connection (limit " +
-                              std::to_string(ctx_.cfg.outbound.max_bytes) + "), and " +
-                              std::string(why) + "; the policy for " + sub.destination.name +
-                              " is disconnect");
 }
 
 // Drops the oldest queued messages of drop-policy topic subscriptions until
-// the queue is back to half its limit. Client-ack deliveries among them are
-// forgotten too: they were never sent, so there is nothing to acknowledge.
-void session::drop_backlog() {
+// at most `target` bytes are queued, then whatever waits in their backlogs.
+// Client-ack deliveries among them are forgotten: never sent, nothing to ack.
+void session::drop_queued_topic_messages(std::size_t target) {
     auto droppable = [this](const outbound_entry& e) {
         if (e.kind != entry_kind::topic_message) {
             return false;
         }
-        const subscription* sub = find_slot(e.slot);
+        const subscription* sub = subscriptions_.find_slot(e.slot);
         return sub != nullptr && sub->policy == slow_consumer_policy::drop;
     };
-    const auto dropped = out_.drop_oldest(droppable, ctx_.cfg.outbound.max_bytes / 2);
+    const std::size_t backlog = subscriptions_.backlog_bytes();
+    const auto dropped =
+        conn_.output().drop_oldest(droppable, target > backlog ? target - backlog : 0);
     std::unordered_map<runtime::actor_id, std::pair<runtime::actor_ref<topic_actor>, std::uint64_t>>
         per_topic;
     for (const outbound_entry& e : dropped) {
-        subscription* sub = find_slot(e.slot);
+        subscription* sub = subscriptions_.find_slot(e.slot);
         if (sub == nullptr) {
             continue;
         }
-        if (sub->unacked.erase(e.sequence) > 0) {
-            awaiting_ack_.erase(e.sequence);
-        }
+        subscriptions_.forget(e.sequence);
         auto& [topic, count] = per_topic[sub->destination.topic.id()];
         topic = sub->destination.topic;
         ++count;
     }
-    // Messages waiting for prefetch room are undelivered too: they go as well,
-    // rather than refill the queue they would be dropped from.
-    std::size_t waiting = 0;
-    for (auto& [id, sub] : subscriptions_) {
-        if (sub->policy == slow_consumer_policy::drop && !sub->backlog.empty()) {
-            auto& [topic, count] = per_topic[sub->destination.topic.id()];
-            topic = sub->destination.topic;
-            count += sub->backlog.size();
-            waiting += sub->backlog.size();
-            sub->backlog.clear();
+    std::uint64_t waiting = 0;
+    if (queued_bytes() > target) {
+        for (const auto& [id, count] : subscriptions_.drop_droppable_backlogs()) {
+            per_topic[id].second += count;
+            waiting += count;
         }
     }
     for (auto& [id, entry] : per_topic) {
-        entry.first.cast(dropped_for_slow_consumer{entry.second});
+        if (entry.first.valid()) {
+            entry.first.cast(dropped_for_slow_consumer{entry.second});
+        }
     }
     counters_.dropped += dropped.size() + waiting;
-    counters_.outbound_bytes = out_.bytes();
+    counters_.outbound_bytes = conn_.output().bytes();
 }
 
-// ---- the mailbox's part ----
+// Closes a slow consumer with an ERROR. Its topics' publishers go at once and
+// its queued topic messages are let go (counted as dropped): the peer is not
+// reading them, and they would otherwise hold memory until the close deadline
+// ends a writer stuck on the full socket.
+void session::disconnect_slow(std::string_view why) {
+    const std::size_t queued = queued_bytes();
+    hold_topics(false, false);
+    const auto dropped = conn_.output().drop_oldest(
+        [](const outbound_entry& e) { return e.kind == entry_kind::topic_message; }, 0);
+    const auto waiting = subscriptions_.drop_droppable_backlogs();
+    counters_.dropped += dropped.size();
+    reader_paused_ = false;
+    output_room_.notify_all();
+    std::string policies;
+    for (const subscription* sub : subscriptions_.all()) {
+        if (sub->is_topic() && sub->policy == slow_consumer_policy::disconnect) {
+            policies = "; the policy for " + sub->destination.name + " is disconnect";
+            break;
+        }
+    }
+    fail("slow consumer", std::to_string(queued) + " bytes queued for this connection (limit " +
+                              std::to_string(ctx_.cfg.outbound.max_bytes) +
+                              ", outbound.max_bytes), and " + std::string(why) + policies);
+}
 
-void session_actor::handle_cast(congestion_grace& check) {
-    send_after(std::chrono::milliseconds(grace_ms_), congestion_grace{check.episode});
+// The reader of a connection over outbound.max_bytes waits here until the
+// writer has brought it back under half, or the connection closes.
+void session::wait_for_output_room() {
+    while (reader_paused_ && !conn_.closing()) {
+        const auto waited = output_room_.wait(runtime::deadline_after(std::chrono::seconds(1)));
+        if (!waited && waited.error() != runtime::errc::timeout) {
+            break;  // the runtime is stopping
+        }
+    }
 }
 
 }  // namespace stampede::broker

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "errc.hpp"
+#include "log_text.hpp"
 #include "session.hpp"
 #include "stampede/broker/version.hpp"
 #include "stampede/protocol/serializer.hpp"
@@ -10,33 +12,30 @@
 namespace stampede::broker {
 
 namespace {
-
 using protocol::command;
 using protocol::header;
+}  // namespace
 
-// Scratch space for the headers of one outgoing frame (never on a fiber stack).
 std::vector<header>& scratch_headers() {
     thread_local std::vector<header> headers;
     headers.clear();
     return headers;
 }
 
-}  // namespace
-
-void session::queue_control(std::string_view bytes) {
-    out_.push(bytes, entry_kind::control);
-    counters_.outbound_bytes = out_.bytes();
-    wake_writer();
-}
-
-// Serializes `frame` into the outbound queue as one entry like `entry`.
-static std::size_t enqueue(outbound_queue& out, const protocol::outgoing_frame& frame,
-                           protocol::version v, outbound_entry entry) {
-    const std::size_t size = protocol::serialized_size(frame, v);
-    protocol::serialize(frame, v, out.reserve(size));
+std::size_t session::enqueue_frame(const protocol::outgoing_frame& frame, outbound_entry entry) {
+    outbound_queue& out = conn_.output();
+    const std::size_t size = protocol::serialized_size(frame, version_);
+    protocol::serialize(frame, version_, out.reserve(size));
     entry.size = entry.inline_size = static_cast<std::uint32_t>(size);
     out.commit(std::move(entry));
+    conn_.wake_writer();
+    check_outbound();
     return size;
+}
+
+void session::queue_control(std::string_view bytes) {
+    conn_.output().push(bytes, entry_kind::control);
+    conn_.wake_writer();
 }
 
 void session::send_connected(protocol::version v, protocol::heart_beat server) {
@@ -45,14 +44,12 @@ void session::send_connected(protocol::version v, protocol::heart_beat server) {
                               {"server", server_name},
                               {"session", id_text_},
                               {"heart-beat", beats}};
-    enqueue(out_, {command::connected, headers, {}}, v, {});
-    wake_writer();
+    enqueue_frame({command::connected, headers, {}}, {});
 }
 
 void session::send_receipt(std::string_view receipt_id) {
     const header headers[] = {{"receipt-id", receipt_id}};
-    enqueue(out_, {command::receipt, headers, {}}, version_, {});
-    wake_writer();
+    enqueue_frame({command::receipt, headers, {}}, {});
 }
 
 void session::send_receipt_if_asked(const protocol::frame_view& frame) {
@@ -62,8 +59,9 @@ void session::send_receipt_if_asked(const protocol::frame_view& frame) {
 }
 
 void session::fail(std::string_view message, std::string_view detail,
-                   const protocol::frame_view* cause, std::span<const header> extra) {
-    if (closing_) {
+                   const protocol::frame_view* cause, std::span<const header> extra,
+                   transport::close_reason why) {
+    if (conn_.closing()) {
         return;
     }
     auto& headers = scratch_headers();
@@ -76,14 +74,100 @@ void session::fail(std::string_view message, std::string_view detail,
     }
     headers.insert(headers.end(), extra.begin(), extra.end());
     const std::string body = detail.empty() ? std::string(message) : std::string(detail);
-    enqueue(out_, {command::error, headers, body}, version_, {});
-    runtime::log::info("connection ", id_, " (", counters_.peer, "): ERROR ", message,
-                       detail.empty() ? "" : ": ", detail);
-    closing_ = true;
-    wake_writer();
+    outbound_queue& out = conn_.output();
+    const std::size_t size = protocol::serialized_size({command::error, headers, body}, version_);
+    protocol::serialize({command::error, headers, body}, version_, out.reserve(size));
+    out.commit({static_cast<std::uint32_t>(size), static_cast<std::uint32_t>(size),
+                entry_kind::control, 0, 0, nullptr});
+    // What a client causes is logged at a bounded rate, its text escaped.
+    std::uint64_t suppressed = 0;
+    if (client_error_budget().take(suppressed)) {
+        runtime::log::info(
+            "connection ", id_, " (", counters_.peer, "): ERROR ", escape_for_log(message),
+            detail.empty() ? "" : ": ", escape_for_log(detail),
+            suppressed > 0 ? " (" + std::to_string(suppressed) + " similar lines suppressed)"
+                           : std::string());
+    }
+    conn_.begin_close(why);
 }
 
-std::string_view session::message_id(std::uint64_t delivery, std::span<char, 48> scratch) const {
+namespace {
+
+std::string error_text(errc e, std::string_view context, const config& cfg) {
+    const std::string what(context);
+    switch (e) {
+        case errc::shutting_down:
+            return "cannot " + what + ": the broker is shutting down";
+        case errc::timed_out:
+            return "cannot " + what +
+                   ": the broker is overloaded (an internal request timed out); try again";
+        case errc::too_many_destinations:
+            return "cannot " + what + ": the broker already has " +
+                   std::to_string(cfg.limits.max_destinations) +
+                   " destinations (limits.max_destinations)";
+        case errc::destination_rate:
+            return "cannot " + what + ": this connection creates new destinations faster than " +
+                   std::to_string(cfg.limits.max_new_destinations_per_second) +
+                   " per second (limits.max_new_destinations_per_second)";
+        case errc::subscription_id_in_use:
+            return "cannot " + what + ": the id is already in use on this connection";
+        case errc::too_many_subscriptions:
+            return "cannot " + what + ": too many subscriptions, the limit is " +
+                   std::to_string(cfg.limits.max_subscriptions) +
+                   " per connection (limits.max_subscriptions)";
+        case errc::too_many_temporary:
+            return "cannot " + what + ": too many temporary destinations, the limit is " +
+                   std::to_string(cfg.temp.max_per_connection) +
+                   " per connection (temp.max_per_connection)";
+        case errc::subscribe_failed:
+            return "cannot " + what + ": the topic could not take the subscriber; try again";
+        case errc::unsupported_destination:
+            return "cannot " + what + ": unsupported destination";
+        default:
+            return "cannot " + what + ": " + make_error_code(e).message();
+    }
+}
+
+}  // namespace
+
+void session::fail_with(errc e, std::string_view context, const protocol::frame_view* cause) {
+    fail(error_text(e, context, ctx_.cfg), {}, cause);
+}
+
+void session::fail_transaction(errc e, std::string_view tx, std::string_view command,
+                               const protocol::frame_view* cause) {
+    const std::string name = "transaction '" + std::string(tx) + "'";
+    const auto& l = ctx_.cfg.limits;
+    switch (e) {
+        case errc::no_such_transaction:
+            fail(std::string(command) + " names " + name + ", which is not open", {}, cause);
+            return;
+        case errc::transaction_open:
+            fail(name + " is already open", {}, cause);
+            return;
+        case errc::too_many_transactions:
+            fail("too many open transactions: the limit is " + std::to_string(l.max_transactions) +
+                     " per connection (limits.max_transactions)",
+                 {}, cause);
+            return;
+        case errc::transaction_frames:
+            fail(name + " exceeds the limit of " + std::to_string(l.max_frames_per_transaction) +
+                     " frames (limits.max_frames_per_transaction); it was aborted",
+                 {}, cause);
+            return;
+        case errc::transaction_bytes:
+            fail("open transactions would hold more than " +
+                     std::to_string(l.max_transaction_bytes) +
+                     " bytes (limits.max_transaction_bytes); " + name + " was aborted",
+                 {}, cause);
+            return;
+        default:
+            fail_with(e, std::string(command) + " in " + name, cause);
+            return;
+    }
+}
+
+std::string_view session::ack_id(std::uint64_t delivery, std::span<char, 48> scratch) const {
     // The session id has at most 20 digits, the delivery number too.
     char* at = std::copy(id_text_.begin(), id_text_.end(), scratch.data());
     *at++ = '-';
@@ -91,12 +175,7 @@ std::string_view session::message_id(std::uint64_t delivery, std::span<char, 48>
     return {scratch.data(), static_cast<std::size_t>(at - scratch.data())};
 }
 
-std::string session::message_id(std::uint64_t delivery) const {
-    char scratch[48];
-    return std::string(message_id(delivery, scratch));
-}
-
-std::optional<std::uint64_t> session::parse_message_id(std::string_view id) const {
+std::optional<std::uint64_t> session::parse_ack_id(std::string_view id) const {
     if (id.size() <= id_text_.size() + 1 || !id.starts_with(id_text_) ||
         id[id_text_.size()] != '-') {
         return std::nullopt;
@@ -108,63 +187,6 @@ std::optional<std::uint64_t> session::parse_message_id(std::string_view id) cons
         return std::nullopt;
     }
     return delivery;
-}
-
-void session::write_topic_message(subscription& sub, const protocol::message_template& tmpl,
-                                  std::uint64_t delivery, bool redelivered,
-                                  const message_ptr& shared_body) {
-    char scratch[48];
-    const std::string_view id = message_id(delivery, scratch);
-    const std::string_view ack = sub.mode == ack_mode::automatic ? std::string_view() : id;
-    static constexpr header redelivered_header[] = {{"redelivered", "true"}};
-    const std::span<const header> extra =
-        redelivered ? std::span<const header>(redelivered_header) : std::span<const header>();
-    outbound_entry entry{0, 0, entry_kind::topic_message, sub.slot, delivery, nullptr};
-    if (shared_body) {
-        const std::size_t head = tmpl.head_size(id, sub.id, ack, extra);
-        tmpl.write_head(out_.reserve(head), id, sub.id, ack, extra);
-        entry.inline_size = static_cast<std::uint32_t>(head);
-        entry.size = static_cast<std::uint32_t>(head + shared_body->body().size() + 1);
-        entry.body = shared_body;
-    } else {
-        const std::size_t size = tmpl.size(id, sub.id, ack, extra);
-        tmpl.write(out_.reserve(size), id, sub.id, ack, extra);
-        entry.size = entry.inline_size = static_cast<std::uint32_t>(size);
-    }
-    out_.commit(std::move(entry));
-    ++counters_.messages_out;
-    counters_.outbound_bytes = out_.bytes();
-    wake_writer();
-}
-
-std::size_t session::write_queue_message(subscription& sub, const message& msg,
-                                         std::uint64_t delivery, bool redelivered,
-                                         std::uint64_t queue_sequence) {
-    char scratch[48];
-    const std::string_view id = message_id(delivery, scratch);
-    auto& headers = scratch_headers();
-    headers.push_back({"destination", msg.destination()});
-    headers.push_back({"message-id", id});
-    headers.push_back({"subscription", sub.id});
-    if (sub.mode != ack_mode::automatic) {
-        headers.push_back({"ack", id});
-    }
-    if (redelivered) {
-        headers.push_back({"redelivered", "true"});
-    }
-    headers.insert(headers.end(), msg.headers().begin(), msg.headers().end());
-    // Auto-ack deliveries are settled with the queue once written (see settle_written).
-    outbound_entry entry{0, 0, entry_kind::queue_message, 0, 0, nullptr};
-    if (sub.mode == ack_mode::automatic) {
-        entry.slot = sub.slot;
-        entry.sequence = queue_sequence;
-    }
-    const std::size_t size =
-        enqueue(out_, {command::message, headers, msg.body()}, version_, entry);
-    ++counters_.messages_out;
-    counters_.outbound_bytes = out_.bytes();
-    wake_writer();
-    return size;
 }
 
 }  // namespace stampede::broker

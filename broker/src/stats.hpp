@@ -25,16 +25,21 @@ struct destination_counters {
     std::uint64_t rejected = 0;  ///< queue: reject-publish overflow
     std::uint64_t redelivered = 0;
     std::uint64_t dead_lettered = 0;
-    std::uint64_t depth = 0;  ///< queue: messages held (ready + unacknowledged)
+    std::uint64_t expired = 0;  ///< never delivered: past their deadline (dead-lettered or not)
+    std::uint64_t depth = 0;    ///< queue: messages held (ready + delayed + unacknowledged)
+    std::uint64_t delayed = 0;  ///< queue, topic: waiting for their AMQ_SCHEDULED_DELAY
     std::uint64_t depth_bytes = 0;
     std::uint64_t unacked = 0;
-    std::uint64_t subscribers = 0;  ///< topic subscribers or queue consumers
+    std::uint64_t subscribers = 0;      ///< topic subscribers or queue consumers
+    std::uint64_t held_publishers = 0;  ///< publishers waiting for its gate to open
 };
 
 /// Counters of one connection, kept by its session.
 struct connection_counters {
     std::uint64_t id = 0;
     std::string peer;
+    std::string peer_ip;
+    std::string transport;  ///< tcp, tls, ws, wss
     std::string vhost;
     std::string login;
     std::string version;
@@ -46,7 +51,12 @@ struct connection_counters {
     std::uint64_t messages_out = 0;  ///< MESSAGEs queued for the client
     std::uint64_t subscriptions = 0;
     std::uint64_t outbound_bytes = 0;
-    std::uint64_t dropped = 0;  ///< topic messages dropped as a slow consumer
+    int socket_fd = -1;            ///< read at snapshot time: bytes in its kernel send queue
+    std::uint64_t dropped = 0;     ///< topic messages dropped as a slow consumer
+    std::uint64_t expired = 0;     ///< messages not written because they had expired
+    bool slow = false;             ///< holding publishers back, or its reader paused
+    std::uint64_t eol_bodies = 0;  ///< frames whose EOL-only body was dropped (not strict)
+    std::uint64_t stray_nuls = 0;  ///< NULs skipped between frames (not strict)
     std::chrono::steady_clock::time_point connected_at = std::chrono::steady_clock::now();
 };
 
@@ -57,12 +67,16 @@ class stats_board {
     void add(const destination_counters* c) { destinations_.insert(c); }
     void remove(const destination_counters* c) noexcept { destinations_.erase(c); }
     void add(const connection_counters* c) { connections_.insert(c); }
-    void remove(const connection_counters* c) noexcept { connections_.erase(c); }
+    /// Forgets a connection; what it counted for the broker-wide totals is kept.
+    void remove(const connection_counters* c) noexcept;
 
-    /// {"destinations": [...], "connections": [...]} as they are right now.
+    /// {"destinations": [...], "connections": [...], "leniency": {...}} as they are right now;
+    /// "leniency" sums every connection this board has known, closed ones included.
     nlohmann::json snapshot() const;
 
   private:
+    std::uint64_t closed_eol_bodies_ = 0;
+    std::uint64_t closed_stray_nuls_ = 0;
     std::unordered_set<const destination_counters*> destinations_;
     std::unordered_set<const connection_counters*> connections_;
 };

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 
+#include "destination_names.hpp"
 #include "registry.hpp"
 #include "session.hpp"
+#include "stampede/routing/expiry.hpp"
 #include "stampede/runtime/log.hpp"
 
 namespace stampede::broker {
@@ -12,7 +14,11 @@ namespace stampede::broker {
 
 topic_actor::topic_actor(broker_context& ctx, std::string vhost, std::string name, std::string key,
                          unsigned shard, std::shared_ptr<destination_gate> gate)
-    : ctx_(ctx), key_(std::move(key)), shard_(shard), gate_(std::move(gate)) {
+    : ctx_(ctx),
+      key_(std::move(key)),
+      shard_(shard),
+      vhost_(ctx.vhost_index(vhost)),
+      gate_(std::move(gate)) {
     counters_.kind = destination_kind::topic;
     counters_.vhost = std::move(vhost);
     counters_.name = std::move(name);
@@ -28,20 +34,124 @@ void topic_actor::terminate(const runtime::exit_reason&) {
     ctx_.here().stats->remove(&counters_);
 }
 
+namespace {
+// Delayed messages one turn releases (the rest in the next turns).
+constexpr std::size_t delay_batch = 10'000;
+}  // namespace
+
+void topic_actor::handle_cast(topic_publish& publish) {
+    const publish_outcome outcome = accept(publish.msg);
+    if (outcome == publish_outcome::accepted || !publish.publisher.valid()) {
+        return;
+    }
+    if (outcome == publish_outcome::rejected_full) {
+        publish.publisher.cast(publish_rejected{
+            counters_.name, "topic " + counters_.name + " holds " +
+                                std::to_string(ctx_.cfg.topics.max_delayed_bytes) +
+                                " bytes of delayed messages already (topics.max_delayed_bytes)"});
+    } else if (ctx_.cfg.temp.send_to_missing == missing_temp_policy::error) {
+        publish.publisher.cast(
+            publish_rejected{counters_.name, "temporary destination " + counters_.name +
+                                                 " no longer exists: its connection has closed"});
+    }
+}
+
+runtime::call_result<publish_outcome> topic_actor::handle_call(
+    topic_publish_sync& publish, const runtime::from<publish_outcome>&) {
+    return runtime::reply(accept(publish.msg));
+}
+
+// The topic is the message's handler until it has fanned it out: a delayed
+// message gives its publisher's credit back at once (the delay must not hold
+// the publisher), its memory bounded by topics.max_delayed_bytes instead.
+publish_outcome topic_actor::accept(const message_ptr& msg) {
+    if (deleted_) {
+        ctx_.temporary_dropped.fetch_add(1, std::memory_order_relaxed);
+        msg->handled();
+        return publish_outcome::deleted;
+    }
+    const std::int64_t now = routing::now_epoch_ms();
+    const std::int64_t due = msg->timing().deliver_at;
+    if (due != 0 && now <= due) {  // due once the clock is past it: never early
+        if (delayed_bytes_ + msg->footprint() > ctx_.cfg.topics.max_delayed_bytes) {
+            ++counters_.rejected;
+            msg->handled();
+            return publish_outcome::rejected_full;
+        }
+        delayed_.push(due + 1, msg);
+        delayed_bytes_ += msg->footprint();
+        counters_.delayed = delayed_.size();
+        msg->release_credit();
+        arm_timer();
+        return publish_outcome::accepted;
+    }
+    fan_out(msg);
+    return publish_outcome::accepted;
+}
+
 void topic_actor::fan_out(const message_ptr& msg) {
     ++counters_.messages_in;
     counters_.bytes_in += msg->body().size();
-    if (relays_.empty()) {
+    if (msg->expired(routing::now_epoch_ms())) {
+        ++counters_.expired;
+        msg->handled();
+        return;
+    }
+    // The relays with subscribers of this topic, and those with wildcard
+    // subscriptions in its virtual host: each gets the message once.
+    thread_local std::vector<const runtime::actor_ref<relay_actor>*> targets;
+    thread_local std::vector<char> seen;
+    targets.clear();
+    seen.assign(ctx_.relays.size(), 0);
+    for (const auto& slot : relays_) {
+        targets.push_back(&slot.relay);
+        seen[slot.scheduler] = 1;
+    }
+    for (unsigned s = 0; s < ctx_.relays.size(); ++s) {
+        if (seen[s] == 0 && ctx_.wildcard_relay(vhost_, s).load(std::memory_order_acquire)) {
+            targets.push_back(&ctx_.relays[s]);
+        }
+    }
+    if (targets.empty()) {
         ++counters_.dropped;  // nobody subscribed: the message goes nowhere, counted
         msg->handled();
         return;
     }
-    msg->add_handlers(static_cast<std::uint32_t>(relays_.size()));
+    msg->add_handlers(static_cast<std::uint32_t>(targets.size()));
     msg->handled();  // the topic's part is done; each relay hands back its own
     const runtime::actor_id me = self().id();
-    for (const auto& slot : relays_) {
-        slot.relay.cast(relay_fanout{me, msg});
+    for (const auto* relay : targets) {
+        relay->cast(relay_fanout{me, msg, vhost_});
     }
+}
+
+void topic_actor::arm_timer() {
+    const auto due = delayed_.next_deadline();
+    if (!due || (timer_ && timer_due_ <= *due)) {
+        return;
+    }
+    if (timer_) {
+        cancel_timer(*timer_);
+    }
+    const std::int64_t wait = std::max<std::int64_t>(0, *due - routing::now_epoch_ms());
+    timer_ = send_after(std::chrono::milliseconds(wait), delay_timer{});
+    timer_due_ = *due;
+}
+
+void topic_actor::handle_info(delay_timer&) {
+    timer_.reset();
+    delayed_.fire_due(
+        routing::now_epoch_ms(),
+        [&](message_ptr msg) {
+            delayed_bytes_ -= msg->footprint();
+            fan_out(msg);
+        },
+        delay_batch);
+    counters_.delayed = delayed_.size();
+    if (delayed_.empty()) {
+        delayed_.shrink_to_fit();
+    }
+    arm_timer();
 }
 
 // A congested subscriber holds the gate closed until it drains; publishers
@@ -55,6 +165,7 @@ void topic_actor::handle_cast(congestion& change) {
     gate_->set_closed(!congested_.empty());
     if (congested_.empty()) {
         waiters_.release_all();
+        counters_.held_publishers = 0;
     }
 }
 
@@ -64,12 +175,7 @@ void topic_actor::handle_cast(await_gate& waiting) {
     } else {
         waiting.session.cast(resume_reading{});
     }
-}
-
-runtime::call_result<runtime::ok> topic_actor::handle_call(topic_publish_sync& publish,
-                                                           const runtime::from<runtime::ok>&) {
-    fan_out(publish.msg);
-    return runtime::reply(runtime::ok{});
+    counters_.held_publishers = waiters_.size();
 }
 
 runtime::call_result<runtime::ok> topic_actor::handle_call(attach_relay& attach,
@@ -88,9 +194,19 @@ void topic_actor::handle_cast(detach_relay& detach) {
 }
 
 void topic_actor::handle_info(runtime::receive_timeout&) {
-    if (relays_.empty()) {
+    if (relays_.empty() && delayed_.empty()) {
         ctx_.registries[shard_].cast(destination_idle{key_, self().id()});
     }
+}
+
+// A temporary topic's owner has gone: it drops what it is sent (counted
+// broker-wide) until its last publisher lets go, and leaves /stats at once.
+void topic_actor::handle_cast(temporary_deleted&) {
+    deleted_ = true;
+    ctx_.temporary_dropped.fetch_add(delayed_.size(), std::memory_order_relaxed);
+    delayed_ = {};
+    delayed_bytes_ = 0;
+    ctx_.here().stats->remove(&counters_);
 }
 
 void topic_actor::handle_cast(reclaim&) {
@@ -117,23 +233,32 @@ void relay_actor::terminate(const runtime::exit_reason&) {
     for (auto& [id, local] : topics_) {
         ctx_.here().stats->remove(&local.counters);
     }
+    for (auto& set : wildcards_) {
+        for (auto& [pattern, counted] : set.patterns) {
+            ctx_.here().stats->remove(&counted->counters);
+        }
+    }
 }
 
-runtime::call_result<runtime::ok> relay_actor::handle_call(relay_subscribe& subscribe,
-                                                           const runtime::from<runtime::ok>&) {
+runtime::call_result<bool> relay_actor::handle_call(relay_subscribe& subscribe,
+                                                    const runtime::from<bool>&) {
     const runtime::actor_id id = subscribe.topic.id();
-    auto [it, fresh] = topics_.try_emplace(id);
-    local_topic& local = it->second;
-    if (fresh) {
-        local.topic = subscribe.topic;
+    if (!topics_.contains(id)) {
         // The first subscriber here: the topic must know this scheduler before
         // the subscription is confirmed, or messages published right after the
-        // client's receipt could miss it.
+        // client's receipt could miss it. If it cannot be told, the
+        // subscription fails: a subscriber must never silently get nothing.
         auto attached = runtime::call(subscribe.topic, attach_relay{index_, self()});
         if (!attached) {
             runtime::log::warn("relay ", index_,
                                ": cannot attach to a topic: ", attached.error().message());
+            return runtime::reply(false);
         }
+    }
+    auto [it, fresh] = topics_.try_emplace(id);
+    local_topic& local = it->second;
+    if (fresh) {
+        local.topic = subscribe.topic;
         local.counters.kind = destination_kind::topic;
         local.counters.vhost = subscribe.target->vhost();
         local.counters.name = subscribe.target->destination_name(subscribe.slot);
@@ -141,7 +266,7 @@ runtime::call_result<runtime::ok> relay_actor::handle_call(relay_subscribe& subs
     }
     local.subscribers.push_back({std::move(subscribe.target), subscribe.slot});
     local.counters.subscribers = local.subscribers.size();
-    return runtime::reply(runtime::ok{});
+    return runtime::reply(true);
 }
 
 void relay_actor::handle_cast(relay_unsubscribe& unsubscribe) {
@@ -162,21 +287,82 @@ void relay_actor::handle_cast(relay_unsubscribe& unsubscribe) {
 }
 
 void relay_actor::handle_cast(relay_fanout& fanout) {
-    const auto it = topics_.find(fanout.topic);
-    if (it == topics_.end()) {
-        fanout.msg->handled();
-        return;  // the last local subscriber left while the message was on its way
-    }
-    local_topic& local = it->second;
     template_cache templates(*fanout.msg);
-    for (const subscriber& s : local.subscribers) {
-        const std::size_t written = s.target->deliver_topic(s.slot, fanout.msg, templates);
-        if (written > 0) {
-            ++local.counters.messages_out;
-            local.counters.bytes_out += written;
+    // The topic's subscribers here (none if the last one left while the
+    // message was on its way), then the matching wildcard subscriptions.
+    if (const auto it = topics_.find(fanout.topic); it != topics_.end()) {
+        local_topic& local = it->second;
+        for (const subscriber& s : local.subscribers) {
+            const std::size_t written = s.target->deliver_topic(s.slot, fanout.msg, templates);
+            if (written > 0) {
+                ++local.counters.messages_out;
+                local.counters.bytes_out += written;
+            }
         }
     }
+    deliver_wildcards(fanout, templates);
     fanout.msg->handled();
+}
+
+void relay_actor::deliver_wildcards(const relay_fanout& fanout, template_cache& templates) {
+    if (fanout.vhost >= wildcards_.size() || wildcards_[fanout.vhost].index.empty()) {
+        return;
+    }
+    const std::string& name = fanout.msg->destination();
+    if (!name.starts_with(topic_prefix)) {
+        return;  // a temporary topic: never matched by wildcards
+    }
+    wildcards_[fanout.vhost].index.match(
+        std::string_view(name).substr(topic_prefix.size()), [&](const pattern_subscriber& s) {
+            const std::size_t written = s.target->deliver_topic(s.slot, fanout.msg, templates);
+            if (written > 0) {
+                ++s.counted->counters.messages_out;
+                s.counted->counters.bytes_out += written;
+            }
+        });
+}
+
+// The relay says its scheduler has wildcard subscriptions before it answers,
+// so that a message published after the subscriber's receipt reaches it.
+runtime::call_result<pattern_ref> relay_actor::handle_call(relay_subscribe_pattern& subscribe,
+                                                           const runtime::from<pattern_ref>&) {
+    wildcard_set& set = wildcards_.at(subscribe.vhost);
+    auto& counted = set.patterns[subscribe.pattern];
+    if (!counted) {
+        counted = std::make_unique<pattern_counters>();
+        counted->counters.kind = destination_kind::topic;
+        counted->counters.vhost = subscribe.target->vhost();
+        counted->counters.name = std::string(topic_prefix) + subscribe.pattern;
+        ctx_.here().stats->add(&counted->counters);
+    }
+    counted->counters.subscribers = ++counted->subscriptions;
+    const auto h = set.index.add(subscribe.pattern,
+                                 {std::move(subscribe.target), subscribe.slot, counted.get()});
+    ctx_.wildcard_relay(subscribe.vhost, index_).store(true, std::memory_order_release);
+    return runtime::reply(pattern_ref{h.slot, h.generation});
+}
+
+void relay_actor::handle_cast(relay_unsubscribe_pattern& unsubscribe) {
+    if (unsubscribe.vhost >= wildcards_.size()) {
+        return;
+    }
+    wildcard_set& set = wildcards_[unsubscribe.vhost];
+    const decltype(set.index)::handle h{unsubscribe.ref.slot, unsubscribe.ref.generation};
+    const pattern_subscriber* found = set.index.find(h);
+    if (found == nullptr) {
+        return;
+    }
+    pattern_counters* counted = found->counted;
+    set.index.remove(h);
+    counted->counters.subscribers = --counted->subscriptions;
+    if (counted->subscriptions == 0) {
+        ctx_.here().stats->remove(&counted->counters);
+        const std::string pattern = counted->counters.name.substr(topic_prefix.size());
+        set.patterns.erase(pattern);
+    }
+    if (set.index.empty()) {
+        ctx_.wildcard_relay(unsubscribe.vhost, index_).store(false, std::memory_order_release);
+    }
 }
 
 }  // namespace stampede::broker

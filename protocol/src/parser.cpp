@@ -57,36 +57,58 @@ parse_result parser::parse(std::span<char> input) {
     return complete(input, body_end);
 }
 
-// Between frames: a run of EOLs is a heart-beat, reported on its own so the
-// caller can count it as traffic. Anything else starts a frame. Returns
-// nullopt once a frame has started.
+// Starts a frame, unless `in` begins between frames (see skip_between_frames).
+// Returns nullopt once a frame has started.
 std::optional<parse_result> parser::parse_start(std::span<char> in) {
-    const bool cr = cr_allowed();
-    std::size_t i = 0;
-    while (i < in.size()) {
-        if (in[i] == '\n') {
-            ++i;
-        } else if (cr && in[i] == '\r' && i + 1 < in.size() && in[i + 1] == '\n') {
-            i += 2;
-        } else {
-            break;
-        }
-    }
-    if (i > 0) {
-        return parse_result{parse_status::heartbeat, i, errc::ok};
-    }
     if (in.empty()) {
         return need_more();
     }
-    if (cr && in[0] == '\r') {
-        // A lone CR may be the first half of a CR LF heart-beat.
-        return in.size() == 1 ? need_more() : fail(errc::invalid_eol);
+    // Frames mostly follow one another directly: one test lets them through.
+    const char first = in[0];
+    if (first == '\n' || first == '\r' || first == '\0') {
+        if (auto r = skip_between_frames(in)) {
+            return r;
+        }
     }
     phase_ = phase::command;
     has_content_length_ = false;
     content_length_ = 0;
     line_ = scan_ = body_ = 0;
     raw_headers_.clear();
+    return std::nullopt;
+}
+
+// Between frames: a run of EOLs is a heart-beat, reported on its own so the
+// caller can count it as traffic; a lenient parser takes NULs into the run
+// (clients that end frames with two NULs, or pad with them). Returns nullopt
+// when `in` starts a frame after all (a NUL when strict, a CR where CR is an
+// ordinary octet), which then fails as a command.
+std::optional<parse_result> parser::skip_between_frames(std::span<char> in) {
+    const bool cr = cr_allowed();
+    const bool skip_nul = !limits_.strict;
+    std::size_t i = 0;
+    std::size_t nuls = 0;
+    while (i < in.size()) {
+        const char c = in[i];
+        if (c == '\n') {
+            ++i;
+        } else if (cr && c == '\r' && i + 1 < in.size() && in[i + 1] == '\n') {
+            i += 2;
+        } else if (skip_nul && c == '\0') {
+            ++i;
+            ++nuls;
+        } else {
+            break;
+        }
+    }
+    if (i > 0) {
+        leniency_.stray_nuls += nuls;  // the whole run is consumed: counted once
+        return parse_result{parse_status::heartbeat, i, errc::ok};
+    }
+    if (cr && in[0] == '\r') {
+        // A lone CR may be the first half of a CR LF heart-beat.
+        return in.size() == 1 ? need_more() : fail(errc::invalid_eol);
+    }
     return std::nullopt;
 }
 
@@ -216,14 +238,7 @@ std::optional<parse_result> parser::find_body_end(std::span<char> in, std::size_
         return std::nullopt;
     }
     if (!carries_body(cmd_)) {
-        if (in.size() <= body_) {
-            return need_more();
-        }
-        if (in[body_] != '\0') {
-            return fail(errc::body_not_allowed);
-        }
-        body_end = body_;
-        return std::nullopt;
+        return find_bodiless_end(in, body_end);
     }
     const std::size_t limit = std::min(in.size(), limits_.max_frame);
     const std::size_t nul = find_byte(in.data(), scan_, limit, '\0');
@@ -233,6 +248,43 @@ std::optional<parse_result> parser::find_body_end(std::span<char> in, std::size_
     }
     body_end = nul;
     return std::nullopt;
+}
+
+// A frame that carries no body ends with the NUL right after its headers. A
+// lenient parser first skips EOLs (by the version's rules), which some
+// clients write before the NUL; they count toward the frame limit. Decides
+// from the bytes below max_frame alone, so every split decides the same.
+std::optional<parse_result> parser::find_bodiless_end(std::span<char> in, std::size_t& body_end) {
+    const std::size_t limit = std::min(in.size(), limits_.max_frame);
+    const bool lenient = !limits_.strict;
+    const bool cr = lenient && cr_allowed();
+    std::size_t i = scan_;
+    if (lenient) {
+        while (i < limit) {
+            if (in[i] == '\n') {
+                ++i;
+            } else if (cr && in[i] == '\r' && i + 1 < limit && in[i + 1] == '\n') {
+                i += 2;
+            } else {
+                break;
+            }
+        }
+        scan_ = i;
+    }
+    if (i < limit && in[i] == '\0') {
+        if (i > body_) {
+            ++leniency_.eol_bodies;
+            body_ = i;  // the EOLs are dropped: the frame has no body
+        }
+        body_end = i;
+        return std::nullopt;
+    }
+    // Undecided: nothing left to look at, or a CR whose LF may come next.
+    const bool undecided = i == limit || (cr && in[i] == '\r' && i + 1 == limit);
+    if (!undecided) {
+        return fail(errc::body_not_allowed);
+    }
+    return in.size() >= limits_.max_frame ? fail(errc::frame_too_large) : need_more();
 }
 
 // No LF in what has been scanned of the current line. Remembers how far the

@@ -3,11 +3,12 @@ real stampede broker.
 
 Three libraries take part, each the one Debian packages:
 
-    stomp.py 8.0      imported here (run by /usr/bin/python3)
+    stomp.py 8.0      imported here (run by /usr/bin/python3), and in a process
+                      of its own by tests/conformance/stomppy_client.py
     ruby-stomp 1.4.10 tests/conformance/stomp_client.rb, run by /usr/bin/ruby
     Net::Stomp 0.61   tests/conformance/net_stomp_client.pl, run by /usr/bin/perl
 
-The Ruby and Perl programs perform one scenario each and print what they
+The Ruby, Perl (and stomppy_client.py) programs perform one scenario each and print what they
 observed as JSON; the Python tests make the assertions, so every check lives
 in one place and unittest reports it.
 
@@ -43,6 +44,8 @@ RUBY = "/usr/bin/ruby"
 PERL = "/usr/bin/perl"
 RUBY_CLIENT = os.path.join(HERE, "stomp_client.rb")
 PERL_CLIENT = os.path.join(HERE, "net_stomp_client.pl")
+PYTHON = "/usr/bin/python3"
+STOMPPY_CLIENT = os.path.join(HERE, "stomppy_client.py")
 
 WAIT = 10.0  # seconds: the deadline for anything that should happen
 
@@ -199,14 +202,15 @@ CONNECTION_CLASSES = {
 }
 
 
-def open_stomppy(port, version, heartbeats=None, auto_decode=True, vhost="/", wait=True,
+def open_stomppy(port, version, heartbeats=None, auto_decode=True, vhost=None, wait=True,
                  headers=None, login=None, passcode=None, connect_command=False, **kwargs):
     """A connected stomp.py connection of the given protocol version and the
     Recorder listening to it.
 
-    stomp.py's Connection12 sends `host:<the TCP host name>` unless a vhost
-    is given, which a broker with virtual hosts refuses; we pass "/". The
-    1.0 class has neither heart-beats nor a host header.
+    With the library's defaults: no `vhost`, so Connection12 sends
+    `host:127.0.0.1` (the host it dialled), Connection11 no `host` at all,
+    and Connection10 neither `host` nor heart-beats. The broker takes both
+    to its default virtual host (issue 15); pass `vhost` to name one.
     """
     cls = CONNECTION_CLASSES[version]
     # No `timeout`: stomp.py applies it to every recv() too, and treats a
@@ -214,7 +218,8 @@ def open_stomppy(port, version, heartbeats=None, auto_decode=True, vhost="/", wa
     args = dict(host_and_ports=[("127.0.0.1", port)], auto_decode=auto_decode,
                 reconnect_attempts_max=1)
     if version != "1.0":
-        args["vhost"] = vhost
+        if vhost is not None:
+            args["vhost"] = vhost
         if heartbeats is not None:
             args["heartbeats"] = heartbeats
     args.update(kwargs)
@@ -361,7 +366,8 @@ class ScriptError(AssertionError):
 
 
 def script_command(language, port, version, scenario, spec=None):
-    program = {"ruby": [RUBY, RUBY_CLIENT], "perl": [PERL, PERL_CLIENT]}[language]
+    program = {"ruby": [RUBY, RUBY_CLIENT], "perl": [PERL, PERL_CLIENT],
+               "stomp.py": [PYTHON, STOMPPY_CLIENT]}[language]
     cmd = program + [str(port), version, scenario]
     if spec is not None:
         cmd.append(json.dumps(spec))
@@ -369,7 +375,7 @@ def script_command(language, port, version, scenario, spec=None):
 
 
 def run_script(language, port, version, scenario, spec=None, timeout=30):
-    """Runs one scenario of the Ruby or Perl client to completion and returns
+    """Runs one scenario of the Ruby, Perl or stomp.py client to completion and returns
     its JSON report (the last line of its output)."""
     cmd = script_command(language, port, version, scenario, spec)
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -385,7 +391,7 @@ def run_script(language, port, version, scenario, spec=None, timeout=30):
 
 
 class BackgroundScript:
-    """A Ruby or Perl scenario that runs while the test does something else.
+    """A Ruby, Perl or stomp.py scenario that runs while the test does something else.
 
     The program prints READY once it is subscribed (after the broker's
     RECEIPT), then its JSON report when done."""

@@ -3,8 +3,8 @@
 #   perl net_stomp_client.pl PORT VERSION SCENARIO [SPEC-JSON]
 #
 # VERSION is 1.0 (Net::Stomp's own dialect: no accept-version, no escaping)
-# or 1.2 (accept-version and host sent as CONNECT headers; Net::Stomp itself
-# knows nothing of 1.1+, so only plain header values are used). The program
+# or 1.1 or 1.2 (accept-version sent as a CONNECT header, no host; Net::Stomp
+# itself knows nothing of 1.1+, so only plain header values are used). The program
 # prints what it observed as one JSON line; test_perl_net_stomp.py and
 # test_interop.py make the assertions. It dies (non-zero exit) when the
 # broker does not answer in time. Scenarios that wait for a peer print READY
@@ -16,7 +16,8 @@
 #  - after the broker closes the socket, receive_frame() silently reconnects
 #    (reconnect_attempts 0 means "forever"), so a closed connection is
 #    detected on the raw socket instead;
-#  - ack() always sends message-id; on 1.2 the `id` header is added by hand;
+#  - ack() always sends message-id; on 1.2 the `id` header is added by hand,
+#    on 1.1 the `subscription` header;
 #  - bodies get a content-length only with the bytes_message header.
 
 use strict;
@@ -41,11 +42,11 @@ sub new {
     my ($class) = @_;
     my $stomp = Net::Stomp->new({ hostname => '127.0.0.1', port => $PORT,
                                   reconnect_attempts => 1, initial_reconnect_attempts => 1 });
+    # Net::Stomp sends exactly the headers given: login and passcode as its
+    # documentation shows them, and accept-version to ask for 1.1 or 1.2. No
+    # host: the broker picks its default virtual host.
     my %headers = (login => 'guest', passcode => 'guest');
-    if ($VERSION ne '1.0') {
-        $headers{'accept-version'} = $VERSION;
-        $headers{host} = '/';
-    }
+    $headers{'accept-version'} = $VERSION if $VERSION ne '1.0';
     my $connected = $stomp->connect(\%headers);
     die "CONNECT failed: " . ($connected ? $connected->command : 'no answer') . "\n"
         unless $connected && $connected->command eq 'CONNECTED';
@@ -119,7 +120,9 @@ sub publish {
 
 sub ack {
     my ($self, $frame, %extra) = @_;
-    my %id = $VERSION eq '1.2' ? (id => $frame->headers->{ack}) : ();
+    my %id = $VERSION eq '1.2' ? (id => $frame->headers->{ack})
+           : $VERSION eq '1.1' ? (subscription => $frame->headers->{subscription})
+           : ();
     $self->{stomp}->ack({ frame => $frame, %id, %extra });
 }
 
@@ -251,6 +254,38 @@ sub scenario_error {
     my $error = $peer->await('ERROR', sub { $_[0]->command eq 'ERROR' });
     report({ error => describe($error), closed => $peer->closed_by_broker,
              receipts => $peer->receipts });
+}
+
+sub id_report {
+    return [ map { { 'message-id' => $_->headers->{'message-id'}, ack => $_->headers->{ack},
+                     redelivered => $_->headers->{redelivered}, body => $_->body } } @_ ];
+}
+
+# Takes COUNT messages without acknowledging them, reports them, says READY
+# and waits to be killed: a consumer process that dies holding messages.
+sub scenario_hold {
+    my $peer = Peer->new;
+    $peer->subscribe($SPEC->{queue}, 'hold', ack => $SPEC->{mode});
+    my @messages = map { $peer->nth_message($_) } 1 .. $SPEC->{count};
+    report({ messages => id_report(@messages) });
+    print "READY\n";
+    sleep 60;
+}
+
+# Takes COUNT messages, acknowledges each (unless auto), reports them.
+sub scenario_take {
+    my $peer = Peer->new;
+    my $mode = $SPEC->{mode};
+    $peer->subscribe($SPEC->{queue}, 'take', ack => $mode);
+    my @messages = map { $peer->nth_message($_) } 1 .. $SPEC->{count};
+    if ($mode ne 'auto') {
+        for my $i (0 .. $#messages) {
+            $peer->ack($messages[$i], receipt => "ack-$i");
+            $peer->receipt("ack-$i");
+        }
+    }
+    report({ messages => id_report(@messages) });
+    $peer->disconnect;
 }
 
 sub scenario_send {

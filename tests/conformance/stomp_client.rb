@@ -23,11 +23,16 @@ SCENARIO = ARGV.fetch(2)
 SPEC = ARGV[3] ? JSON.parse(ARGV[3]) : {}
 WAIT = 10.0
 
+HOST = '127.0.0.1'
+
+# The gem's defaults: on 1.0 no CONNECT headers at all; on 1.1 and 1.2 it
+# insists on `host` beside `accept-version` (ProtocolErrorConnect otherwise),
+# and its examples put the broker's host name there: the host we dial.
 def params(version, extra_headers = {})
   headers = {}
-  headers = { :"accept-version" => version, :host => '/' } unless version == '1.0'
+  headers = { :"accept-version" => version, :host => HOST } unless version == '1.0'
   headers.merge!(extra_headers)
-  { hosts: [{ login: '', passcode: '', host: '127.0.0.1', port: PORT, ssl: false }],
+  { hosts: [{ login: '', passcode: '', host: HOST, port: PORT, ssl: false }],
     reliable: false, connect_headers: headers, connect_timeout: 5, connread_timeout: 5 }
 end
 
@@ -326,6 +331,41 @@ def scenario_client_api
   report('bodies' => bodies, 'receipts' => receipts, 'protocol' => client.protocol,
          'disconnect_receipt' => farewell && farewell.headers['receipt-id'],
          'disconnect_frame' => farewell && describe_frame(farewell))
+end
+
+# ---- for test_message_ids.py
+
+def id_report(messages)
+  messages.map do |m|
+    { 'message-id' => m.headers['message-id'], 'ack' => m.headers['ack'],
+      'redelivered' => m.headers['redelivered'], 'body' => m.body }
+  end
+end
+
+# Takes COUNT messages without acknowledging them, reports them, says READY
+# and waits to be killed: a consumer process that dies holding messages.
+def scenario_hold
+  peer = Peer.new
+  peer.subscribe(SPEC.fetch('queue'), 'hold', ack: SPEC.fetch('mode'))
+  messages = (1..SPEC.fetch('count')).map { |n| peer.nth_message(n) }
+  report('messages' => id_report(messages))
+  puts 'READY'
+  sleep 60
+end
+
+# Takes COUNT messages, acknowledges each (unless auto), reports them.
+def scenario_take
+  peer = Peer.new
+  mode = SPEC.fetch('mode')
+  peer.subscribe(SPEC.fetch('queue'), 'take', ack: mode)
+  messages = (1..SPEC.fetch('count')).map { |n| peer.nth_message(n) }
+  messages.each_with_index do |m, i|
+    next if mode == 'auto'
+    peer.ack(m, receipt: "ack-#{i}")
+    peer.receipt("ack-#{i}")
+  end
+  report('messages' => id_report(messages))
+  peer.disconnect
 end
 
 # ---- for test_interop.py

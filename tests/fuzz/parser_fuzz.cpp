@@ -2,13 +2,17 @@
 //
 // The first input byte picks the parser's mode: bits 0-1 the negotiated
 // version (none, 1.0, 1.1, 1.2), bits 2-3 the limits (defaults, small, tiny,
-// before-CONNECT). The rest is a byte stream as a connection would receive it.
+// before-CONNECT), bit 4 limits::strict. The rest is a byte stream as a
+// connection would receive it.
 //
 // Beyond not crashing (ASan, UBSan), every input must satisfy:
 // - the stream parsed whole, parsed in two chunks cut at a point derived from
 //   the input, and (for short inputs) fed byte by byte give the same frames,
 //   heart-beats and error; each call sees the pending bytes at a new address;
 // - every completed frame respects the limits and its content-length;
+// - the leniency counts are the same however the stream arrives, and zero
+//   when strict; a stream the strict parser takes whole (frames and
+//   heart-beats only) parses the same when lenient;
 // - every completed frame, serialized in the same version and parsed again,
 //   comes back the same (where the version can represent it);
 // - message_template writes what serialize() writes for the same MESSAGE.
@@ -84,6 +88,7 @@ mode mode_from(std::uint8_t selector) {
         default:
             break;
     }
+    m.lim.strict = (selector & 16U) != 0;
     return m;
 }
 
@@ -114,8 +119,8 @@ void check_frame(const frame_view& f, const parse_result& r, const mode& m) {
 }
 
 /// Feeds `stream` to a parser in chunks ending at `cuts`, as a receive loop would.
-std::vector<event> run(std::string_view stream, const mode& m,
-                       const std::vector<std::size_t>& cuts) {
+std::vector<event> run(std::string_view stream, const mode& m, const std::vector<std::size_t>& cuts,
+                       leniency_counts& counts) {
     parser p = make_parser(m);
     std::vector<event> events;
     std::string pending;
@@ -137,6 +142,7 @@ std::vector<event> run(std::string_view stream, const mode& m,
             if (r.status == parse_status::error) {
                 check(r.error != errc::ok, "error without an errc");
                 events.push_back({r.status, 0, r.error, std::nullopt});
+                counts = p.leniency();
                 return events;
             }
             check(r.consumed > 0 && r.consumed <= pending.size(), "consumed out of range");
@@ -156,7 +162,18 @@ std::vector<event> run(std::string_view stream, const mode& m,
     if (!pending.empty()) {
         events.push_back({parse_status::need_more, pending.size(), errc::ok, std::nullopt});
     }
+    counts = p.leniency();
     return events;
+}
+
+/// Whether the events are frames and heart-beats only: the stream was taken whole.
+bool taken_whole(const std::vector<event>& events) {
+    for (const event& e : events) {
+        if (e.status != parse_status::complete && e.status != parse_status::heartbeat) {
+            return false;
+        }
+    }
+    return true;
 }
 
 /// Whether a frame that cannot be escaped (1.0, CONNECT and kin) holds what the wire cannot.
@@ -246,17 +263,32 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string_view stream(reinterpret_cast<const char*>(data) + 1, size - 1);
     const std::size_t n = stream.size();
 
-    const std::vector<event> whole = run(stream, m, {n});
+    leniency_counts counts;
+    const std::vector<event> whole = run(stream, m, {n}, counts);
+    check(!m.lim.strict || counts == leniency_counts{}, "a strict parser counted leniency");
 
     // A cut point the fuzzer controls but that does not change the stream's meaning.
     const std::size_t k = n == 0 ? 0 : (static_cast<std::size_t>(data[0]) * 131 + n * 7) % (n + 1);
-    check(run(stream, m, {k, n}) == whole, "split parse differs from whole parse");
+    leniency_counts split_counts;
+    check(run(stream, m, {k, n}, split_counts) == whole, "split parse differs from whole parse");
+    check(split_counts == counts, "split parse counts leniency differently");
     if (n <= 512) {
         std::vector<std::size_t> cuts;
         for (std::size_t i = 1; i <= n; ++i) {
             cuts.push_back(i);
         }
-        check(run(stream, m, cuts) == whole, "byte-by-byte parse differs from whole parse");
+        leniency_counts byte_counts;
+        check(run(stream, m, cuts, byte_counts) == whole,
+              "byte-by-byte parse differs from whole parse");
+        check(byte_counts == counts, "byte-by-byte parse counts leniency differently");
+    }
+    if (m.lim.strict && taken_whole(whole)) {
+        mode lenient = m;
+        lenient.lim.strict = false;
+        leniency_counts lenient_counts;
+        check(run(stream, lenient, {n}, lenient_counts) == whole,
+              "lenient parse differs from a strict parse that succeeded");
+        check(lenient_counts == leniency_counts{}, "leniency counted where strict succeeded");
     }
 
     for (const event& e : whole) {

@@ -107,23 +107,32 @@ class AckTest(BrokerCase):
         c.send_frame("ACK", {"id": message.get("ack"), "subscription": "s", "receipt": "a"})
         self.assert_error(c, "message-id", receipt_id="a")
 
-    def test_1_0_acks_by_message_id_and_has_no_nack(self):
+    def test_1_0_acks_by_message_id_and_takes_nack_as_an_extension(self):
         destination = self.queue_with(2)
-        c = self.consumer(destination, "client", version="1.0")
+        c = self.consumer(destination, "client-individual", version="1.0")
         self.assertEqual(c.version, "1.0")
         messages = drain_messages(c, 2)
         c.send_frame("ACK", {"message-id": messages[0].get("message-id"), "receipt": "a"})
         c.expect("RECEIPT", {"receipt-id": "a"})
+        # NACK is not STOMP 1.0; as RabbitMQ does, we accept it (README: Clients).
         c.send_frame("NACK", {"message-id": messages[1].get("message-id"), "receipt": "n"})
-        self.assert_error(c, "NACK", receipt_id="n")
-        bodies, _ = self.redelivered_to_next(destination, 1)
-        self.assertEqual(bodies, [b"m1"])
+        c.expect("RECEIPT", {"receipt-id": "n"})
+        again = c.expect("MESSAGE")
+        self.assertEqual((again.body, again.get("redelivered")), (b"m1", "true"))
+        self.assertEqual(again.get("message-id"), messages[1].get("message-id"))
+        c.send_frame("ACK", {"message-id": again.get("message-id"), "receipt": "a2"})
+        c.expect("RECEIPT", {"receipt-id": "a2"})
 
-    def test_1_0_has_no_client_individual_mode(self):
-        c = self.connected("1.0")
-        c.send_frame("SUBSCRIBE", {"destination": "/queue/x", "ack": "client-individual",
-                                   "receipt": "s"})
-        self.assert_error(c, "ack mode", receipt_id="s")
+    def test_1_0_takes_client_individual_as_an_extension(self):
+        destination = self.queue_with(2)
+        c = self.consumer(destination, "client-individual", version="1.0")
+        messages = drain_messages(c, 2)
+        # Individual, not cumulative: acknowledging the second leaves the first pending.
+        c.send_frame("ACK", {"message-id": messages[1].get("message-id"), "receipt": "a"})
+        c.expect("RECEIPT", {"receipt-id": "a"})
+        c.close()
+        bodies, _ = self.redelivered_to_next(destination, 1)
+        self.assertEqual(bodies, [b"m0"])
 
     def test_1_2_ack_needs_id_not_message_id(self):
         destination = self.queue_with(1)

@@ -42,9 +42,9 @@ class ConnectTest(BrokerCase):
         c.send_raw(b"CONNECT\nhost:/\n\n\0")
         self.assertEqual(c.expect("CONNECTED").get("version"), "1.0")
         c.version = "1.0"
-        # 1.0 rules apply: no NACK.
-        c.send_frame("NACK", {"message-id": "1-1", "receipt": "n"})
-        self.assert_error(c, "NACK", "1.0", receipt_id="n")
+        # 1.0 rules apply: ACK names a message-id (here one that is not pending).
+        c.send_frame("ACK", {"message-id": "1-1", "receipt": "n"})
+        self.assert_error(c, "ACK", "'1-1'", receipt_id="n")
 
     def test_the_highest_common_version_is_chosen(self):
         cases = [("1.0", "1.0"), ("1.1", "1.1"), ("1.2", "1.2"), ("1.0,1.1", "1.1"),
@@ -132,27 +132,52 @@ class VirtualHostTest(BrokerCase):
         self.assertEqual([mine.expect("MESSAGE").body for _ in range(3)],
                          [b"alpha 0", b"alpha 1", b"alpha 2"])
 
-    def test_an_unknown_host_is_an_error_naming_it(self):
+    def test_an_unknown_host_is_an_error_naming_it_and_the_known_ones(self):
+        # Several virtual hosts and no default_virtual_host: nothing to guess.
         for host in ("gamma", "Alpha", "alpha ", ""):
             with self.subTest(host=host):
                 c = self.client()
                 c.send_frame("CONNECT", {"accept-version": "1.2", "host": host})
-                error = self.assert_error(c, "virtual host")
+                error = self.assert_error(c, "virtual host", "default_virtual_host")
                 self.assertIn("'%s'" % host, error.get("message"))
+                self.assertIn("'alpha'", error.get("message"))
         self.assert_bystander_fine()
 
 
-class UnknownDefaultHostTest(BrokerCase):
+class SingleVirtualHostTest(BrokerCase):
+    """One virtual host: whatever `host` a client sends (stomp.py and the Ruby
+    gem send the name they dialled) connects it there."""
     config = {"virtual_hosts": ["only"]}
+    admin = True
     with_bystander = False
 
-    def test_a_missing_host_names_the_default_host_which_is_not_served(self):
+    def test_any_host_or_none_connects_to_the_only_virtual_host(self):
+        for host in (None, "only", "127.0.0.1", "localhost", "/"):
+            with self.subTest(host=host):
+                c = self.client()
+                headers = {"accept-version": "1.2"}
+                if host is not None:
+                    headers["host"] = host
+                c.send_frame("CONNECT", headers)
+                session = c.expect("CONNECTED").get("session")
+                connections = self.broker.stats()["connections"]
+                mine = [x for x in connections if str(x["id"]) == session]
+                self.assertEqual(mine[0]["vhost"], "only", mine)
+
+
+class DefaultVirtualHostTest(BrokerCase):
+    config = {"virtual_hosts": ["/", "alpha"], "default_virtual_host": "alpha"}
+    with_bystander = False
+
+    def test_an_unknown_host_goes_to_the_configured_default(self):
+        destination = "/queue/" + unique("dflt")
         c = self.client()
-        c.send_frame("CONNECT", {"accept-version": "1.2"})
-        self.assert_error(c, "virtual host")
-        ok = self.client()
-        ok.send_frame("CONNECT", {"accept-version": "1.2", "host": "only"})
-        ok.expect("CONNECTED")
+        c.send_frame("CONNECT", {"accept-version": "1.2", "host": "127.0.0.1"})
+        c.expect("CONNECTED")
+        c.send(destination, "to the default", receipt="r")
+        sub = self.connected(host="alpha")
+        sub.subscribe(destination)
+        self.assertEqual(sub.expect("MESSAGE").body, b"to the default")
 
 
 class AuthenticationTest(BrokerCase):

@@ -262,11 +262,34 @@ class DefaultLimitsTest(BrokerCase):
 
     def test_the_frame_limit_before_connect_is_64_kib(self):
         c = self.client()
-        c.send_raw(connect_of_size(64 * 1024, line=10240))
+        c.send_raw(connect_of_size(64 * 1024, line=4096))
         c.expect("CONNECTED")
         c = self.client()
-        c.send_raw(connect_of_size(64 * 1024 + 1, line=10240))
-        self.assert_error(c, "frame")
+        c.send_raw(connect_of_size(64 * 1024 + 1, line=4096))
+        error = self.assert_error(c, "frame")
+        self.assertIn("limits.max_frame_before_connect", error.body.decode())
+
+    def test_before_connect_a_header_line_is_at_most_4_kib(self):
+        c = self.client()
+        c.send_raw(connect_of_size(8000, line=4096))
+        c.expect("CONNECTED")
+        c = self.client()
+        c.send_raw(connect_of_size(8000, line=4097))
+        error = self.assert_error(c, "header line")
+        self.assertIn("limits.max_header_line_before_connect", error.body.decode())
+
+    def test_before_connect_a_frame_has_at_most_100_headers(self):
+        def connect_with(headers):
+            lines = [b"accept-version:1.2", b"host:/"]
+            lines += [b"h%d:v" % i for i in range(headers - len(lines))]
+            return b"CONNECT\n" + b"\n".join(lines) + b"\n\n\0"
+        c = self.client()
+        c.send_raw(connect_with(100))
+        c.expect("CONNECTED")
+        c = self.client()
+        c.send_raw(connect_with(101))
+        error = self.assert_error(c, "headers")
+        self.assertIn("limits.max_headers_before_connect", error.body.decode())
 
     def test_the_open_transactions_limit_is_16(self):
         c = self.connected()

@@ -41,6 +41,7 @@ const parser_mode none{};
 const parser_mode v10{version::v1_0, {}};
 const parser_mode v11{version::v1_1, {}};
 const parser_mode v12{version::v1_2, {}};
+const parser_mode v12_strict{version::v1_2, strict_limits()};
 
 }  // namespace
 
@@ -133,12 +134,17 @@ TEST_CASE("item 5: only SEND, MESSAGE and ERROR carry a body", "[protocol][stomp
     CHECK(only_frame("MESSAGE\n\nbody\0"sv, v12).body == "body");
     CHECK(only_frame("ERROR\n\nbody\0"sv, v12).body == "body");
     for (const auto data : {"SUBSCRIBE\nid:1\n\nx\0"sv, "ACK\nid:1\n\n \0"sv, "CONNECT\n\nx\0"sv,
-                            "DISCONNECT\n\n\n\0"sv, "RECEIPT\nreceipt-id:1\n\nx\0"sv,
+                            "DISCONNECT\n\n\nx\0"sv, "RECEIPT\nreceipt-id:1\n\nx\0"sv,
                             "COMMIT\ncontent-length:1\n\nx\0"sv}) {
         INFO(data);
         CHECK(error_of(data, v12) == errc::body_not_allowed);
+        CHECK(error_of(data, v12_strict) == errc::body_not_allowed);
     }
     CHECK(only_frame("UNSUBSCRIBE\nid:1\ncontent-length:0\n\n\0"sv, v12).body.empty());
+    // A body of EOLs only is refused when strict, skipped otherwise
+    // (parser_leniency_test.cpp has the rest).
+    CHECK(error_of("DISCONNECT\n\n\n\0"sv, v12_strict) == errc::body_not_allowed);
+    CHECK(only_frame("DISCONNECT\n\n\n\0"sv, v12).body.empty());
 }
 
 TEST_CASE("item 6: content-length reads exactly that many octets, NULs included",

@@ -68,6 +68,12 @@ void add_event(std::vector<event>& events, event e) {
 
 }  // namespace
 
+limits strict_limits() {
+    limits l;
+    l.strict = true;
+    return l;
+}
+
 limits corpus_limits() {
     limits l;
     l.max_command_line = 32;
@@ -123,7 +129,8 @@ std::span<char> guard_placement::place(std::string_view data) {
 }
 
 std::vector<event> parse_stream(std::string_view stream, const parser_mode& mode,
-                                std::span<const std::size_t> cuts, placement& where) {
+                                std::span<const std::size_t> cuts, placement& where,
+                                leniency_counts* counts) {
     parser p(mode.lim);
     if (mode.negotiated) {
         p.set_version(*mode.negotiated);
@@ -141,6 +148,9 @@ std::vector<event> parse_stream(std::string_view stream, const parser_mode& mode
             }
             if (r.status == parse_status::error) {
                 events.push_back({parse_status::error, 0, r.error, std::nullopt});
+                if (counts != nullptr) {
+                    *counts = p.leniency();
+                }
                 return events;
             }
             event e{r.status, r.consumed, errc::ok, std::nullopt};
@@ -153,6 +163,9 @@ std::vector<event> parse_stream(std::string_view stream, const parser_mode& mode
     }
     if (!pending.empty()) {
         events.push_back({parse_status::need_more, pending.size(), errc::ok, std::nullopt});
+    }
+    if (counts != nullptr) {
+        *counts = p.leniency();
     }
     return events;
 }
@@ -184,7 +197,13 @@ std::vector<corpus_file> load_corpus(std::string_view dir) {
         f.data = read_file(f.path);
         const std::string name = f.path.stem().string();
         const std::size_t mode_end = name.find("--");
-        f.mode = {version_from_mode(name.substr(0, mode_end)), corpus_limits()};
+        std::string_view mode = std::string_view(name).substr(0, mode_end);
+        limits lim = corpus_limits();
+        if (mode.starts_with("strict-")) {
+            lim.strict = true;
+            mode.remove_prefix(7);
+        }
+        f.mode = {version_from_mode(mode), lim};
         if (dir == "malformed") {
             const std::size_t errc_end = name.find("--", mode_end + 2);
             const auto e = errc_from_name(name.substr(mode_end + 2, errc_end - mode_end - 2));

@@ -30,6 +30,9 @@ struct parser_mode {
     limits lim;
 };
 
+/// The default limits with limits::strict set.
+limits strict_limits();
+
 /// The small limits every corpus file is parsed with, so that each limit can be breached cheaply.
 limits corpus_limits();
 
@@ -89,9 +92,11 @@ class guard_placement final : public placement {
 /// passes the same pending bytes again (moved by `where`) plus the new ones.
 /// Consecutive heart-beats are merged, so the events do not depend on where
 /// the stream was cut. Stops at the first error; bytes left incomplete at
-/// the end are reported as a final need_more event.
+/// the end are reported as a final need_more event. With `counts`, stores
+/// there what the parser skipped as lenient (parser::leniency()) at the end.
 std::vector<event> parse_stream(std::string_view stream, const parser_mode& mode,
-                                std::span<const std::size_t> cuts, placement& where);
+                                std::span<const std::size_t> cuts, placement& where,
+                                leniency_counts* counts = nullptr);
 
 /// parse_stream() with the whole stream in one chunk, in a heap copy.
 std::vector<event> parse_whole(std::string_view stream, const parser_mode& mode);
@@ -111,7 +116,7 @@ struct corpus_file {
 ///
 /// Names read `<mode>--<description>.stomp` for valid files and
 /// `<mode>--<errc>--<description>.stomp` for malformed ones, where mode is
-/// none, v1.0, v1.1 or v1.2.
+/// none, v1.0, v1.1 or v1.2, optionally prefixed `strict-` (limits::strict).
 std::vector<corpus_file> load_corpus(std::string_view dir);
 
 /// The errc named `name` (e.g. "frame_too_large"), or nullopt.

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -34,11 +35,26 @@ struct limits_config {
     std::size_t max_headers = 1000;
     std::size_t max_header_line = 10 * 1024;
     std::size_t max_frame = 4 * 1024 * 1024;
+    /// Before CONNECT succeeds the limits are tighter (what an unauthenticated
+    /// client can make the broker buffer).
     std::size_t max_frame_before_connect = 64 * 1024;
+    std::size_t max_headers_before_connect = 100;
+    std::size_t max_header_line_before_connect = 4 * 1024;
     std::uint32_t connect_timeout_ms = 10'000;
     std::size_t max_transactions = 16;
     std::size_t max_frames_per_transaction = 10'000;
+    /// Bytes of SENDs held in a connection's open transactions, all summed.
+    std::size_t max_transaction_bytes = 16 * 1024 * 1024;
     std::size_t max_subscriptions = 1000;
+    /// Bytes of delivered topic messages a connection may leave unacknowledged
+    /// (client-ack topic subscriptions; past it more wait in the backlog).
+    std::size_t max_unacked_bytes = 16 * 1024 * 1024;
+    std::size_t max_destinations = 100'000;                ///< broker-wide
+    std::uint32_t max_new_destinations_per_second = 1000;  ///< per connection (and its burst)
+    std::size_t max_connections = 100'000;
+    std::size_t max_unauthenticated_per_ip = 1000;
+    /// Bytes of a SUBSCRIBE's `selector` header.
+    std::size_t max_selector_length = 4096;
 };
 
 /// The server's side of heart-beat negotiation: how often it can send, and
@@ -56,6 +72,52 @@ struct queue_config {
     std::size_t max_length = 1'000'000;
     std::size_t max_bytes = 512 * 1024 * 1024;
     overflow_policy overflow = overflow_policy::drop_head;
+    /// Order ready messages by their `priority` header (0-9, higher first).
+    /// Off: one FIFO, as RabbitMQ without x-max-priority and ActiveMQ without
+    /// prioritizedMessages.
+    bool priorities = true;
+    /// A priority level passed over this many times gets the next delivery
+    /// (routing/priority_list.hpp); 0 is strict priority.
+    std::uint32_t starvation_limit = 16;
+    /// A consumer with a selector looks at most this many ready messages for
+    /// one it selects (ActiveMQ's maxPageSize plays this part).
+    std::size_t selector_scan = 1000;
+    /// Time to live of every message without a shorter one of its own; 0: none.
+    std::uint64_t default_ttl_ms = 0;
+    /// Expired messages go to /queue/DLQ.<name> (else they are dropped;
+    /// counted either way).
+    bool dead_letter_expired = false;
+    /// The longest AMQ_SCHEDULED_DELAY accepted (queues and topics).
+    std::uint64_t max_delay_ms = 30ull * 24 * 3600 * 1000;
+};
+
+/// Overrides for the destinations whose names match `pattern` (`*` matches
+/// any run of characters); the first matching rule's values win, keys it
+/// leaves out keep the queues/topics defaults.
+struct destination_policy {
+    std::string pattern;
+    std::optional<std::uint64_t> default_ttl_ms;
+    std::optional<bool> dead_letter_expired;
+};
+
+/// The name a `reply-to: /temp-queue/NAME` is rewritten to.
+enum class reply_prefix_style {
+    rabbitmq,  ///< /reply-queue/<generated>
+    activemq,  ///< /remote-temp-queue/<generated> (and /remote-temp-topic/)
+};
+
+/// What a SEND to a temporary destination that no longer exists does.
+enum class missing_temp_policy {
+    drop,   ///< counted and dropped, as RabbitMQ does (a responder keeps its connection)
+    error,  ///< ERROR, as ActiveMQ's "Cannot publish to a deleted Destination"
+};
+
+/// Temporary destinations: /temp-queue/NAME and /temp-topic/NAME belong to
+/// the connection that names them and die with it.
+struct temp_config {
+    reply_prefix_style reply_prefix = reply_prefix_style::rabbitmq;
+    missing_temp_policy send_to_missing = missing_temp_policy::drop;
+    std::size_t max_per_connection = 100;
 };
 
 /// A slow-consumer policy for the destinations whose names match `pattern`
@@ -77,6 +139,13 @@ struct outbound_config {
     std::uint32_t grace_ms = 2000;
     std::size_t min_drain_rate = 128 * 1024;   ///< bytes per second
     std::vector<slow_consumer_rule> policies;  ///< first match wins, else slow_consumer
+    /// A subscriber that drains (at least min_drain_rate) but falls behind
+    /// holds its topics' publishers until it catches up. Off: only `block`
+    /// ever holds publishers.
+    bool throttle = true;
+    /// SO_SNDBUF of every client socket: the kernel memory a stalled
+    /// subscriber can hold on top of max_bytes.
+    std::size_t socket_send_buffer = 256 * 1024;
 };
 
 /// How much one publisher may have on its way into destinations at once.
@@ -94,6 +163,14 @@ struct memory_config {
 
 struct topic_config {
     std::size_t prefetch = 1000;  ///< unacked messages per client-ack topic subscription
+    /// `*`, `#` and `>` segments in a SUBSCRIBE destination are wildcards
+    /// (off: they are literal names).
+    bool wildcards = true;
+    /// Time to live of every topic message without a shorter one; 0: none.
+    std::uint64_t default_ttl_ms = 0;
+    /// Bytes of delayed (AMQ_SCHEDULED_DELAY) messages one topic may hold;
+    /// past it such a SEND is refused with an ERROR.
+    std::size_t max_delayed_bytes = 64 * 1024 * 1024;
 };
 
 /// The admin HTTP endpoint (/healthz, /stats, /metrics).
@@ -104,6 +181,9 @@ struct admin_config {
     /// to listen then stops start-up. The default merely warns, so that two
     /// brokers on one machine do not fight over the default port.
     bool required = false;
+    /// /metrics has a series per destination for this many destinations (the
+    /// busiest); the rest are summed into one, so its size stays bounded.
+    std::size_t metrics_destinations = 100;
 };
 
 struct config {
@@ -113,6 +193,13 @@ struct config {
     std::size_t stack_size = 64 * 1024;
     std::string log_level = "info";
     std::vector<std::string> virtual_hosts{"/"};
+    /// The virtual host of a CONNECT whose `host` names none configured: used
+    /// when it is the only one, or when set explicitly.
+    std::string default_virtual_host = "/";
+    bool default_virtual_host_explicit = false;
+    /// Refuse what the spec only forbids clients (EOLs as the body of a frame
+    /// without one, NULs between frames) instead of skipping it.
+    bool strict = false;
     std::map<std::string, std::string> users;    ///< login -> passcode; empty: no authentication
     std::uint32_t idle_destination_ms = 30'000;  ///< reclaim idle, empty destinations after this
     std::uint32_t shutdown_timeout_ms = 5'000;   ///< time connections get to close at shutdown
@@ -120,6 +207,8 @@ struct config {
     heartbeat_config heartbeat;
     queue_config queues;
     topic_config topics;
+    temp_config temp;
+    std::vector<destination_policy> destination_policies;
     admin_config admin;
     outbound_config outbound;
     publisher_config publishers;
@@ -129,6 +218,14 @@ struct config {
 
 /// The slow-consumer policy for a destination: the first matching rule's, or the default.
 slow_consumer_policy policy_for(const outbound_config& outbound, std::string_view destination);
+
+/// The default time to live of messages sent to `destination`, a topic when
+/// `topic` (0: none): the first matching destination_policies rule's, else
+/// topics.default_ttl_ms or queues.default_ttl_ms.
+std::uint64_t default_ttl_for(const config& cfg, std::string_view destination, bool topic);
+
+/// Whether expired messages of queue `destination` are dead-lettered.
+bool dead_letter_expired_for(const config& cfg, std::string_view destination);
 
 /// True if `text` matches `pattern`, where `*` matches any run of characters.
 bool glob_match(std::string_view pattern, std::string_view text) noexcept;

@@ -15,9 +15,23 @@ namespace stampede::protocol {
 /// What one call of parser::parse() found at the front of its input.
 enum class parse_status : std::uint8_t {
     complete,   ///< A whole frame; parser::frame() describes it.
-    heartbeat,  ///< One or more EOLs outside any frame: heart-beats, which count as traffic.
+    heartbeat,  ///< EOLs (and, when lenient, NULs) outside any frame: heart-beats, traffic.
     need_more,  ///< The frame is incomplete; call again with the same bytes and more.
     error,      ///< The input is not STOMP; parse_result::error says why.
+};
+
+/// What a lenient parser (limits::strict false) has skipped that a strict one refuses.
+///
+/// Counts since the parser was made; reset() keeps them. They let an operator
+/// see which clients are sloppy.
+struct leniency_counts {
+    /// Frames that carry no body (all but SEND, MESSAGE and ERROR) whose body
+    /// was EOLs only: `DISCONNECT\n\n\n\0`. The EOLs were dropped.
+    std::uint64_t eol_bodies = 0;
+    /// NUL octets skipped between frames, where they count as heart-beats.
+    std::uint64_t stray_nuls = 0;
+
+    bool operator==(const leniency_counts&) const = default;
 };
 
 /// The outcome of parser::parse().
@@ -45,6 +59,12 @@ struct parse_result {
 /// A header line is split at its FIRST colon; later colons belong to the value.
 /// STOMP forbids them unescaped, but real clients send them (URLs, times), so
 /// the parser is lenient here. Names and values are never trimmed.
+///
+/// Unless limits::strict is set, two things the spec forbids only the client
+/// are skipped and counted (leniency()): a body of EOLs only on a frame that
+/// carries none (the EOLs go; the frame has no body), and NULs between frames
+/// (reported as heart-beats). A frame's EOL-only body counts toward its size
+/// like any body. With limits::strict they are errors, as the spec has them.
 ///
 /// Header names and values are unescaped in place in the caller's buffer, once
 /// the frame is complete: 1.2 defines `\r \n \c \\`, 1.1 `\n \c \\`, 1.0
@@ -82,8 +102,11 @@ class parser {
     /// The frame of the last parse() that returned complete.
     const frame_view& frame() const noexcept { return frame_; }
 
-    /// Discards any partly parsed frame; keeps the limits and the version.
+    /// Discards any partly parsed frame; keeps the limits, the version and the counts.
     void reset() noexcept;
+
+    /// What this parser has skipped so far because it is lenient; zeros when strict.
+    const leniency_counts& leniency() const noexcept { return leniency_; }
 
   private:
     enum class phase : std::uint8_t { start, command, headers, body };
@@ -98,11 +121,13 @@ class parser {
     };
 
     std::optional<parse_result> parse_start(std::span<char> in);
+    std::optional<parse_result> skip_between_frames(std::span<char> in);
     std::optional<parse_result> parse_command_line(std::span<char> in);
     std::optional<parse_result> parse_header_line(std::span<char> in);
     std::optional<parse_result> add_header(std::span<char> in, std::size_t line_end);
     std::optional<parse_result> begin_body();
     std::optional<parse_result> find_body_end(std::span<char> in, std::size_t& body_end);
+    std::optional<parse_result> find_bodiless_end(std::span<char> in, std::size_t& body_end);
     std::optional<parse_result> missing_line_end(std::size_t size, std::size_t line_limit,
                                                  errc line_error) noexcept;
     parse_result complete(std::span<char> in, std::size_t body_end);
@@ -111,6 +136,7 @@ class parser {
 
     limits limits_;
     std::optional<version> version_;
+    leniency_counts leniency_;
 
     // Progress through the current frame, as offsets from its first byte.
     phase phase_ = phase::start;

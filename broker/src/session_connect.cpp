@@ -1,0 +1,145 @@
+// CONNECT (STOMP12.md items 9-13), DISCONNECT, and the timers of a
+// connection: the connect deadline and heart-beats.
+
+#include <algorithm>
+
+#include "connection_limits.hpp"
+#include "log_text.hpp"
+#include "session.hpp"
+#include "stampede/runtime/log.hpp"
+
+namespace stampede::broker {
+
+namespace {
+
+using protocol::frame_view;
+
+// The virtual host a CONNECT gets: the one its `host` header names if that is
+// configured; else the default one when there is only that one or one was
+// configured explicitly (stomp.py and the Ruby gem send the host name they
+// dialled). nullopt: refuse.
+std::optional<std::string> choose_vhost(const config& cfg, std::optional<std::string_view> asked) {
+    const auto& hosts = cfg.virtual_hosts;
+    if (asked && std::find(hosts.begin(), hosts.end(), *asked) != hosts.end()) {
+        return std::string(*asked);
+    }
+    if (cfg.default_virtual_host_explicit) {
+        return cfg.default_virtual_host;
+    }
+    if (hosts.size() == 1) {
+        return hosts.front();
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+void session::on_connect(const frame_view& frame) {
+    const auto v = protocol::negotiate_version(frame.get("accept-version"));
+    if (!v) {
+        const protocol::header ours[] = {{"version", protocol::supported_versions()}};
+        fail("no STOMP version in common: this server speaks " +
+                 std::string(protocol::supported_versions()),
+             {}, &frame, ours);
+        return;
+    }
+    const auto host = frame.get("host");
+    auto vhost = choose_vhost(ctx_.cfg, host);
+    if (!vhost) {
+        std::string known;
+        for (const auto& h : ctx_.cfg.virtual_hosts) {
+            known += (known.empty() ? "'" : ", '") + h + "'";
+        }
+        fail("unknown virtual host '" + std::string(host.value_or("")) + "': this broker serves " +
+                 known + " and has no default_virtual_host",
+             {}, &frame);
+        return;
+    }
+    if (host && *host != *vhost) {
+        runtime::log::debug("connection ", id_, ": host '", escape_for_log(*host),
+                            "' is not a virtual host here; using '", *vhost, "'");
+    }
+    const std::string login(frame.get("login").value_or(""));
+    if (!ctx_.cfg.users.empty()) {
+        const auto user = ctx_.cfg.users.find(login);
+        if (user == ctx_.cfg.users.end() || user->second != frame.get("passcode").value_or("")) {
+            // Never say which half was wrong.
+            fail("authentication failed: login or passcode not accepted", {}, &frame);
+            return;
+        }
+    }
+    const auto client_beats = protocol::parse_heart_beat(frame.get("heart-beat"));
+    if (!client_beats.ok()) {
+        fail(protocol::describe(client_beats.error), {}, &frame);
+        return;
+    }
+    const protocol::heart_beat server{ctx_.cfg.heartbeat.send_ms, ctx_.cfg.heartbeat.receive_ms};
+    enter_connected(*v, protocol::negotiate_heart_beat(client_beats.value, server),
+                    std::move(*vhost), login);
+    send_connected(*v, server);
+}
+
+void session::enter_connected(protocol::version v, protocol::heart_beat_plan plan,
+                              std::string vhost, std::string login) {
+    connected_ = true;
+    ctx_.limiter.on_authenticated(counters_.peer_ip);
+    version_ = v;
+    heartbeats_ = heartbeat_schedule(plan);
+    vhost_ = std::move(vhost);
+    login_ = std::move(login);
+    counters_.vhost = vhost_;
+    counters_.login = login_;
+    counters_.version = std::string(protocol::to_string(v));
+    conn_.parser().set_version(v);
+    conn_.parser().set_limits(parser_limits_connected(ctx_.cfg));
+    actor_.cast(start_heartbeats{plan.send_every_ms, plan.expect_every_ms});
+}
+
+void session::on_disconnect(const frame_view& frame) {
+    send_receipt_if_asked(frame);
+    conn_.begin_close(transport::close_reason::normal);  // what is queued goes out first
+}
+
+// ---- timers ----
+
+std::optional<std::uint32_t> session::on_heartbeat_send_tick() {
+    if (conn_.closing() || !heartbeats_.sends()) {
+        return std::nullopt;
+    }
+    const auto now = runtime::clock::now();
+    const beat_decision d =
+        heartbeats_.on_send_tick(now, conn_.last_written(), !conn_.output().empty());
+    if (d.due) {
+        if (d.send_beat) {
+            queue_control("\n");
+        }
+        conn_.mark_written(now);  // a beat went, or output is on its way
+    }
+    return static_cast<std::uint32_t>(d.next_tick.count());
+}
+
+std::optional<std::uint32_t> session::on_heartbeat_check_tick() {
+    if (conn_.closing() || !heartbeats_.checks()) {
+        return std::nullopt;
+    }
+    const silence_decision d =
+        heartbeats_.on_check_tick(runtime::clock::now(), conn_.last_received(), reader_waiting_);
+    if (d.timed_out) {
+        fail("heart-beat timeout",
+             "no frame or heart-beat from the client for " + std::to_string(d.silent_for.count()) +
+                 " ms (negotiated interval " + std::to_string(heartbeats_.plan().expect_every_ms) +
+                 " ms)",
+             nullptr, {}, transport::close_reason::policy);
+        return std::nullopt;
+    }
+    return static_cast<std::uint32_t>(std::min<std::int64_t>(d.next_tick.count(), UINT32_MAX));
+}
+
+void session::on_connect_deadline() {
+    if (!connected_ && !conn_.closing()) {
+        fail("no CONNECT frame within " + std::to_string(ctx_.cfg.limits.connect_timeout_ms) +
+             " ms (limits.connect_timeout_ms)");
+    }
+}
+
+}  // namespace stampede::broker
