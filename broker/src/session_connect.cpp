@@ -96,6 +96,7 @@ void session::enter_connected(protocol::version v, protocol::heart_beat_plan pla
 }
 
 void session::on_disconnect(const frame_view& frame) {
+    wait_for_durable(0);  // the RECEIPTs of persistent SENDs go out first
     send_receipt_if_asked(frame);
     conn_.begin_close(transport::close_reason::normal);  // what is queued goes out first
 }

@@ -275,13 +275,13 @@ void session::on_ack(const frame_view& frame, bool positive) {
              {}, &frame);
         return;
     }
-    apply_settlement(*done, positive);
+    apply_settlement(*done, positive, frame.get("receipt").has_value());
     send_receipt_if_asked(frame);
 }
 
 // Tells the destination what an ACK or NACK settled: a queue settles (or
 // requeues) by sequence; a NACKed topic message is redelivered here.
-void session::apply_settlement(settlement& done, bool positive) {
+void session::apply_settlement(settlement& done, bool positive, bool durable_receipt) {
     subscription& sub = *done.sub;
     if (!sub.is_topic()) {
         std::vector<std::uint64_t> sequences;
@@ -289,7 +289,12 @@ void session::apply_settlement(settlement& done, bool positive) {
         for (const unacked_delivery& item : done.items) {
             sequences.push_back(item.queue_sequence);
         }
-        sub.destination.queue.cast(settle{key_for(sub), std::move(sequences), !positive});
+        // With a journal, the RECEIPT of an ACK waits until the queue has
+        // durably removed what it settles (the queue completes the token).
+        const std::uint64_t token =
+            durable_receipt && positive && ctx_.durable != nullptr ? expect_durable() : 0;
+        sub.destination.queue.cast(
+            settle{key_for(sub), std::move(sequences), !positive, false, token});
     } else if (!positive) {
         for (unacked_delivery& item : done.items) {
             redeliver_topic(sub, std::move(item));

@@ -186,6 +186,19 @@ struct admin_config {
     std::size_t metrics_destinations = 100;
 };
 
+/// Persistent messages and durable subscriptions (issue 10).
+struct journal_config {
+    /// "always" (group commit: a RECEIPT after the fdatasync covering it),
+    /// "interval_ms:N" (fdatasync at most every N ms; RECEIPTs wait for it),
+    /// "never" (after the write: survives a crash of the broker, not of the
+    /// machine: the last seconds are lost on power loss).
+    std::string sync = "always";
+    /// Destinations whose `persistent:true` messages are journalled (`*`
+    /// matches any run of characters).
+    std::vector<std::string> durable_destinations{"/queue/*"};
+    std::uint64_t segment_bytes = 64ull * 1024 * 1024;
+};
+
 struct config {
     std::string listen = "127.0.0.1:61613";
     unsigned schedulers = 0;  ///< 0: one per core
@@ -214,6 +227,10 @@ struct config {
     publisher_config publishers;
     memory_config memory;
     fanout_mode fanout = fanout_mode::copy;
+    /// Where the journal lives (`--data-dir`). Empty: no journal, every
+    /// message is kept in memory only.
+    std::string data_dir;
+    journal_config journal;
 };
 
 /// The slow-consumer policy for a destination: the first matching rule's, or the default.
