@@ -9,6 +9,7 @@
 #include "registry.hpp"
 #include "session.hpp"
 #include "stampede/runtime/log.hpp"
+#include "topic.hpp"
 
 namespace stampede::broker {
 
@@ -113,7 +114,14 @@ void durability::close() {
     }
 }
 
+std::string durable_queue_name(std::string_view name) {
+    return std::string(durable_queue_prefix) + std::string(name);
+}
+
 bool durability::durable(std::string_view destination) const noexcept {
+    if (destination.starts_with(durable_queue_prefix)) {
+        return true;
+    }
     for (const auto& pattern : cfg_.journal.durable_destinations) {
         if (glob_match(pattern, destination)) {
             return true;
@@ -234,6 +242,10 @@ void durability::restore(broker_context& ctx) {
     for (const auto& note : report.notes) {
         runtime::log::info("journal: ", note);
     }
+    std::size_t subscriptions = 0;
+    for (const storage::subscription_record& sub : journal_->subscriptions()) {
+        subscriptions += restore_subscription(ctx, sub) ? 1 : 0;
+    }
     std::uint64_t restored = 0;
     std::size_t queues = 0;
     for (const storage::queue_summary& q : journal_->queues()) {
@@ -289,8 +301,50 @@ void durability::restore(broker_context& ctx) {
     }
     runtime::log::info("journal in ", cfg_.data_dir, ": recovered in ",
                        static_cast<std::uint64_t>(report.seconds * 1000), " ms, ", restored,
-                       " message(s) in ", queues, " queue(s), ", report.tail_cuts,
-                       " torn tail(s) cut, sync ", cfg_.journal.sync);
+                       " message(s) in ", queues, " queue(s), ", subscriptions,
+                       " durable subscription(s), ", report.tail_cuts, " torn tail(s) cut, sync ",
+                       cfg_.journal.sync);
+}
+
+// Feeds a durable subscription's queue from its topic again.
+bool durability::restore_subscription(broker_context& ctx,
+                                      const storage::subscription_record& sub) {
+    const auto newline = sub.destination.find('\n');
+    if (newline == std::string::npos) {
+        return false;
+    }
+    const std::string vhost = sub.destination.substr(0, newline);
+    const std::string topic = sub.destination.substr(newline + 1);
+    selector_ptr selector;
+    if (!sub.selector.empty()) {
+        routing::compile_options options;
+        options.max_length = cfg_.limits.max_selector_length;
+        auto compiled = routing::selector::compile(sub.selector, options);
+        if (!compiled) {
+            runtime::log::error("journal: durable subscription ", escape_for_log(sub.name),
+                                " has a selector that no longer compiles: not restored");
+            return false;
+        }
+        selector = std::make_shared<const routing::selector>(std::move(*compiled));
+    }
+    const unsigned shard = ctx.shard_for(sub.destination);
+    const bool fed = ctx.rt.run_on(shard, [&] {
+        auto handle = runtime::call(ctx.registries[shard],
+                                    resolve_destination{vhost, topic, destination_kind::topic});
+        if (!handle || handle->refused != errc{}) {
+            return false;
+        }
+        auto added = runtime::call(
+            handle->handle.topic,
+            add_durable_subscriber{sub.name, vhost, durable_queue_name(sub.name), selector});
+        ctx.registries[shard].cast(release_destination{handle->handle.key});
+        return added && *added;
+    });
+    if (!fed) {
+        runtime::log::error("journal: cannot restore durable subscription ",
+                            escape_for_log(sub.name), " to ", escape_for_log(topic));
+    }
+    return fed;
 }
 
 }  // namespace stampede::broker

@@ -50,6 +50,37 @@ struct queue_restore {
     std::vector<restored_message> messages;
 };
 
+// ---- durable topic subscriptions ----
+//
+// A durable subscription is a queue of its own (durable_queue_name()) that
+// its topic feeds with every message it selects, whether or not the
+// subscriber is connected; the subscriber consumes that queue. The topic
+// holds the queue attached in the registry until the subscription is removed.
+
+/// To a topic: feed queue `queue` (in `vhost`) as durable subscription
+/// `name`, with `selector` (null: everything). Answered false when the
+/// queue could not be made.
+struct add_durable_subscriber {
+    using reply_type = bool;
+    std::string name;
+    std::string vhost;
+    std::string queue;
+    selector_ptr selector;
+};
+/// To a topic: durable subscription `name` is gone.
+struct remove_durable_subscriber {
+    std::string name;
+};
+/// To a queue: drop every message it holds (a durable subscription removed);
+/// `token` completed once that is durable.
+struct queue_purge {
+    std::uint64_t token = 0;
+};
+
+/// The queue behind durable subscription `name`.
+std::string durable_queue_name(std::string_view name);
+inline constexpr std::string_view durable_queue_prefix = "/durable-subscription/";
+
 class durability {
   public:
     /// Opens (and recovers) the journal in cfg.data_dir. Throws
@@ -96,6 +127,7 @@ class durability {
   private:
     explicit durability(const config& cfg, std::unique_ptr<storage::journal> journal);
     void dispatch(storage::completion&& done);
+    bool restore_subscription(broker_context& ctx, const storage::subscription_record& sub);
 
     struct waiters {
         std::mutex mutex;

@@ -713,4 +713,15 @@ void queue_actor::handle_cast(queue_restore& restore) {
     settle_turn();
 }
 
+void queue_actor::handle_cast(queue_purge& purge) {
+    std::vector<storage::message_id> ids;
+    for (const stored_message& item : store_.take_all()) {
+        if (item.journal_id != 0) {
+            ids.push_back(item.journal_id);
+        }
+    }
+    forget(ids, purge.token);
+    settle_turn();
+}
+
 }  // namespace stampede::broker

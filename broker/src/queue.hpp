@@ -41,6 +41,8 @@ class queue_actor : public runtime::gen_server<queue_actor> {
     void handle_cast(queue_publish& publish);
     /// Start-up: messages recovered from the journal (durable.hpp).
     void handle_cast(queue_restore& restore);
+    /// A durable subscription removed: its messages go, for good.
+    void handle_cast(queue_purge& purge);
     runtime::call_result<publish_outcome> handle_call(queue_publish_sync& publish,
                                                       const runtime::from<publish_outcome>&);
     runtime::call_result<runtime::ok> handle_call(add_consumer& add,

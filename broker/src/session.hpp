@@ -142,6 +142,22 @@ class session : public std::enable_shared_from_this<session>, private connection
     /// pending (0: until every RECEIPT held behind them has gone).
     void wait_for_durable(std::size_t at_most);
 
+    // Durable topic subscriptions (durable_subscriptions.cpp).
+    /// The durable subscription a SUBSCRIBE (or UNSUBSCRIBE) names, in
+    /// ActiveMQ's form (client-id + activemq.subscriptionName) or RabbitMQ's
+    /// (durable:true, the id as the name); nullopt if none. `failed`: the
+    /// connection has been failed.
+    std::optional<std::string> durable_name(const protocol::frame_view& frame, std::string_view id,
+                                            bool& failed);
+    /// Registers durable subscription `name` with topic `topic` (and the
+    /// journal) and returns its queue, attached.
+    [[nodiscard]] result<destination_handle> subscribe_durable(std::string_view topic,
+                                                               const std::string& name,
+                                                               std::string_view selector_text,
+                                                               const selector_ptr& selector);
+    /// Removes durable subscription `name` and its messages.
+    void unsubscribe_durable(const std::string& name, std::string_view topic);
+
     // Subscribing and acknowledging (session_subscribe.cpp).
     void on_subscribe(const protocol::frame_view& frame);
     void on_unsubscribe(const protocol::frame_view& frame);
@@ -266,6 +282,9 @@ class session : public std::enable_shared_from_this<session>, private connection
     std::uint64_t next_temporary_ = 1;
     std::string slow_reason_;
     runtime::event output_room_;
+    std::string client_id_;  ///< CONNECT's client-id (ActiveMQ's durable subscriptions)
+    /// Durable subscriptions of this connection: subscription id -> (name, topic).
+    std::unordered_map<std::string, std::pair<std::string, std::string>> durable_subs_;
     receipt_order receipts_;           ///< RECEIPTs waiting for the journal
     runtime::event durable_progress_;  ///< a durable operation finished
 };

@@ -60,6 +60,7 @@ void session::on_connect(const frame_view& frame) {
                             "' is not a virtual host here; using '", *vhost, "'");
     }
     const std::string login(frame.get("login").value_or(""));
+    client_id_ = std::string(frame.get("client-id").value_or(""));  // durable subscriptions
     if (!ctx_.cfg.users.empty()) {
         const auto user = ctx_.cfg.users.find(login);
         if (user == ctx_.cfg.users.end() || user->second != frame.get("passcode").value_or("")) {

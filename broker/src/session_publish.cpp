@@ -428,7 +428,9 @@ void session::on_durable_done(durable_done& done) {
     receipt_order::outcome out = receipts_.done(done.token, !done.error.empty());
     if (out.failed_for) {
         const protocol::header receipt[] = {{"receipt-id", *out.failed_for}};
-        fail(done.error, "a persistent SEND (or an ACK) was not stored", nullptr,
+        fail(done.error,
+             "a durable operation (persistent SEND, ACK or durable subscription) was not stored",
+             nullptr,
              out.failed_for->empty() ? std::span<const protocol::header>{}
                                      : std::span<const protocol::header>(receipt));
     }

@@ -95,7 +95,20 @@ void session::on_subscribe(const frame_view& frame) {
     if (features.browser) {
         *mode = ack_mode::automatic;  // a browser takes nothing: nothing to acknowledge
     }
-    auto handle = subscribe_target(*destination, *kind, features.wildcard);
+    bool failed = false;
+    const auto durable = *kind == destination_kind::topic && !alias
+                             ? durable_name(frame, *id, failed)
+                             : std::nullopt;
+    if (failed) {
+        return;
+    }
+    if (durable && (features.wildcard || features.browser)) {
+        fail("a durable subscription cannot be a wildcard or a browser", {}, &frame);
+        return;
+    }
+    auto handle = durable ? subscribe_durable(*destination, *durable,
+                                              frame.get("selector").value_or(""), features.selector)
+                          : subscribe_target(*destination, *kind, features.wildcard);
     if (!handle) {
         fail_with(handle.error(), "subscribe to " + std::string(*destination), &frame);
         return;
@@ -122,6 +135,9 @@ void session::on_subscribe(const frame_view& frame) {
         release(attached);
         fail_with(registered.error(), "subscribe to " + std::string(*destination), &frame);
         return;
+    }
+    if (durable) {
+        durable_subs_[std::string(*id)] = {*durable, std::string(*destination)};
     }
     send_receipt_if_asked(frame);
 }
@@ -212,14 +228,29 @@ void session::on_unsubscribe(const frame_view& frame) {
              {}, &frame);
         return;
     }
+    bool failed = false;
+    const auto durable = durable_name(frame, *id, failed);
+    if (failed) {
+        return;
+    }
     subscription* sub = subscriptions_.find(*id);
-    if (sub == nullptr) {
+    if (sub == nullptr && !durable) {
         fail("UNSUBSCRIBE names subscription '" + std::string(*id) +
                  "', which does not exist on this connection",
              {}, &frame);
         return;
     }
-    remove_subscription(*sub);
+    std::string topic(frame.get("destination").value_or(""));
+    if (const auto it = durable_subs_.find(std::string(*id)); it != durable_subs_.end()) {
+        topic = it->second.second;
+        durable_subs_.erase(it);
+    }
+    if (sub != nullptr) {
+        remove_subscription(*sub);
+    }
+    if (durable) {
+        unsubscribe_durable(*durable, topic);  // RabbitMQ's and ActiveMQ's removal
+    }
     send_receipt_if_asked(frame);
 }
 
