@@ -11,6 +11,7 @@
 
 #include "stampede/runtime/io.hpp"
 #include "stampede/runtime/log.hpp"
+#include "stampede/storage/journal.hpp"
 
 namespace stampede::broker {
 namespace {
@@ -387,6 +388,26 @@ void read_listeners(const json& v, const std::string& key, std::vector<listener_
     }
 }
 
+void read_journal(const json& j, const std::string& path, journal_config& jc) {
+    object_reader(j, path)
+        .on("sync", string_into(jc.sync))
+        .on("durable_destinations",
+            [&](const json& v, const std::string& key) {
+                if (!v.is_array()) {
+                    throw config_error("'" + key + "' must be a list of destination patterns");
+                }
+                jc.durable_destinations.clear();
+                for (const auto& pattern : v) {
+                    if (!pattern.is_string() || pattern.get<std::string>().empty()) {
+                        throw config_error("'" + key + "' must be a list of destination patterns");
+                    }
+                    jc.durable_destinations.push_back(pattern.get<std::string>());
+                }
+            })
+        .on("segment_bytes", unsigned_into(jc.segment_bytes, 64 * KiB, 64 * GiB))
+        .reject_unknown();
+}
+
 void read_root(const json& j, config& c) {
     bool listen_given = false;
     std::optional<std::string> bind;
@@ -463,6 +484,8 @@ void read_root(const json& j, config& c) {
         .on("memory", [&](const json& v, const std::string& k) { read_memory(v, k, c.memory); })
         .on("fanout",
             choice_into(c.fanout, {{"copy", fanout_mode::copy}, {"shared", fanout_mode::shared}}))
+        .on("data_dir", string_into(c.data_dir))
+        .on("journal", [&](const json& v, const std::string& k) { read_journal(v, k, c.journal); })
         .reject_unknown();
     if (bind || port) {
         // The old form of one plain listener: `bind` and `port`.
@@ -589,6 +612,12 @@ void validate(const config& c) {
     }
     if (c.queues.prefetch > c.queues.max_prefetch) {
         throw config_error("'queues.prefetch' cannot exceed 'queues.max_prefetch'");
+    }
+    storage::sync_mode mode{};
+    std::chrono::milliseconds interval{};
+    if (!storage::parse_sync_mode(c.journal.sync, mode, interval)) {
+        throw config_error("'journal.sync' must be always, never or interval_ms:N, not '" +
+                           c.journal.sync + "'");
     }
 }
 

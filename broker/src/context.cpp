@@ -2,6 +2,7 @@
 
 #include <functional>
 
+#include "durable.hpp"
 #include "stats.hpp"
 
 namespace stampede::broker {

@@ -97,6 +97,7 @@ void session::on_connect(const frame_view& frame) {
                             "' is not a virtual host here; using '", *vhost, "'");
     }
     const std::string login(frame.get("login").value_or(""));
+    client_id_ = std::string(frame.get("client-id").value_or(""));  // durable subscriptions
     if (!ctx_.cfg.users.empty()) {
         const auto user = ctx_.cfg.users.find(login);
         if (user == ctx_.cfg.users.end() || user->second != frame.get("passcode").value_or("")) {
@@ -133,6 +134,7 @@ void session::enter_connected(protocol::version v, protocol::heart_beat_plan pla
 }
 
 void session::on_disconnect(const frame_view& frame) {
+    wait_for_durable(0);  // the RECEIPTs of persistent SENDs go out first
     send_receipt_if_asked(frame);
     conn_.begin_close(transport::close_reason::normal);  // what is queued goes out first
 }
