@@ -197,6 +197,16 @@ describe('a WebSocket listener with default settings', () => {
     assert.ok([1002, 1008].includes(code), `close code ${code}`);
   });
 
+  test('a CONNECT that does not accept the version its subprotocol fixed: ERROR naming both', async () => {
+    const ws = await openWs(port, { protocols: ['v11.stomp'] });
+    ws.send('CONNECT', { 'accept-version': '1.2', host: '/' });
+    const error = await ws.next('ERROR');
+    assert.match(error.headers.message, /subprotocol chose STOMP 1\.1/);
+    assert.match(error.headers.message, /accept-version does not offer/);
+    const { code } = await ws.closed;
+    assert.ok([1002, 1008].includes(code), `close code ${code}`);
+  });
+
   test('the wrong path gets 404, an oversized upgrade request 431, a bad version 426', async () => {
     await assert.rejects(openWs(port, { path: '/nope' }), (e) => e.status === 404);
     await assert.rejects(openWs(port, { headers: { 'X-Padding': 'p'.repeat(20 * 1024) } }),
