@@ -93,6 +93,28 @@ auto string_into(std::string& target) {
     };
 }
 
+// A list of non-empty strings; `what` names its entries in the error
+// ("a list of <what>"), and `non_empty` refuses an empty list.
+auto strings_into(std::vector<std::string>& target, std::string what, bool non_empty = false) {
+    return [&target, what = std::move(what), non_empty](const json& value, const std::string& key) {
+        const auto wrong = [&] {
+            return config_error("'" + key + "' must be a " + (non_empty ? "non-empty " : "") +
+                                "list of " + what);
+        };
+        if (!value.is_array() || (non_empty && value.empty())) {
+            throw wrong();
+        }
+        std::vector<std::string> read;
+        for (const auto& entry : value) {
+            if (!entry.is_string() || entry.get<std::string>().empty()) {
+                throw wrong();
+            }
+            read.push_back(entry.get<std::string>());
+        }
+        target = std::move(read);
+    };
+}
+
 template <class Enum>
 auto choice_into(Enum& target, std::vector<std::pair<std::string, Enum>> choices) {
     return [&target, choices = std::move(choices)](const json& value, const std::string& key) {
@@ -318,20 +340,7 @@ void read_listener_websocket(const json& j, const std::string& path, listener_we
     object_reader(j, path)
         .on("path", string_into(w.path))
         .on("allowed_origins",
-            [&](const json& v, const std::string& key) {
-                if (!v.is_array() || v.empty()) {
-                    throw config_error("'" + key +
-                                       "' must be a non-empty list of origins "
-                                       "(scheme://host[:port]) or [\"*\"]");
-                }
-                w.allowed_origins.clear();
-                for (const auto& origin : v) {
-                    if (!origin.is_string() || origin.get<std::string>().empty()) {
-                        throw config_error("'" + key + "' entries must be non-empty strings");
-                    }
-                    w.allowed_origins.push_back(origin.get<std::string>());
-                }
-            })
+            strings_into(w.allowed_origins, "origins (scheme://host[:port]) or [\"*\"]", true))
         .on("require_origin", bool_into(w.require_origin))
         .on("max_request_bytes", unsigned_into(w.max_request_bytes, 1024, MiB))
         .on("max_message_bytes", unsigned_into(w.max_message_bytes, 1024, GiB))
@@ -392,18 +401,7 @@ void read_journal(const json& j, const std::string& path, journal_config& jc) {
     object_reader(j, path)
         .on("sync", string_into(jc.sync))
         .on("durable_destinations",
-            [&](const json& v, const std::string& key) {
-                if (!v.is_array()) {
-                    throw config_error("'" + key + "' must be a list of destination patterns");
-                }
-                jc.durable_destinations.clear();
-                for (const auto& pattern : v) {
-                    if (!pattern.is_string() || pattern.get<std::string>().empty()) {
-                        throw config_error("'" + key + "' must be a list of destination patterns");
-                    }
-                    jc.durable_destinations.push_back(pattern.get<std::string>());
-                }
-            })
+            strings_into(jc.durable_destinations, "destination patterns"))
         .on("segment_bytes", unsigned_into(jc.segment_bytes, 64 * KiB, 64 * GiB))
         .reject_unknown();
 }
@@ -433,19 +431,7 @@ void read_root(const json& j, config& c) {
                                      {"asio", runtime::io_mode::asio}}))
         .on("stack_size", unsigned_into(c.stack_size, 16 * 1024, 64 * 1024 * 1024))
         .on("log_level", string_into(c.log_level))
-        .on("virtual_hosts",
-            [&](const json& v, const std::string& key) {
-                if (!v.is_array()) {
-                    throw config_error("'" + key + "' must be a list of strings");
-                }
-                c.virtual_hosts.clear();
-                for (const auto& host : v) {
-                    if (!host.is_string()) {
-                        throw config_error("'" + key + "' must be a list of strings");
-                    }
-                    c.virtual_hosts.push_back(host.get<std::string>());
-                }
-            })
+        .on("virtual_hosts", strings_into(c.virtual_hosts, "virtual host names"))
         .on("users",
             [&](const json& v, const std::string& key) {
                 if (!v.is_object()) {
