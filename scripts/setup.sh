@@ -35,6 +35,7 @@ packages=(
     libboost-program-options1.81-dev
     libssl-dev openssl libsodium-dev libxxhash-dev
     libre2-dev
+    nodejs chromium
 )
 
 is_debian12() {
@@ -81,6 +82,25 @@ setup.sh: this script installs dependencies on Debian 12 only. Elsewhere, provid
   and for the conformance tests ruby-stomp and Perl Net::Stomp.
 Continuing with the build; it fails clearly if something is missing.
 EOF
+fi
+
+# The browser tests' npm packages (ws, @stomp/stompjs, puppeteer-core), from
+# the committed lockfile; npm ci runs again only when the lockfile changed.
+# Debian's nodejs lacks npm (nodesource's bundles it): install it then.
+if is_debian12 && ! command -v npm >/dev/null; then
+    packages=(npm)
+    install_packages
+fi
+if command -v npm >/dev/null; then
+    browser="$root/tests/browser"
+    stamp="$browser/node_modules/.stampede-lock.sha256"
+    want=$(sha256sum "$browser/package-lock.json" | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        (cd "$browser" && npm ci --no-audit --no-fund --loglevel=error)
+        echo "$want" >"$stamp"
+    fi
+else
+    echo "setup.sh: no npm: the browser tests (ctest -L browser) will be skipped" >&2
 fi
 
 [ "$do_build" -eq 1 ] || exit 0

@@ -26,7 +26,12 @@ done
 
 "$root/scripts/setup.sh" "${setup_args[@]}"
 
-ctest_args=(--test-dir "$build_dir" --output-on-failure --no-tests=error)
+# Tests run in parallel, one per core (STAMPEDE_TEST_JOBS overrides): each
+# starts its own broker on a kernel-chosen port, and most of a suite's time is
+# spent waiting on sockets. Suites that measure rates or memory are marked
+# RUN_SERIAL and run alone.
+jobs=${STAMPEDE_TEST_JOBS:-$(nproc)}
+ctest_args=(--test-dir "$build_dir" --output-on-failure --no-tests=error --parallel "$jobs")
 [ -n "$label" ] && ctest_args+=(-L "^${label}\$")
 [ "$long" -eq 1 ] || ctest_args+=(-LE '^long$')
 

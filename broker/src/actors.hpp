@@ -108,7 +108,7 @@ struct dropped_for_slow_consumer {
     std::uint64_t messages = 0;
 };
 
-enum class publish_outcome : std::uint8_t { accepted, rejected_full, deleted };
+enum class publish_outcome : std::uint8_t { accepted, rejected_full, deleted, not_stored };
 
 struct topic_publish {
     message_ptr msg;
@@ -184,6 +184,10 @@ struct queue_publish {
     message_ptr msg;
     runtime::actor_ref<session_actor> publisher;  ///< told if the queue rejects it
     bool reserved = false;                        ///< room was reserved for it (queue_reserve)
+    /// A persistent message to a durable queue: journalled, and `token`
+    /// completed (durable.hpp) once stored or refused.
+    std::uint64_t token = 0;
+    bool persistent = false;
 };
 /// Reserves room for `messages` totalling `bytes` (a COMMIT about to publish):
 /// answered false when a reject-publish queue could not take them all. The
@@ -222,7 +226,8 @@ struct settle {
     consumer_key key;
     std::vector<std::uint64_t> sequences;
     bool requeue = false;
-    bool expired = false;  ///< not delivered: they expired before they could be written
+    bool expired = false;     ///< not delivered: they expired before they could be written
+    std::uint64_t token = 0;  ///< completed once the journal has removed them (durable.hpp)
 };
 
 // ---- sessions ----

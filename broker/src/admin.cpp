@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "report.hpp"
+#include "stampede/dashboard/dashboard.hpp"
 #include "stampede/runtime/log.hpp"
 
 namespace stampede::broker {
@@ -28,6 +29,21 @@ response make_response(http::status status, std::string content_type, std::strin
 
 response text(http::status status, std::string body) {
     return make_response(status, "text/plain; charset=utf-8", std::move(body));
+}
+
+// The dashboard page. Everything it shows comes from /stats as text (the
+// script never writes markup from data), and the policy allows nothing but
+// its own inline code and requests to this endpoint.
+response dashboard() {
+    response res = make_response(http::status::ok, "text/html; charset=utf-8",
+                                 std::string(stampede::dashboard::page_html()));
+    res.set(http::field::cache_control, "no-store");
+    res.set("Content-Security-Policy",
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+            "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+            "frame-ancestors 'none'");
+    res.set("X-Content-Type-Options", "nosniff");
+    return res;
 }
 
 // The value of `name` in a query string, if present.
@@ -73,8 +89,12 @@ response route(broker_context& ctx, const http::request<http::empty_body>& req,
     if (path == "/healthz") {
         return text(http::status::ok, "ok\n");
     }
+    if (path == "/" || path == "/dashboard") {
+        return dashboard();
+    }
     if (path != "/stats" && path != "/metrics") {
-        return text(http::status::not_found, "not found: try /healthz, /stats or /metrics\n");
+        return text(http::status::not_found,
+                    "not found: try / (the dashboard), /healthz, /stats or /metrics\n");
     }
     auto snapshot = snapshot_from_fiber(ctx, listen);
     if (!snapshot) {

@@ -7,6 +7,7 @@
 #include "admission.hpp"
 #include "auth_state.hpp"
 #include "context.hpp"
+#include "durable.hpp"
 #include "flow.hpp"
 #include "listener.hpp"
 #include "registry.hpp"
@@ -43,6 +44,11 @@ const std::string& broker::io_backend() const {
 
 void broker::start() {
     validate(cfg_);
+    // First: a second broker on the same data_dir stops here, naming it.
+    std::unique_ptr<durability> durable;
+    if (!cfg_.data_dir.empty()) {
+        durable = durability::open(cfg_);
+    }
     for (auto& l : effective_listeners(cfg_)) {
         listeners_.push_back(std::make_unique<listener_state>(std::move(l)));  // loads TLS files
     }
@@ -52,7 +58,13 @@ void broker::start() {
     rt_->start();
     ctx_ = std::make_unique<broker_context>(cfg_, *rt_);
     ctx_->auth = std::move(auth);
+    ctx_->durable = std::move(durable);
     start_actors();
+    if (ctx_->durable) {
+        ctx_->durable->restore(*ctx_);  // before any connection can publish
+    } else {
+        runtime::log::info("no data_dir: persistent messages are kept in memory only");
+    }
     start_listeners();
     start_admin();
     runtime::log::info("stampede ", version, " listening on ", listening_.to_string(), " (",
@@ -186,7 +198,13 @@ void broker::stop() {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     ctx_->auth->stop();  // its threads post to sessions: gone before the runtime
+    if (ctx_->durable) {
+        ctx_->durable->journal().flush();  // what was confirmed is on disk
+    }
     rt_->stop();
+    if (ctx_->durable) {
+        ctx_->durable->close();
+    }
     runtime::log::info("stopped");
 }
 

@@ -11,7 +11,7 @@ namespace po = boost::program_options;
 namespace {
 
 const char* const value_flags[] = {"config",     "listen",    "schedulers", "io",
-                                   "stack-size", "log-level", "admin"};
+                                   "stack-size", "log-level", "admin",      "data-dir"};
 
 po::options_description describe() {
     po::options_description options("options");
@@ -28,6 +28,9 @@ po::options_description describe() {
         "trace, debug, info, warn, error or off (default info)")(
         "admin", po::value<std::string>()->value_name("HOST:PORT"),
         "admin HTTP endpoint (/healthz, /stats, /metrics), or \"off\" (default 127.0.0.1:61614)")(
+        "data-dir", po::value<std::string>()->value_name("DIR"),
+        "journal directory for persistent messages and durable subscriptions, locked while "
+        "the broker runs (default: none, memory only)")(
         "hash-password", "read a passcode from stdin, print its argon2id string for \"users\", exit")(
         "help,h", "print this and exit")("version", "print the version and exit");
     return options;
@@ -118,6 +121,8 @@ void apply_flag(config& cfg, const std::string& flag, const std::string& value) 
             cfg.admin.listen = value;
         }
         cfg.admin.required = cfg.admin.enabled;
+    } else if (flag == "--data-dir") {
+        cfg.data_dir = value;
     } else {
         throw config_error("unknown option '" + flag + "' (see --help)");
     }

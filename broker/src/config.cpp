@@ -13,6 +13,7 @@
 #include "stampede/auth/permissions.hpp"
 #include "stampede/runtime/io.hpp"
 #include "stampede/runtime/log.hpp"
+#include "stampede/storage/journal.hpp"
 
 namespace stampede::broker {
 namespace {
@@ -61,7 +62,11 @@ auto unsigned_into(T& target, std::uint64_t min = 0,
                    std::uint64_t max = std::numeric_limits<T>::max()) {
     return [&target, min, max](const json& value, const std::string& key) {
         if (!value.is_number_unsigned()) {
-            throw config_error("'" + key + "' must be a non-negative integer");
+            // Negative, fractional, too large for 64 bits (parsed as a
+            // float) or not a number: the range says what is wanted.
+            throw config_error("'" + key + "' must be a whole number between " +
+                               std::to_string(min) + " and " + std::to_string(max) + ", not " +
+                               value.dump());
         }
         const auto n = value.get<std::uint64_t>();
         if (n < min || n > max) {
@@ -87,6 +92,28 @@ auto string_into(std::string& target) {
             throw config_error("'" + key + "' must be a string");
         }
         target = value.get<std::string>();
+    };
+}
+
+// A list of non-empty strings; `what` names its entries in the error
+// ("a list of <what>"), and `non_empty` refuses an empty list.
+auto strings_into(std::vector<std::string>& target, std::string what, bool non_empty = false) {
+    return [&target, what = std::move(what), non_empty](const json& value, const std::string& key) {
+        const auto wrong = [&] {
+            return config_error("'" + key + "' must be a " + (non_empty ? "non-empty " : "") +
+                                "list of " + what);
+        };
+        if (!value.is_array() || (non_empty && value.empty())) {
+            throw wrong();
+        }
+        std::vector<std::string> read;
+        for (const auto& entry : value) {
+            if (!entry.is_string() || entry.get<std::string>().empty()) {
+                throw wrong();
+            }
+            read.push_back(entry.get<std::string>());
+        }
+        target = std::move(read);
     };
 }
 
@@ -315,20 +342,7 @@ void read_listener_websocket(const json& j, const std::string& path, listener_we
     object_reader(j, path)
         .on("path", string_into(w.path))
         .on("allowed_origins",
-            [&](const json& v, const std::string& key) {
-                if (!v.is_array() || v.empty()) {
-                    throw config_error("'" + key +
-                                       "' must be a non-empty list of origins "
-                                       "(scheme://host[:port]) or [\"*\"]");
-                }
-                w.allowed_origins.clear();
-                for (const auto& origin : v) {
-                    if (!origin.is_string() || origin.get<std::string>().empty()) {
-                        throw config_error("'" + key + "' entries must be non-empty strings");
-                    }
-                    w.allowed_origins.push_back(origin.get<std::string>());
-                }
-            })
+            strings_into(w.allowed_origins, "origins (scheme://host[:port]) or [\"*\"]", true))
         .on("require_origin", bool_into(w.require_origin))
         .on("max_request_bytes", unsigned_into(w.max_request_bytes, 1024, MiB))
         .on("max_message_bytes", unsigned_into(w.max_message_bytes, 1024, GiB))
@@ -423,6 +437,15 @@ void read_permissions(const json& v, const std::string& key,
     }
 }
 
+void read_journal(const json& j, const std::string& path, journal_config& jc) {
+    object_reader(j, path)
+        .on("sync", string_into(jc.sync))
+        .on("durable_destinations",
+            strings_into(jc.durable_destinations, "destination patterns"))
+        .on("segment_bytes", unsigned_into(jc.segment_bytes, 64 * KiB, 64 * GiB))
+        .reject_unknown();
+}
+
 void read_root(const json& j, config& c) {
     bool listen_given = false;
     std::optional<std::string> bind;
@@ -448,19 +471,7 @@ void read_root(const json& j, config& c) {
                                      {"asio", runtime::io_mode::asio}}))
         .on("stack_size", unsigned_into(c.stack_size, 16 * 1024, 64 * 1024 * 1024))
         .on("log_level", string_into(c.log_level))
-        .on("virtual_hosts",
-            [&](const json& v, const std::string& key) {
-                if (!v.is_array()) {
-                    throw config_error("'" + key + "' must be a list of strings");
-                }
-                c.virtual_hosts.clear();
-                for (const auto& host : v) {
-                    if (!host.is_string()) {
-                        throw config_error("'" + key + "' must be a list of strings");
-                    }
-                    c.virtual_hosts.push_back(host.get<std::string>());
-                }
-            })
+        .on("virtual_hosts", strings_into(c.virtual_hosts, "virtual host names"))
         .on("users",
             [&](const json& v, const std::string& key) {
                 if (!v.is_object()) {
@@ -505,6 +516,8 @@ void read_root(const json& j, config& c) {
         .on("memory", [&](const json& v, const std::string& k) { read_memory(v, k, c.memory); })
         .on("fanout",
             choice_into(c.fanout, {{"copy", fanout_mode::copy}, {"shared", fanout_mode::shared}}))
+        .on("data_dir", string_into(c.data_dir))
+        .on("journal", [&](const json& v, const std::string& k) { read_journal(v, k, c.journal); })
         .reject_unknown();
     if (bind || port) {
         // The old form of one plain listener: `bind` and `port`.
@@ -658,6 +671,12 @@ void validate(const config& c) {
     }
     if (c.queues.prefetch > c.queues.max_prefetch) {
         throw config_error("'queues.prefetch' cannot exceed 'queues.max_prefetch'");
+    }
+    storage::sync_mode mode{};
+    std::chrono::milliseconds interval{};
+    if (!storage::parse_sync_mode(c.journal.sync, mode, interval)) {
+        throw config_error("'journal.sync' must be always, never or interval_ms:N, not '" +
+                           c.journal.sync + "'");
     }
 }
 

@@ -3,6 +3,7 @@
 #include <functional>
 
 #include "auth_state.hpp"
+#include "durable.hpp"
 #include "stats.hpp"
 
 namespace stampede::broker {

@@ -17,6 +17,7 @@ namespace stampede::broker {
 
 class stats_board;
 class broker_auth;
+class durability;
 
 /// What belongs to one scheduler: its relay and registry, the sessions
 /// connected through it. Touched only on that scheduler.
@@ -58,6 +59,8 @@ struct broker_context {
     /// messages a journal may bring back).
     const std::string boot_id;
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    /// The journal (durable.hpp), when data_dir is set; null: memory only.
+    std::unique_ptr<durability> durable;
 
     /// The scheduler (and registry shard) that owns destination `key`.
     unsigned shard_for(std::string_view key) const noexcept;

@@ -39,9 +39,13 @@ std::string escape_for_log(std::string_view text, std::size_t max_bytes) {
 }
 
 bool log_budget::take(std::uint64_t& suppressed) noexcept {
-    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::steady_clock::now().time_since_epoch())
-                            .count();
+    return take_at(std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now().time_since_epoch())
+                       .count(),
+                   suppressed);
+}
+
+bool log_budget::take_at(std::int64_t now_ms, std::uint64_t& suppressed) noexcept {
     std::int64_t start = window_start_ms_.load(std::memory_order_relaxed);
     if (now_ms - start >= 1000 &&
         window_start_ms_.compare_exchange_strong(start, now_ms, std::memory_order_relaxed)) {

@@ -27,6 +27,10 @@ class log_budget {
     /// held back since the last one that went out.
     bool take(std::uint64_t& suppressed) noexcept;
 
+    /// take() at `now_ms`, milliseconds on the steady clock (tests pass a
+    /// fake one).
+    bool take_at(std::int64_t now_ms, std::uint64_t& suppressed) noexcept;
+
   private:
     const std::uint32_t per_second_;
     std::atomic<std::int64_t> window_start_ms_{0};

@@ -51,6 +51,9 @@ bool queue_actor::init(runtime::exit_reason&) {
 
 void queue_actor::terminate(const runtime::exit_reason&) {
     ctx_.here().stats->remove(&counters_);
+    if (durable_) {
+        ctx_.durable->journal().close_queue(journal_queue_);
+    }
     if (dead_letters_) {
         ctx_.registries[ctx_.shard_for(dead_letters_->key)].cast(
             release_destination{dead_letters_->key});
@@ -66,9 +69,25 @@ void queue_actor::settle_turn() {
 // ---- publishing ----
 
 void queue_actor::handle_cast(queue_publish& publish) {
-    const publish_outcome outcome = accept(publish.msg, publish.reserved);
+    const publish_outcome outcome =
+        accept(publish.msg, publish.reserved, publish.token, publish.persistent);
     publish.msg->handled();
-    if (outcome == publish_outcome::accepted || !publish.publisher.valid()) {
+    if (outcome == publish_outcome::accepted || outcome == publish_outcome::not_stored ||
+        !publish.publisher.valid()) {
+        return;
+    }
+    if (publish.token != 0) {
+        // A persistent SEND: its refusal answers its token (an ERROR with the
+        // receipt it was waiting for), not a publish_rejected.
+        ctx_.durable->complete(publish.token,
+                               outcome == publish_outcome::deleted
+                                   ? "temporary destination " + counters_.name +
+                                         " no longer exists: its connection has closed"
+                                   : "queue " + counters_.name + " is full (queues.max_length " +
+                                         std::to_string(ctx_.cfg.queues.max_length) +
+                                         ", queues.max_bytes " +
+                                         std::to_string(ctx_.cfg.queues.max_bytes) +
+                                         ", queues.overflow reject-publish)");
         return;
     }
     if (outcome == publish_outcome::deleted) {
@@ -95,7 +114,8 @@ runtime::call_result<publish_outcome> queue_actor::handle_call(
     return runtime::reply(outcome);
 }
 
-publish_outcome queue_actor::accept(const message_ptr& msg, bool reserved) {
+publish_outcome queue_actor::accept(const message_ptr& msg, bool reserved, std::uint64_t token,
+                                    bool persistent) {
     if (deleted_) {
         ctx_.temporary_dropped.fetch_add(1, std::memory_order_relaxed);
         return publish_outcome::deleted;
@@ -108,10 +128,28 @@ publish_outcome queue_actor::accept(const message_ptr& msg, bool reserved) {
         ++counters_.rejected;
         return publish_outcome::rejected_full;
     }
+    std::uint64_t journal_id = 0;
+    if (persistent && ctx_.durable != nullptr) {
+        if (!open_journal()) {
+            ctx_.durable->complete(token, "queue " + counters_.name +
+                                              " cannot store persistent messages: its journal "
+                                              "queue is quarantined (see the broker's log)");
+            return publish_outcome::not_stored;
+        }
+        const std::string headers = durability::encode_headers(*msg);
+        auto appended = ctx_.durable->journal().append(journal_queue_,
+                                                       durability::record_of(*msg, headers), token);
+        if (!appended) {
+            ctx_.durable->complete(token, "persistent message to " + counters_.name +
+                                              " not stored: " + appended.error().message());
+            return publish_outcome::not_stored;
+        }
+        journal_id = *appended;
+    }
     ++counters_.messages_in;
     counters_.bytes_in += msg->body().size();
     const std::size_t ready_before = store_.ready();
-    store_.add(msg, routing::now_epoch_ms());
+    store_.add(msg, routing::now_epoch_ms(), journal_id);
     if (store_.ready() > ready_before) {
         wake_parked(msg.get());
     }
@@ -145,9 +183,11 @@ bool queue_actor::make_room(std::size_t incoming) {
         return false;  // no amount of dropping makes room: refuse it, drop nothing
     }
     while (full()) {
-        if (!store_.drop_oldest()) {
+        const auto dropped = store_.drop_oldest();
+        if (!dropped) {
             break;
         }
+        forget(*dropped);
         ++counters_.dropped;
     }
     return !full();
@@ -290,6 +330,8 @@ void queue_actor::expire(std::vector<stored_message>& expired) {
         ++counters_.expired;
         if (dead_letter_expired_) {
             dead_letter(std::move(item), "expired");
+        } else {
+            forget(item);
         }
     }
     expired.clear();
@@ -456,6 +498,7 @@ void queue_actor::handle_cast(settle& done) {
     queue_consumer* c = consumers_.find(done.key);
     std::vector<stored_message> back;
     std::vector<stored_message> expired;
+    std::vector<storage::message_id> acknowledged;
     for (std::uint64_t sequence : done.sequences) {
         const auto it = unacked_.find(sequence);
         if (it == unacked_.end() || !(it->second.consumer == done.key)) {
@@ -467,6 +510,8 @@ void queue_actor::handle_cast(settle& done) {
             expired.push_back(std::move(it->second.item));
         } else if (done.requeue) {
             back.push_back(std::move(it->second.item));
+        } else if (it->second.item.journal_id != 0) {
+            acknowledged.push_back(it->second.item.journal_id);
         }
         unacked_.erase(it);
         if (c != nullptr) {
@@ -475,6 +520,7 @@ void queue_actor::handle_cast(settle& done) {
     }
     expire(expired);
     requeue(std::move(back));
+    forget(acknowledged, done.token);
     settle_turn();
 }
 
@@ -498,6 +544,10 @@ void queue_actor::requeue(std::vector<stored_message> items) {
 // expired). Messages failing in a dead-letter queue itself are dropped.
 void queue_actor::dead_letter(stored_message item, std::string_view reason) {
     ++counters_.dead_lettered;
+    // Gone from here for good; the copy is journalled by the dead-letter
+    // queue (if durable). A crash between the two may lose it: noted in NOTES.md.
+    forget(item);
+    const bool persistent = item.journal_id != 0;
     const std::string_view short_name =
         std::string_view(counters_.name)
             .substr(std::min(counters_.name.find('/', 1) + 1, counters_.name.size()));
@@ -527,7 +577,7 @@ void queue_actor::dead_letter(stored_message item, std::string_view reason) {
             ? item.msg->redirected(dead_letters_->name, {"original-destination", counters_.name})
             : item.msg->redirected(dead_letters_->name, {"original-destination", counters_.name},
                                    {}, {"dead-letter-reason", reason});
-    dead_letters_->queue.cast(queue_publish{std::move(copy), {}, false});
+    dead_letters_->queue.cast(queue_publish{std::move(copy), {}, false, 0, persistent});
 }
 
 void queue_actor::handle_info(fairness_retry&) {
@@ -597,6 +647,81 @@ void queue_actor::handle_cast(await_gate& waiting) {
         waiting.session.cast(resume_reading{});
     }
     counters_.held_publishers = waiters_.size();
+}
+
+}  // namespace stampede::broker
+
+// ---- persistence (durable.hpp) ----
+
+namespace stampede::broker {
+
+bool queue_actor::open_journal() {
+    if (durable_) {
+        return true;
+    }
+    if (ctx_.durable == nullptr || !ctx_.durable->durable(counters_.name)) {
+        return false;
+    }
+    auto opened = ctx_.durable->journal().open_queue(durability::queue_name(key_),
+                                                     ctx_.durable->completions());
+    if (!opened) {
+        runtime::log::error("queue ", counters_.name,
+                            " cannot be opened in the journal: ", opened.error().message(),
+                            "; its persistent messages are refused");
+        return false;
+    }
+    journal_queue_ = *opened;
+    durable_ = true;
+    return true;
+}
+
+void queue_actor::forget(std::span<const storage::message_id> ids, std::uint64_t token) {
+    if (ctx_.durable == nullptr) {
+        return;
+    }
+    if (ids.empty() || !durable_) {
+        ctx_.durable->complete(token);
+        return;
+    }
+    if (auto done = ctx_.durable->journal().ack(journal_queue_, ids, token); !done) {
+        ctx_.durable->complete(
+            token, "the journal could not record the acknowledgement: " + done.error().message());
+    }
+}
+
+void queue_actor::forget(const stored_message& item) {
+    if (item.journal_id != 0) {
+        const storage::message_id id = item.journal_id;
+        forget(std::span<const storage::message_id>(&id, 1));
+    }
+}
+
+// Recovered messages come back as they were, marked delivered at least once:
+// whether one reached a consumer before the restart cannot be told, and a
+// duplicate must carry redelivered:true.
+void queue_actor::handle_cast(queue_restore& restore) {
+    if (!open_journal()) {
+        return;
+    }
+    const epoch_ms now = routing::now_epoch_ms();
+    for (restored_message& r : restore.messages) {
+        ++counters_.messages_in;
+        counters_.bytes_in += r.msg->body().size();
+        store_.add(std::move(r.msg), now, r.id, std::max<std::uint32_t>(1, r.deliveries));
+    }
+    wake_parked(nullptr);
+    settle_turn();
+}
+
+void queue_actor::handle_cast(queue_purge& purge) {
+    std::vector<storage::message_id> ids;
+    for (const stored_message& item : store_.take_all()) {
+        if (item.journal_id != 0) {
+            ids.push_back(item.journal_id);
+        }
+    }
+    forget(ids, purge.token);
+    settle_turn();
 }
 
 }  // namespace stampede::broker

@@ -8,6 +8,7 @@
 #include "actors.hpp"
 #include "consumer_set.hpp"
 #include "context.hpp"
+#include "durable.hpp"
 #include "flow.hpp"
 #include "queue_store.hpp"
 #include "stats.hpp"
@@ -38,6 +39,10 @@ class queue_actor : public runtime::gen_server<queue_actor> {
     void terminate(const runtime::exit_reason&);
 
     void handle_cast(queue_publish& publish);
+    /// Start-up: messages recovered from the journal (durable.hpp).
+    void handle_cast(queue_restore& restore);
+    /// A durable subscription removed: its messages go, for good.
+    void handle_cast(queue_purge& purge);
     runtime::call_result<publish_outcome> handle_call(queue_publish_sync& publish,
                                                       const runtime::from<publish_outcome>&);
     runtime::call_result<runtime::ok> handle_call(add_consumer& add,
@@ -78,7 +83,15 @@ class queue_actor : public runtime::gen_server<queue_actor> {
         runtime::monitor_id monitor = 0;
     };
 
-    publish_outcome accept(const message_ptr& msg, bool reserved);
+    publish_outcome accept(const message_ptr& msg, bool reserved, std::uint64_t token = 0,
+                           bool persistent = false);
+    /// Persistence (durable.hpp): opens this queue in the journal on first
+    /// need; false when it is not durable (or its journal queue is quarantined).
+    bool open_journal();
+    /// Removes messages from the journal for good (acknowledged, expired,
+    /// dropped, dead-lettered) and completes `token` once that is durable.
+    void forget(std::span<const storage::message_id> ids, std::uint64_t token = 0);
+    void forget(const stored_message& item);
     bool make_room(std::size_t incoming);
     bool has_room(std::size_t messages, std::size_t bytes) const noexcept;
     void dispatch();
@@ -119,6 +132,8 @@ class queue_actor : public runtime::gen_server<queue_actor> {
     std::shared_ptr<destination_gate> gate_;
     gate_waiters waiters_;
     destination_counters counters_;
+    bool durable_ = false;  ///< open in the journal
+    storage::queue_id journal_queue_ = 0;
 };
 
 }  // namespace stampede::broker

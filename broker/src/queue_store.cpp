@@ -63,9 +63,10 @@ void queue_store::make_ready(std::uint32_t index) {
 
 // Deadlines are whole milliseconds: a message delayed until `deliver_at`
 // becomes ready once the clock is past it, so never early by a fraction.
-void queue_store::add(message_ptr msg, epoch_ms now) {
+void queue_store::add(message_ptr msg, epoch_ms now, std::uint64_t journal_id,
+                      std::uint32_t deliveries) {
     const epoch_ms due = msg->timing().deliver_at;
-    const std::uint32_t index = allocate({std::move(msg), 0, 0});
+    const std::uint32_t index = allocate({std::move(msg), 0, deliveries, journal_id});
     if (due != 0 && now <= due) {
         slots_[index].state = slot_state::scheduled;
         ++scheduled_count_;

@@ -41,6 +41,7 @@ struct stored_message {
     message_ptr msg;
     std::uint64_t sequence = 0;    ///< ready order; the key of its delivery
     std::uint32_t deliveries = 0;  ///< how often it has been delivered
+    std::uint64_t journal_id = 0;  ///< its record in the journal (durable.hpp); 0: memory only
 };
 
 class queue_store {
@@ -63,7 +64,8 @@ class queue_store {
 
     /// Adds a message accepted at `now`: ready at once with the next sequence,
     /// or held until its deliver_at.
-    void add(message_ptr msg, epoch_ms now);
+    void add(message_ptr msg, epoch_ms now, std::uint64_t journal_id = 0,
+             std::uint32_t deliveries = 0);
 
     /// Puts back a message that was delivered (refused, or its consumer went
     /// away): ready again, ahead of every message of its priority that became

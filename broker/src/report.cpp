@@ -51,6 +51,29 @@ std::uint64_t sum_of(const nlohmann::json& list, const char* field) {
     return total;
 }
 
+// Broker-wide sums, taken before the lists are paged, so that a reader of one
+// page (the dashboard) still sees the whole broker's rates and states.
+nlohmann::json totals_of(const nlohmann::json& destinations, const nlohmann::json& connections) {
+    nlohmann::json totals = nlohmann::json::object();
+    for (const char* field : {"messages_in", "messages_out", "bytes_in", "bytes_out", "dropped",
+                              "rejected", "redelivered", "dead_lettered", "depth", "unacked"}) {
+        totals[field] = sum_of(destinations, field);
+    }
+    std::uint64_t slow = 0;
+    std::uint64_t dropped_for_slowness = 0;
+    nlohmann::json by_transport = nlohmann::json::object();
+    for (const auto& c : connections) {
+        slow += c["slow"].get<bool>() ? 1 : 0;
+        dropped_for_slowness += c["dropped"].get<std::uint64_t>();
+        const std::string kind = c.value("transport", std::string("tcp"));
+        by_transport[kind] = by_transport.value(kind, 0) + 1;
+    }
+    totals["slow_connections"] = slow;
+    totals["slow_consumer_drops"] = dropped_for_slowness;
+    totals["connections_by_transport"] = std::move(by_transport);
+    return totals;
+}
+
 }  // namespace
 
 nlohmann::json compose_snapshot(const broker_context& ctx, const std::vector<nlohmann::json>& parts,
@@ -71,12 +94,15 @@ nlohmann::json compose_snapshot(const broker_context& ctx, const std::vector<nlo
     const auto [rss, peak] = process_memory();
     out["memory"] = {{"resident_bytes", rss},
                      {"peak_resident_bytes", peak},
+                     {"high_water_bytes", memory_high_water_bytes(ctx.cfg.memory)},
+                     {"alarm", ctx.memory_alarm.load(std::memory_order_relaxed)},
                      {"outbound_bytes", sum_of(out["connections"], "outbound_bytes")},
                      {"socket_bytes", sum_of(out["connections"], "socket_bytes")},
                      {"high_water_bytes", memory_high_water_bytes(ctx.cfg.memory)},
                      {"alarm", ctx.memory_alarm.load(std::memory_order_relaxed)},
                      {"queued_bytes", sum_of(out["destinations"], "depth_bytes")}};
     out["stacks"] = stack_json(stacks);
+    out["totals"] = totals_of(out["destinations"], out["connections"]);
     return out;
 }
 
@@ -99,7 +125,7 @@ void paginate(nlohmann::json& snapshot, std::size_t offset, std::size_t limit) {
         nlohmann::json& all = snapshot[list];
         const std::size_t total = all.size();
         const std::size_t first = std::min(offset, total);
-        const std::size_t last = std::min(total, first + limit);
+        const std::size_t last = first + std::min(limit, total - first);  // never wraps
         nlohmann::json page = nlohmann::json::array();
         for (std::size_t i = first; i < last; ++i) {
             page.push_back(std::move(all[i]));

@@ -25,6 +25,8 @@
 #include "connection.hpp"
 #include "context.hpp"
 #include "destination_cache.hpp"
+#include "durable.hpp"
+#include "durable_receipts.hpp"
 #include "errc.hpp"
 #include "flow.hpp"
 #include "heartbeat.hpp"
@@ -65,6 +67,8 @@ class session : public std::enable_shared_from_this<session>, private connection
     /// A queue browse is over: the end marker (a MESSAGE with browser:end).
     void on_browse_end(std::uint64_t slot);
     void on_publish_rejected(const publish_rejected& rejected);
+    /// The journal has stored (or failed to store) a durable operation.
+    void on_durable_done(durable_done& done);
     /// Heart-beat timers: when to look again (nullopt: stop).
     std::optional<std::uint32_t> on_heartbeat_send_tick();
     std::optional<std::uint32_t> on_heartbeat_check_tick();
@@ -141,6 +145,32 @@ class session : public std::enable_shared_from_this<session>, private connection
                              const protocol::frame_view& commit);
     void fail_transaction(errc e, std::string_view tx, std::string_view command,
                           const protocol::frame_view* cause);
+    /// Persistent messages (durable.hpp): whether `msg` to `handle` goes
+    /// through the journal, and sending it there (its RECEIPTs wait).
+    bool journalled(const destination_handle& handle, const message& msg) const;
+    void publish_durable(const destination_handle& handle, std::shared_ptr<message> msg,
+                         bool reserved);
+    /// A token for a durable operation whose RECEIPTs must wait for it.
+    std::uint64_t expect_durable();
+    /// Suspends the reader while more than `at_most` durable operations are
+    /// pending (0: until every RECEIPT held behind them has gone).
+    void wait_for_durable(std::size_t at_most);
+
+    // Durable topic subscriptions (durable_subscriptions.cpp).
+    /// The durable subscription a SUBSCRIBE (or UNSUBSCRIBE) names, in
+    /// ActiveMQ's form (client-id + activemq.subscriptionName) or RabbitMQ's
+    /// (durable:true, the id as the name); nullopt if none. `failed`: the
+    /// connection has been failed.
+    std::optional<std::string> durable_name(const protocol::frame_view& frame, std::string_view id,
+                                            bool& failed);
+    /// Registers durable subscription `name` with topic `topic` (and the
+    /// journal) and returns its queue, attached.
+    [[nodiscard]] result<destination_handle> subscribe_durable(std::string_view topic,
+                                                               const std::string& name,
+                                                               std::string_view selector_text,
+                                                               const selector_ptr& selector);
+    /// Removes durable subscription `name` and its messages.
+    void unsubscribe_durable(const std::string& name, std::string_view topic);
 
     // Subscribing and acknowledging (session_subscribe.cpp).
     void on_subscribe(const protocol::frame_view& frame);
@@ -148,7 +178,9 @@ class session : public std::enable_shared_from_this<session>, private connection
     void on_ack(const protocol::frame_view& frame, bool positive);
     [[nodiscard]] std::optional<std::uint64_t> delivery_named(const protocol::frame_view& frame,
                                                               std::string_view what);
-    void apply_settlement(settlement& done, bool positive);
+    /// `durable_receipt`: the ACK's RECEIPT must wait until the journal has
+    /// removed what it settles.
+    void apply_settlement(settlement& done, bool positive, bool durable_receipt = false);
     void remove_subscription(subscription& sub);
     [[nodiscard]] result<void> register_subscriber(subscription& sub);
     [[nodiscard]] result<destination_handle> subscribe_target(std::string_view destination,
@@ -268,6 +300,11 @@ class session : public std::enable_shared_from_this<session>, private connection
     std::uint64_t next_temporary_ = 1;
     std::string slow_reason_;
     runtime::event output_room_;
+    std::string client_id_;  ///< CONNECT's client-id (ActiveMQ's durable subscriptions)
+    /// Durable subscriptions of this connection: subscription id -> (name, topic).
+    std::unordered_map<std::string, std::pair<std::string, std::string>> durable_subs_;
+    receipt_order receipts_;           ///< RECEIPTs waiting for the journal
+    runtime::event durable_progress_;  ///< a durable operation finished
 };
 
 /// The session's mailbox: deliveries from queues on other schedulers,
@@ -283,6 +320,7 @@ class session_actor : public runtime::gen_server<session_actor> {
     void handle_cast(queue_delivery& delivery) { session_->deliver_queue(delivery); }
     void handle_cast(browse_end& end) { session_->on_browse_end(end.slot); }
     void handle_cast(publish_rejected& rejected) { session_->on_publish_rejected(rejected); }
+    void handle_cast(durable_done& done) { session_->on_durable_done(done); }
     void handle_cast(close_connection& request) { session_->close(request.reason); }
     void handle_cast(start_heartbeats& plan);
     void handle_cast(end_session&) { stop(); }

@@ -7,12 +7,38 @@
 #include "log_text.hpp"
 #include "session.hpp"
 #include "stampede/runtime/log.hpp"
+#include "stampede/transport/websocket.hpp"
 
 namespace stampede::broker {
 
 namespace {
 
 using protocol::frame_view;
+
+// The STOMP version a WebSocket client chose with its subprotocol
+// (v11.stomp: 1.1), or empty over other transports and without one.
+std::string_view subprotocol_version(const transport::stream& stream) {
+    const auto* ws = dynamic_cast<const transport::websocket_stream*>(&stream);
+    return ws ? transport::stomp_version_of(ws->subprotocol()) : std::string_view();
+}
+
+// Whether `accept_version` (absent: "1.0") lists `wanted`.
+bool accepts(std::optional<std::string_view> accept_version, std::string_view wanted) {
+    std::string_view list = accept_version.value_or("1.0");
+    while (!list.empty()) {
+        const std::size_t comma = std::min(list.find(','), list.size());
+        std::string_view entry = list.substr(0, comma);
+        while (!entry.empty() && entry.front() == ' ')
+            entry.remove_prefix(1);
+        while (!entry.empty() && entry.back() == ' ')
+            entry.remove_suffix(1);
+        if (entry == wanted) {
+            return true;
+        }
+        list.remove_prefix(std::min(comma + 1, list.size()));
+    }
+    return false;
+}
 
 // The virtual host a CONNECT gets: the one its `host` header names if that is
 // configured; else the default one when there is only that one or one was
@@ -35,7 +61,18 @@ std::optional<std::string> choose_vhost(const config& cfg, std::optional<std::st
 }  // namespace
 
 void session::on_connect(const frame_view& frame) {
-    const auto v = protocol::negotiate_version(frame.get("accept-version"));
+    // Over WebSocket the subprotocol fixes the version (RabbitMQ's web-stomp
+    // does the same): the client must also accept it in CONNECT.
+    const std::string_view fixed = subprotocol_version(conn_.stream());
+    if (!fixed.empty() && !accepts(frame.get("accept-version"), fixed)) {
+        const protocol::header ours[] = {{"version", fixed}};
+        fail("the WebSocket subprotocol chose STOMP " + std::string(fixed) +
+                 ", which this CONNECT's accept-version does not offer",
+             {}, &frame, ours);
+        return;
+    }
+    const auto v = protocol::negotiate_version(
+        fixed.empty() ? frame.get("accept-version") : std::optional<std::string_view>(fixed));
     if (!v) {
         const protocol::header ours[] = {{"version", protocol::supported_versions()}};
         fail("no STOMP version in common: this server speaks " +
@@ -59,6 +96,7 @@ void session::on_connect(const frame_view& frame) {
         runtime::log::debug("connection ", id_, ": host '", escape_for_log(*host),
                             "' is not a virtual host here; using '", *vhost, "'");
     }
+    client_id_ = std::string(frame.get("client-id").value_or(""));  // durable subscriptions
     const auto client_beats = protocol::parse_heart_beat(frame.get("heart-beat"));
     if (!client_beats.ok()) {
         fail(protocol::describe(client_beats.error), {}, &frame);
@@ -212,6 +250,7 @@ void session::enter_connected(protocol::version v, protocol::heart_beat_plan pla
 }
 
 void session::on_disconnect(const frame_view& frame) {
+    wait_for_durable(0);  // the RECEIPTs of persistent SENDs go out first
     send_receipt_if_asked(frame);
     conn_.begin_close(transport::close_reason::normal);  // what is queued goes out first
 }

@@ -54,6 +54,10 @@ void session::send_receipt(std::string_view receipt_id) {
 
 void session::send_receipt_if_asked(const protocol::frame_view& frame) {
     if (const auto receipt = frame.get("receipt")) {
+        if (!receipts_.idle()) {
+            receipts_.hold(std::string(*receipt));  // behind a durable operation
+            return;
+        }
         send_receipt(*receipt);
     }
 }

@@ -139,6 +139,10 @@ bool session::publish(std::string_view destination, std::shared_ptr<message> msg
         return *done != publish_outcome::deleted ||
                missing_temporary(destination, receipt_frame, true);
     }
+    if (journalled(handle, *msg)) {
+        publish_durable(handle, std::move(msg), reserved);  // its RECEIPT follows the sync
+        return true;
+    }
     if (receipt_frame == nullptr) {
         handle.queue.cast(queue_publish{std::move(msg), actor_, reserved});
         return true;
@@ -279,7 +283,7 @@ void session::on_commit(const frame_view& frame) {
                 return;
             }
         } else if (auto done = subscriptions_.settle(f.delivery)) {
-            apply_settlement(*done, f.cmd == command::ack);
+            apply_settlement(*done, f.cmd == command::ack, confirm != nullptr);
         }
     }
     send_receipt_if_asked(frame);
@@ -380,6 +384,62 @@ namespace stampede::broker {
 
 void session::on_publish_rejected(const publish_rejected& rejected) {
     fail(rejected.reason, "a SEND to " + rejected.destination + " was refused");
+}
+
+}  // namespace stampede::broker
+
+// ---- persistent messages (durable.hpp) ----
+
+namespace stampede::broker {
+
+namespace {
+// Durable operations one connection may have under way before its reader
+// waits: bounds the RECEIPTs held and the waiters registered per connection.
+constexpr std::size_t max_pending_durable = 4096;
+}  // namespace
+
+bool session::journalled(const destination_handle& handle, const message& msg) const {
+    return ctx_.durable != nullptr && handle.kind == destination_kind::queue &&
+           is_persistent(msg) && ctx_.durable->durable(handle.name);
+}
+
+void session::publish_durable(const destination_handle& handle, std::shared_ptr<message> msg,
+                              bool reserved) {
+    wait_for_durable(max_pending_durable);
+    const std::uint64_t token = expect_durable();
+    handle.queue.cast(queue_publish{std::move(msg), actor_, reserved, token, true});
+}
+
+std::uint64_t session::expect_durable() {
+    const std::uint64_t token = ctx_.durable->expect(actor_);
+    receipts_.expect(token);
+    return token;
+}
+
+void session::wait_for_durable(std::size_t at_most) {
+    while (!conn_.closing() && (at_most == 0 ? !receipts_.idle() : receipts_.pending() > at_most)) {
+        if (!durable_progress_.wait()) {
+            return;  // the runtime is stopping
+        }
+    }
+}
+
+void session::on_durable_done(durable_done& done) {
+    receipt_order::outcome out = receipts_.done(done.token, !done.error.empty());
+    if (out.failed_for) {
+        const protocol::header receipt[] = {{"receipt-id", *out.failed_for}};
+        fail(done.error,
+             "a durable operation (persistent SEND, ACK or durable subscription) was not stored",
+             nullptr,
+             out.failed_for->empty() ? std::span<const protocol::header>{}
+                                     : std::span<const protocol::header>(receipt));
+    }
+    if (!conn_.closing()) {
+        for (const std::string& id : out.due) {
+            send_receipt(id);
+        }
+    }
+    durable_progress_.notify_all();
 }
 
 }  // namespace stampede::broker

@@ -95,7 +95,20 @@ void session::on_subscribe(const frame_view& frame) {
     if (features.browser) {
         *mode = ack_mode::automatic;  // a browser takes nothing: nothing to acknowledge
     }
-    auto handle = subscribe_target(*destination, *kind, features.wildcard);
+    bool failed = false;
+    const auto durable = *kind == destination_kind::topic && !alias
+                             ? durable_name(frame, *id, failed)
+                             : std::nullopt;
+    if (failed) {
+        return;
+    }
+    if (durable && (features.wildcard || features.browser)) {
+        fail("a durable subscription cannot be a wildcard or a browser", {}, &frame);
+        return;
+    }
+    auto handle = durable ? subscribe_durable(*destination, *durable,
+                                              frame.get("selector").value_or(""), features.selector)
+                          : subscribe_target(*destination, *kind, features.wildcard);
     if (!handle) {
         fail_with(handle.error(), "subscribe to " + std::string(*destination), &frame);
         return;
@@ -122,6 +135,9 @@ void session::on_subscribe(const frame_view& frame) {
         release(attached);
         fail_with(registered.error(), "subscribe to " + std::string(*destination), &frame);
         return;
+    }
+    if (durable) {
+        durable_subs_[std::string(*id)] = {*durable, std::string(*destination)};
     }
     send_receipt_if_asked(frame);
 }
@@ -212,14 +228,29 @@ void session::on_unsubscribe(const frame_view& frame) {
              {}, &frame);
         return;
     }
+    bool failed = false;
+    const auto durable = durable_name(frame, *id, failed);
+    if (failed) {
+        return;
+    }
     subscription* sub = subscriptions_.find(*id);
-    if (sub == nullptr) {
+    if (sub == nullptr && !durable) {
         fail("UNSUBSCRIBE names subscription '" + std::string(*id) +
                  "', which does not exist on this connection",
              {}, &frame);
         return;
     }
-    remove_subscription(*sub);
+    std::string topic(frame.get("destination").value_or(""));
+    if (const auto it = durable_subs_.find(std::string(*id)); it != durable_subs_.end()) {
+        topic = it->second.second;
+        durable_subs_.erase(it);
+    }
+    if (sub != nullptr) {
+        remove_subscription(*sub);
+    }
+    if (durable) {
+        unsubscribe_durable(*durable, topic);  // RabbitMQ's and ActiveMQ's removal
+    }
     send_receipt_if_asked(frame);
 }
 
@@ -275,13 +306,13 @@ void session::on_ack(const frame_view& frame, bool positive) {
              {}, &frame);
         return;
     }
-    apply_settlement(*done, positive);
+    apply_settlement(*done, positive, frame.get("receipt").has_value());
     send_receipt_if_asked(frame);
 }
 
 // Tells the destination what an ACK or NACK settled: a queue settles (or
 // requeues) by sequence; a NACKed topic message is redelivered here.
-void session::apply_settlement(settlement& done, bool positive) {
+void session::apply_settlement(settlement& done, bool positive, bool durable_receipt) {
     subscription& sub = *done.sub;
     if (!sub.is_topic()) {
         std::vector<std::uint64_t> sequences;
@@ -289,7 +320,12 @@ void session::apply_settlement(settlement& done, bool positive) {
         for (const unacked_delivery& item : done.items) {
             sequences.push_back(item.queue_sequence);
         }
-        sub.destination.queue.cast(settle{key_for(sub), std::move(sequences), !positive});
+        // With a journal, the RECEIPT of an ACK waits until the queue has
+        // durably removed what it settles (the queue completes the token).
+        const std::uint64_t token =
+            durable_receipt && positive && ctx_.durable != nullptr ? expect_durable() : 0;
+        sub.destination.queue.cast(
+            settle{key_for(sub), std::move(sequences), !positive, false, token});
     } else if (!positive) {
         for (unacked_delivery& item : done.items) {
             redeliver_topic(sub, std::move(item));

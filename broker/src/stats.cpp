@@ -48,6 +48,7 @@ nlohmann::json to_json(const connection_counters& c) {
     const auto age = std::chrono::steady_clock::now() - c.connected_at;
     return {{"id", c.id},
             {"peer", c.peer},
+            {"transport", c.transport},
             {"vhost", c.vhost},
             {"login", c.login},
             {"version", c.version},

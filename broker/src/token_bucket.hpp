@@ -35,7 +35,9 @@ class token_bucket {
             const double seconds = std::chrono::duration<double>(now - last_).count();
             tokens_ = std::min(burst_, tokens_ + std::max(0.0, seconds) * rate_);
         }
-        last_ = now;
+        // Never moves back: an earlier `now` (a time taken before another
+        // caller's) must not let the same interval be refilled twice.
+        last_ = std::max(last_, now);
     }
 
     double rate_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "destination_names.hpp"
+#include "queue.hpp"
 #include "registry.hpp"
 #include "session.hpp"
 #include "stampede/routing/expiry.hpp"
@@ -96,6 +97,14 @@ void topic_actor::fan_out(const message_ptr& msg) {
         ++counters_.expired;
         msg->handled();
         return;
+    }
+    // Durable subscriptions keep their copy in their queue, connected or not.
+    for (const durable_subscriber& d : durables_) {
+        if (d.selector && !d.selector->matches(msg->selector_headers())) {
+            continue;
+        }
+        msg->add_handlers(1);
+        d.queue.queue.cast(queue_publish{msg, {}, false, 0, is_persistent(*msg)});
     }
     // The relays with subscribers of this topic, and those with wildcard
     // subscriptions in its virtual host: each gets the message once.
@@ -194,7 +203,7 @@ void topic_actor::handle_cast(detach_relay& detach) {
 }
 
 void topic_actor::handle_info(runtime::receive_timeout&) {
-    if (relays_.empty() && delayed_.empty()) {
+    if (relays_.empty() && delayed_.empty() && durables_.empty()) {
         ctx_.registries[shard_].cast(destination_idle{key_, self().id()});
     }
 }
@@ -207,6 +216,35 @@ void topic_actor::handle_cast(temporary_deleted&) {
     delayed_ = {};
     delayed_bytes_ = 0;
     ctx_.here().stats->remove(&counters_);
+}
+
+runtime::call_result<bool> topic_actor::handle_call(add_durable_subscriber& add,
+                                                    const runtime::from<bool>&) {
+    for (durable_subscriber& d : durables_) {
+        if (d.name == add.name) {
+            d.selector = std::move(add.selector);
+            return runtime::reply(true);
+        }
+    }
+    const std::string key = destination_key(add.vhost, add.queue);
+    auto reply = runtime::call(ctx_.registries[ctx_.shard_for(key)],
+                               resolve_destination{add.vhost, add.queue, destination_kind::queue});
+    if (!reply || reply->refused != errc{}) {
+        return runtime::reply(false);
+    }
+    durables_.push_back({std::move(add.name), std::move(reply->handle), std::move(add.selector)});
+    return runtime::reply(true);
+}
+
+void topic_actor::handle_cast(remove_durable_subscriber& remove) {
+    const auto it =
+        std::find_if(durables_.begin(), durables_.end(),
+                     [&](const durable_subscriber& d) { return d.name == remove.name; });
+    if (it == durables_.end()) {
+        return;
+    }
+    ctx_.registries[ctx_.shard_for(it->queue.key)].cast(release_destination{it->queue.key});
+    durables_.erase(it);
 }
 
 void topic_actor::handle_cast(reclaim&) {

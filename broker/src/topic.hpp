@@ -9,6 +9,7 @@
 
 #include "actors.hpp"
 #include "context.hpp"
+#include "durable.hpp"
 #include "flow.hpp"
 #include "stampede/protocol/serializer.hpp"
 #include "stampede/routing/subscription_index.hpp"
@@ -45,6 +46,9 @@ class topic_actor : public runtime::gen_server<topic_actor> {
     void handle_cast(reclaim&);
     void handle_cast(temporary_deleted&);
     void handle_info(runtime::receive_timeout&);
+    /// Durable subscriptions (durable.hpp): queues fed whatever they select.
+    runtime::call_result<bool> handle_call(add_durable_subscriber& add, const runtime::from<bool>&);
+    void handle_cast(remove_durable_subscriber& remove);
     struct delay_timer {};
     void handle_info(delay_timer&);
 
@@ -73,6 +77,12 @@ class topic_actor : public runtime::gen_server<topic_actor> {
     std::unordered_set<std::uint64_t> congested_;  ///< sessions holding the gate closed
     gate_waiters waiters_;
     destination_counters counters_;
+    struct durable_subscriber {
+        std::string name;
+        destination_handle queue;  ///< attached in the registry while it lasts
+        selector_ptr selector;
+    };
+    std::vector<durable_subscriber> durables_;
 };
 
 /// MESSAGE templates of one published message, built per protocol version on

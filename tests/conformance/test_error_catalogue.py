@@ -208,6 +208,12 @@ CATALOGUE = [
     entry("invalid_selector", '"invalid selector: "', ["invalid selector"]),
     entry("browse_a_topic", '"browser:true needs a queue, not "',
           ["browser:true needs a queue, not /topic/"]),
+    # -- durable subscriptions (durable_subscriptions.cpp, session_subscribe.cpp)
+    entry("durable_without_client_id",
+          '"activemq.subscriptionName needs a client-id header on CONNECT"',
+          ["activemq.subscriptionName needs a client-id header on CONNECT"]),
+    entry("durable_wildcard", '"a durable subscription cannot be a wildcard or a browser"',
+          ["a durable subscription cannot be a wildcard or a browser"]),
 ]
 
 # Sites whose ERROR a client cannot provoke on purpose, and why.
@@ -228,6 +234,12 @@ UNPROVOKABLE = {
         "resolving a temporary queue this connection has just made (timed_out, shutting_down)",
     'fail_with(registered.error(), "subscribe to reply-to "':
         "a temporary queue could not take its owner's subscription (subscribe_failed, timed_out)",
+    '"a durable operation (persistent SEND, ACK or durable subscription) was not stored"':
+        "the journal failed to write or sync (disk full, I/O error); tests/storage's "
+        "faults_test injects those failures below the broker",
+    '"the WebSocket subprotocol chose STOMP "':
+        "over a WebSocket listener only (this suite speaks TCP); tests/browser's "
+        "ws_protocol.test.mjs sends a CONNECT that does not accept the subprotocol's version",
 }
 
 # Error codes that never reach a client in an ERROR, and why.
@@ -882,6 +894,14 @@ class ErrorCatalogueTest(unittest.TestCase):
     def provoke_browse_a_topic(self):
         return self.frame_error("SUBSCRIBE", {"destination": "/topic/browse", "id": "b",
                                               "browser": "true"})
+
+    def provoke_durable_without_client_id(self):
+        return self.frame_error("SUBSCRIBE", {"destination": "/topic/durable", "id": "d",
+                                              "activemq.subscriptionName": "kept"})
+
+    def provoke_durable_wildcard(self):
+        return self.frame_error("SUBSCRIBE", {"destination": "/topic/durable.*", "id": "d",
+                                              "durable": "true", "auto-delete": "false"})
 
     def provoke_unsubscribe_without_id(self):
         return self.frame_error("UNSUBSCRIBE", {"destination": "/queue/a"}, version="1.1")

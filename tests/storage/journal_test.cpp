@@ -155,12 +155,12 @@ TEST_CASE("sync mode always: a completion means its sync has returned", "[storag
     auto files = std::make_shared<fault_files>();
     auto o = test_options(dir.path());
     o.files = files;
+    auto syncs_seen = std::make_shared<std::atomic<int>>(-1);  // outlives the journal's last completion
     auto j = open_journal(o);
-    std::atomic<int> syncs_seen{-1};
     collector done;
     auto inner = done.handler();
-    const auto q = j->open_queue("q", [&](completion&& c) {
-        syncs_seen = files->syncs.load();
+    const auto q = j->open_queue("q", [files, syncs_seen, inner](completion&& c) {
+        *syncs_seen = files->syncs.load();
         inner(std::move(c));
     });
     REQUIRE(q);
@@ -172,7 +172,7 @@ TEST_CASE("sync mode always: a completion means its sync has returned", "[storag
     CHECK_FALSE(done.has(1));
     files->release();
     done.wait(1);
-    CHECK(syncs_seen > base);
+    CHECK(*syncs_seen > base);
 }
 
 TEST_CASE("sync mode never: completions do not wait for a sync", "[storage]") {

@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -66,65 +67,75 @@ class scratch_dir {
 /// The guard against a hang; tests wait for conditions, never for time.
 inline constexpr auto hang_guard = std::chrono::seconds(60);
 
-/// Collects completions of queues; tokens are unique per test.
+/// Collects completions of queues; tokens are unique per test. The state is
+/// shared with the handlers: a journal may still complete work in flight
+/// while it closes, after a collector declared later in the test is gone.
 class collector {
   public:
     completion_handler handler() {
-        return [this](completion&& c) {
-            std::lock_guard lock(mutex_);
-            batches_.push_back(c);
+        return [state = state_](completion&& c) {
+            std::lock_guard lock(state->mutex);
+            state->batches.push_back(c);
             for (auto t : c.tokens) {
-                outcomes_[t] = c.error;
+                state->outcomes[t] = c.error;
             }
-            cv_.notify_all();
+            state->cv.notify_all();
         };
     }
 
     /// The outcome of `token`, waiting for it.
     boost::system::error_code wait(std::uint64_t token) {
-        std::unique_lock lock(mutex_);
-        const bool arrived = cv_.wait_for(lock, hang_guard, [&] { return outcomes_.contains(token); });
+        std::unique_lock lock(state_->mutex);
+        const bool arrived =
+            state_->cv.wait_for(lock, hang_guard, [&] { return state_->outcomes.contains(token); });
         REQUIRE(arrived);
-        return outcomes_[token];
+        return state_->outcomes[token];
     }
     bool has(std::uint64_t token) {
-        std::lock_guard lock(mutex_);
-        return outcomes_.contains(token);
+        std::lock_guard lock(state_->mutex);
+        return state_->outcomes.contains(token);
     }
     std::vector<completion> batches() {
-        std::lock_guard lock(mutex_);
-        return batches_;
+        std::lock_guard lock(state_->mutex);
+        return state_->batches;
     }
 
   private:
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    std::map<std::uint64_t, boost::system::error_code> outcomes_;
-    std::vector<completion> batches_;
+    struct state {
+        std::mutex mutex;
+        std::condition_variable cv;
+        std::map<std::uint64_t, boost::system::error_code> outcomes;
+        std::vector<completion> batches;
+    };
+    std::shared_ptr<state> state_ = std::make_shared<state>();
 };
 
-/// A done_handler whose outcome can be waited for.
+/// A done_handler whose outcome can be waited for; state shared with the
+/// handler for the same reason as collector's.
 class done_waiter {
   public:
     done_handler handler() {
-        return [this](boost::system::error_code ec) {
-            std::lock_guard lock(mutex_);
-            result_ = ec;
-            done_ = true;
-            cv_.notify_all();
+        return [state = state_](boost::system::error_code ec) {
+            std::lock_guard lock(state->mutex);
+            state->result = ec;
+            state->done = true;
+            state->cv.notify_all();
         };
     }
     boost::system::error_code wait() {
-        std::unique_lock lock(mutex_);
-        REQUIRE(cv_.wait_for(lock, hang_guard, [&] { return done_; }));
-        return result_;
+        std::unique_lock lock(state_->mutex);
+        REQUIRE(state_->cv.wait_for(lock, hang_guard, [&] { return state_->done; }));
+        return state_->result;
     }
 
   private:
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    bool done_ = false;
-    boost::system::error_code result_;
+    struct state {
+        std::mutex mutex;
+        std::condition_variable cv;
+        bool done = false;
+        boost::system::error_code result;
+    };
+    std::shared_ptr<state> state_ = std::make_shared<state>();
 };
 
 /// File operations with failures to inject and syncs that can be held.

@@ -246,6 +246,19 @@ struct permission_entry {
     std::string read;
 };
 
+/// Persistent messages and durable subscriptions (issue 10).
+struct journal_config {
+    /// "always" (group commit: a RECEIPT after the fdatasync covering it),
+    /// "interval_ms:N" (fdatasync at most every N ms; RECEIPTs wait for it),
+    /// "never" (after the write: survives a crash of the broker, not of the
+    /// machine: the last seconds are lost on power loss).
+    std::string sync = "always";
+    /// Destinations whose `persistent:true` messages are journalled (`*`
+    /// matches any run of characters).
+    std::vector<std::string> durable_destinations{"/queue/*"};
+    std::uint64_t segment_bytes = 64ull * 1024 * 1024;
+};
+
 struct config {
     std::string listen = "127.0.0.1:61613";
     /// Every listener; empty: one plain listener on `listen`. The `--listen`
@@ -282,6 +295,10 @@ struct config {
     publisher_config publishers;
     memory_config memory;
     fanout_mode fanout = fanout_mode::copy;
+    /// Where the journal lives (`--data-dir`). Empty: no journal, every
+    /// message is kept in memory only.
+    std::string data_dir;
+    journal_config journal;
 };
 
 /// The listeners the broker serves: `listeners`, or one plain listener on `listen`.

@@ -62,7 +62,9 @@ struct completion {
 
 /// Called on a journal thread, once per queue per batch. Must not block and
 /// must not call back into the store: hand the completion to the queue's
-/// actor (`actor_ref::cast`) or scheduler (`scheduler::execute`).
+/// actor (`actor_ref::cast`) or scheduler (`scheduler::execute`). Closing
+/// the store may still call it for work in flight, so what it refers to must
+/// outlive the store.
 using completion_handler = std::function<void(completion&&)>;
 
 /// Completion of one control operation (queue deletion, subscriptions); same
