@@ -142,7 +142,11 @@ std::optional<std::string> session::authenticate(const frame_view& frame) {
         return login;
     }
     if (login.empty() && !passcode) {
-        detail = "this broker needs a login and passcode";
+        // No login given and anonymous connections not allowed: refused like
+        // a wrong pair (after the same delay), so nothing tells them apart.
+        if (!delay_failed_login(frame)) {
+            return std::nullopt;
+        }
     } else if (!auth.throttle().admit(counters_.peer)) {
         auth.logins_throttled.fetch_add(1, std::memory_order_relaxed);
         detail = "too many failed logins from this address: try again later";

@@ -28,7 +28,7 @@ import time
 import unittest
 
 from conformance_support import broker_config, unique
-from stampede_test import Broker, Client, encode_frame
+from stampede_test import FAST_AUTH, Broker, Client, encode_frame, hashed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BROKER_SRC = os.path.join(ROOT, "broker", "src")
@@ -322,7 +322,7 @@ class CatalogueCompleteTest(unittest.TestCase):
 
 MAIN = broker_config(
     virtual_hosts=["/", "other"],
-    users={"guest": "guest"},
+    users={"guest": hashed("guest")}, auth=FAST_AUTH,
     limits={"max_frame_before_connect": 4096, "max_frame": 16384,
             "max_headers_before_connect": 10, "max_headers": 20,
             "max_header_line_before_connect": 512, "max_header_line": 1024,

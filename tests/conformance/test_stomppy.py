@@ -15,6 +15,7 @@ import unittest
 import stomp
 import stomp.exception
 
+from stampede_test import FAST_AUTH, hashed
 from conformance_support import (BrokerCase, Recorder, StompPyCase, ack, close_quietly, nack,
                                  open_stomppy, start_broker, unique, wait_total)
 
@@ -333,7 +334,8 @@ class StompPy12Test(MessagingCases, Messaging11PlusCases, unittest.TestCase):
 class VirtualHostsAndLoginTest(BrokerCase, unittest.TestCase):
     """stomp.py 1.2 against a broker with two virtual hosts and a user."""
 
-    CONFIG = {"virtual_hosts": ["/", "other"], "users": {"alice": "s3cret"}}
+    CONFIG = {"virtual_hosts": ["/", "other"], "users": {"alice": hashed("s3cret")},
+              "auth": FAST_AUTH}
 
     def open(self, vhost="/", login="alice", passcode="s3cret", **kwargs):
         return BrokerCase.open(self, "1.2", vhost=vhost, login=login, passcode=passcode, **kwargs)

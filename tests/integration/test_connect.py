@@ -6,6 +6,7 @@ come before or after CONNECT."""
 import unittest
 
 from integ import BrokerCase, unique
+from stampede_test import FAST_AUTH, hashed
 
 USERS = {"alice": "wonderland", "bob": "builder", "": "anonymous?"}
 
@@ -181,7 +182,8 @@ class DefaultVirtualHostTest(BrokerCase):
 
 
 class AuthenticationTest(BrokerCase):
-    config = {"users": {"alice": "wonderland", "bob": "builder"},
+    config = {"users": {"alice": hashed("wonderland"), "bob": hashed("builder")},
+              "auth": FAST_AUTH,
               "virtual_hosts": ["/", "alpha"]}
     with_bystander = False
 

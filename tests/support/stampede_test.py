@@ -36,6 +36,24 @@ _LISTENING = re.compile(r"stampede \S+ listening on 127\.0\.0\.1:(\d+)")
 _ADMIN_LISTENING = re.compile(r"admin listening on 127\.0\.0\.1:(\d+)")
 
 
+_HASHES = {}
+
+
+def hashed(passcode):
+    """The argon2id string `stampede --hash-password` makes of `passcode`
+    (cached per process): what a "users" entry holds."""
+    if passcode not in _HASHES:
+        done = subprocess.run([STAMPEDE_BIN, "--hash-password"], input=passcode + "\n",
+                              capture_output=True, text=True, check=True, timeout=30)
+        _HASHES[passcode] = done.stdout.strip()
+    return _HASHES[passcode]
+
+
+# Authentication settings for tests: a short failed-login delay, no lockout
+# (every test client comes from 127.0.0.1).
+FAST_AUTH = {"failure_delay_ms": 20, "max_failures": 100000}
+
+
 class Broker:
     """A stampede process on 127.0.0.1 and a kernel-chosen port.
 
