@@ -52,6 +52,8 @@ class category final : public boost::system::error_category {
                 return "the temporary destination belongs to another connection";
             case errc::too_many_temporary:
                 return "too many temporary destinations";
+            case errc::configure_denied:
+                return "access refused: configure (creating the destination) is not permitted";
         }
         return "unknown broker error";
     }

@@ -31,6 +31,7 @@ enum class errc {
     no_such_destination,      ///< A temporary destination that does not exist (any more).
     not_owner,                ///< Consuming another connection's temporary destination.
     too_many_temporary,       ///< temp.max_per_connection temporary destinations.
+    configure_denied,         ///< Creating the destination needs the configure permission.
 };
 
 /// The error category of errc ("stampede.broker").

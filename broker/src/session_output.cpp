@@ -109,6 +109,10 @@ std::string error_text(errc e, std::string_view context, const config& cfg) {
             return "cannot " + what + ": the broker already has " +
                    std::to_string(cfg.limits.max_destinations) +
                    " destinations (limits.max_destinations)";
+        case errc::configure_denied:
+            return "cannot " + what +
+                   ": access refused: configure (creating the destination) is not permitted for "
+                   "this user on this vhost (permissions)";
         case errc::destination_rate:
             return "cannot " + what + ": this connection creates new destinations faster than " +
                    std::to_string(cfg.limits.max_new_destinations_per_second) +

@@ -53,13 +53,23 @@ result<destination_handle> session::resolve(std::string_view name, bool may_crea
     // A temporary destination is made by its owner only (session_destinations.cpp).
     const bool temporary = is_temporary_name(name);
     const bool owned = temporary && to_consume;
+    // Permissions: creating a destination needs configure; without it an
+    // existing one is still found.
+    const bool may_configure =
+        temporary || !check_permissions_ ||
+        (permissions_ && permissions_->allows(auth::permission::configure, name));
     auto reply =
         runtime::call(ctx_.registries[ctx_.shard_for(key)],
                       resolve_destination{vhost_, std::string(name), *kind,
-                                          may_create && within_rate && (!temporary || owned),
+                                          may_create && may_configure && within_rate &&
+                                              (!temporary || owned),
                                           owned ? id_ : 0, to_consume});
     if (!reply) {
         return from_call_error(reply.error());
+    }
+    if (reply->refused == errc::destination_rate && !may_configure && within_rate) {
+        ctx_.auth->access_denied.fetch_add(1, std::memory_order_relaxed);
+        return errc::configure_denied;
     }
     if (reply->refused != errc{}) {
         return reply->refused;
@@ -173,6 +183,9 @@ void session::on_send(const frame_view& frame) {
     const auto destination = frame.get("destination");
     if (!destination) {
         fail("SEND requires a 'destination' header", {}, &frame);
+        return;
+    }
+    if (!permitted(auth::bit(auth::permission::write), *destination, frame)) {
         return;
     }
     // This connection's /temp-queue/NAME is its temporary queue's name.

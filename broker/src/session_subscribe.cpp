@@ -47,6 +47,9 @@ void session::on_subscribe(const frame_view& frame) {
         fail("SUBSCRIBE requires a 'destination' header", {}, &frame);
         return;
     }
+    if (!permitted(auth::bit(auth::permission::read), *destination, frame)) {
+        return;
+    }
     const auto alias = temp_alias_kind(*destination);
     const auto kind = alias ? alias : classify_destination(*destination);
     if (!kind) {

@@ -138,6 +138,12 @@ CATALOGUE = [
     entry("commit_ack_not_pending", '"\') names a message that is not awaiting acknowledgement"',
           ["COMMIT of transaction 't1' refused, nothing applied: frame 2 (ACK of '",
            "not awaiting acknowledgement"]),
+    # -- permissions (session_connect.cpp permitted(), session_publish.cpp resolve())
+    entry("access_denied", "fail(auth::denial_message(",
+          ["access refused: read to '/queue/", "not permitted for user 'limited' on vhost '/'"]),
+    entry("configure_denied", 'fail_with(target.error(), "publish to "',
+          ["access refused: configure (creating the destination)", "(permissions)"],
+          ["b:configure_denied"]),
     entry("commit_destination_rate", "fail_with(target.error(), commit_context(",
           ["cannot commit transaction 't1' (nothing applied): frame 2 (SEND to /queue/",
            "faster than 1 per second", "limits.max_new_destinations_per_second"]),
@@ -322,7 +328,10 @@ class CatalogueCompleteTest(unittest.TestCase):
 
 MAIN = broker_config(
     virtual_hosts=["/", "other"],
-    users={"guest": hashed("guest")}, auth=FAST_AUTH,
+    users={"guest": hashed("guest"), "limited": hashed("limited")}, auth=FAST_AUTH,
+    permissions={"guest": {"/": {"configure": ".*", "write": ".*", "read": ".*"},
+                           "other": {"configure": ".*", "write": ".*", "read": ".*"}},
+                 "limited": {"/": {"configure": "", "write": ".*", "read": ""}}},
     limits={"max_frame_before_connect": 4096, "max_frame": 16384,
             "max_headers_before_connect": 10, "max_headers": 20,
             "max_header_line_before_connect": 512, "max_header_line": 1024,
@@ -650,6 +659,22 @@ class ErrorCatalogueTest(unittest.TestCase):
 
     def provoke_send_unsupported_destination(self):
         return self.frame_error("SEND", {"destination": "/exchange/x"}, b"x")
+
+    def limited(self):
+        c = self.raw()
+        c.connect(host="/", login="limited", passcode="limited")
+        return c
+
+    def provoke_access_denied(self):
+        c = self.limited()
+        c.send_frame("SUBSCRIBE", {"destination": unique("queue", "denied"), "id": "1",
+                                   "receipt": "r"})
+        return self.error(c, "r")
+
+    def provoke_configure_denied(self):
+        c = self.limited()
+        c.send_frame("SEND", {"destination": unique("queue", "uncreated"), "receipt": "r"}, b"x")
+        return self.error(c, "r")
 
     def provoke_send_destination_rate(self):
         # One new destination per second per connection: the second is refused.
