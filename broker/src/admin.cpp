@@ -74,6 +74,25 @@ std::optional<std::size_t> query_number(std::string_view query, std::string_view
     return n;
 }
 
+// Whether the request carries the admin token (no token configured: every
+// request). Compared in constant time over the token's length.
+bool authorized(const std::string& token, const http::request<http::empty_body>& req) {
+    if (token.empty()) {
+        return true;
+    }
+    const auto header = req[http::field::authorization];
+    const std::string_view given(header.data(), header.size());
+    constexpr std::string_view scheme = "Bearer ";
+    if (given.size() != scheme.size() + token.size() || given.substr(0, scheme.size()) != scheme) {
+        return false;
+    }
+    unsigned char diff = 0;
+    for (std::size_t i = 0; i < token.size(); ++i) {
+        diff |= static_cast<unsigned char>(given[scheme.size() + i] ^ token[i]);
+    }
+    return diff == 0;
+}
+
 response route(broker_context& ctx, const http::request<http::empty_body>& req,
                const std::string& listen) {
     if (req.method() != http::verb::get) {
@@ -88,6 +107,12 @@ response route(broker_context& ctx, const http::request<http::empty_body>& req,
         question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
     if (path == "/healthz") {
         return text(http::status::ok, "ok\n");
+    }
+    if (!authorized(ctx.cfg.admin.token, req)) {
+        response res = text(http::status::unauthorized,
+                            "this endpoint needs 'Authorization: Bearer TOKEN' (admin.token_file)\n");
+        res.set(http::field::www_authenticate, "Bearer realm=\"stampede\"");
+        return res;
     }
     if (path == "/" || path == "/dashboard") {
         return dashboard();

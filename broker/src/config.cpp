@@ -250,6 +250,23 @@ void read_admin(const json& j, const std::string& path, admin_config& a) {
         .on("enabled", bool_into(a.enabled))
         .on("listen", string_into(a.listen))
         .on("metrics_destinations", unsigned_into(a.metrics_destinations, 0, 100'000))
+        .on("token_file",
+            [&](const json& v, const std::string& key) {
+                string_into(a.token_file)(v, key);
+                std::ifstream in(a.token_file);
+                std::string token;
+                if (!in || !std::getline(in, token)) {
+                    throw config_error("'" + key + "': cannot read '" + a.token_file + "'");
+                }
+                while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) {
+                    token.pop_back();
+                }
+                if (token.size() < 16) {
+                    throw config_error("'" + key + "': the token in '" + a.token_file +
+                                       "' must be at least 16 characters");
+                }
+                a.token = std::move(token);
+            })
         .reject_unknown();
     a.required = true;
 }
@@ -662,6 +679,17 @@ void validate(const config& c) {
     }
     validate_listeners(c);
     validate_auth(c);
+    if (c.admin.enabled && c.admin.token.empty()) {
+        const std::string& l = c.admin.listen;
+        const bool loopback = l.rfind("127.", 0) == 0 || l.rfind("[::1]:", 0) == 0 ||
+                              l.rfind("localhost:", 0) == 0;
+        if (!loopback) {
+            throw config_error("'admin.listen' " + l +
+                               " is not a loopback address: the admin endpoint would serve "
+                               "anyone without credentials; set 'admin.token_file' (a file "
+                               "holding a bearer token) or listen on 127.0.0.1");
+        }
+    }
     if (c.admin.enabled && !runtime::endpoint::parse(c.admin.listen)) {
         throw config_error("'admin.listen' must be HOST:PORT with a numeric host, not '" +
                            c.admin.listen + "'");

@@ -184,6 +184,11 @@ struct admin_config {
     /// /metrics has a series per destination for this many destinations (the
     /// busiest); the rest are summed into one, so its size stays bounded.
     std::size_t metrics_destinations = 100;
+    /// A file holding the bearer token /stats, /metrics and the dashboard
+    /// need (`Authorization: Bearer TOKEN`; /healthz stays open). Required
+    /// when `listen` is not a loopback address.
+    std::string token_file;
+    std::string token;  ///< read from token_file when the configuration is read
 };
 
 /// Whether a TLS listener asks clients for a certificate (listeners[].tls.verify_client).

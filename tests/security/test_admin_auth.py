@@ -1,0 +1,60 @@
+"""Admin endpoint credentials (issue 11): a bearer token from
+admin.token_file guards /stats, /metrics and the dashboard (/healthz stays
+open); a non-loopback admin address without one stops start-up."""
+
+import http.client
+import os
+import tempfile
+import unittest
+
+from stampede_test import Broker
+from test_auth import start_fails
+
+TOKEN = "s3cret-admin-token-0123456789"
+
+
+def get(port, path, token=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        headers = {"Authorization": "Bearer " + token} if token else {}
+        conn.request("GET", path, headers=headers)
+        res = conn.getresponse()
+        return res.status, res.getheader("WWW-Authenticate"), res.read()
+    finally:
+        conn.close()
+
+
+class AdminTokenTest(unittest.TestCase):
+    def setUp(self):
+        handle, self.token_file = tempfile.mkstemp(prefix="stampede-token-")
+        with os.fdopen(handle, "w") as out:
+            out.write(TOKEN + "\n")
+        self.addCleanup(os.unlink, self.token_file)
+
+    def test_the_token_guards_everything_but_healthz(self):
+        with Broker(config={"admin": {"token_file": self.token_file}}, admin=True) as broker:
+            port = broker.admin_port
+            self.assertEqual(get(port, "/healthz")[0], 200)
+            for path in ("/stats", "/metrics", "/"):
+                with self.subTest(path=path):
+                    status, challenge, _ = get(port, path)
+                    self.assertEqual(status, 401)
+                    self.assertIn("Bearer", challenge)
+                    self.assertEqual(get(port, path, token="wrong" + TOKEN[5:])[0], 401)
+                    self.assertEqual(get(port, path, token=TOKEN)[0], 200)
+
+    def test_a_non_loopback_admin_address_needs_a_token(self):
+        status, err = start_fails({"admin": {"listen": "0.0.0.0:0"}})
+        self.assertNotEqual(status, 0)
+        self.assertIn("admin.token_file", err)
+
+    def test_a_short_token_stops_start_up(self):
+        with open(self.token_file, "w") as out:
+            out.write("short\n")
+        status, err = start_fails({"admin": {"token_file": self.token_file}})
+        self.assertNotEqual(status, 0)
+        self.assertIn("at least 16", err)
+
+
+if __name__ == "__main__":
+    unittest.main()
