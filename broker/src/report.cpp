@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "stampede/broker/version.hpp"
+#include "auth_state.hpp"
 #include "stats.hpp"
 
 namespace stampede::broker {
@@ -101,6 +102,16 @@ nlohmann::json compose_snapshot(const broker_context& ctx, const std::vector<nlo
                      {"high_water_bytes", memory_high_water_bytes(ctx.cfg.memory)},
                      {"alarm", ctx.memory_alarm.load(std::memory_order_relaxed)},
                      {"queued_bytes", sum_of(out["destinations"], "depth_bytes")}};
+    if (ctx.auth) {
+        const auto count = [](const std::atomic<std::uint64_t>& c) {
+            return c.load(std::memory_order_relaxed);
+        };
+        out["auth"] = {{"logins_accepted", count(ctx.auth->logins_accepted)},
+                       {"logins_failed", count(ctx.auth->logins_failed)},
+                       {"logins_throttled", count(ctx.auth->logins_throttled)},
+                       {"logins_busy", count(ctx.auth->logins_busy)},
+                       {"access_denied", count(ctx.auth->access_denied)}};
+    }
     out["stacks"] = stack_json(stacks);
     out["totals"] = totals_of(out["destinations"], out["connections"]);
     return out;

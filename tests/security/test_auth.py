@@ -62,6 +62,16 @@ class LoginTest(unittest.TestCase):
         # The stored hash itself is no passcode.
         refused(self.broker.port, [("login", "alice"), ("passcode", hashed("wonderland"))])
 
+    def test_stats_count_logins(self):
+        with Broker(config={"users": {"alice": hashed("wonderland")}, "auth": FAST_AUTH},
+                    admin=True) as broker:
+            with Client(broker.port) as c:
+                c.connect(login="alice", passcode="wonderland")
+            refused(broker.port, [("login", "alice"), ("passcode", "nope")])
+            auth = broker.stats()["auth"]
+            self.assertEqual(auth["logins_accepted"], 1)
+            self.assertEqual(auth["logins_failed"], 1)
+
     def test_a_cached_login_still_checks_the_passcode(self):
         with Client(self.broker.port) as c:
             c.connect(login="alice", passcode="wonderland")
