@@ -114,6 +114,23 @@ class AnonymousTest(unittest.TestCase):
             refused(broker.port, [("login", "alice"), ("passcode", "nope")])
 
 
+class MutualTlsLoginTest(unittest.TestCase):
+    def test_a_verified_certificate_logs_in_as_its_common_name(self):
+        from stampede_transports import Pki, TlsClient, listener_port
+        pki = Pki(client_name="alice")
+        self.addCleanup(pki.close)
+        config = {"users": {"alice": hashed("wonderland")}, "auth": FAST_AUTH,
+                  "listeners": [{"name": "tls", "port": 0,
+                                 "tls": pki.tls_block("required")}]}
+        with Broker(config=config, admin=False) as broker:
+            port = listener_port(broker, "tls")
+            with TlsClient(port, context=pki.client_context(with_certificate=True)) as c:
+                c.connect()  # no login, no passcode: the certificate's CN
+                c.disconnect()
+            # The same CONNECT on the plain listener has no certificate: refused.
+            refused(broker.port, [])
+
+
 class StartUpTest(unittest.TestCase):
     def test_a_plain_text_passcode_stops_start_up_with_how_to_hash(self):
         status, err = start_fails({"users": {"alice": "wonderland"}})
