@@ -1,0 +1,117 @@
+"""Hostile clients against configured small limits (issue 9).
+
+Every case runs beside a bystander pair (a subscriber on /queue/bystander and
+a publisher) that must receive every message in order, and asserts an RSS
+growth bound derived from the configured limits. Barriers are RECEIPTs, never
+sleeps.
+"""
+
+import subprocess
+import unittest
+
+from stampede_test import Broker, Client, STAMPEDE_BIN
+
+MiB = 1 << 20
+# Slack for allocator and fiber stacks on top of what the limits allow.
+RSS_SLACK = 64 * MiB
+
+
+class Bystanders:
+    """A subscriber and a publisher that must see every message in order."""
+
+    def __init__(self, port):
+        self.sub = Client(port)
+        self.sub.connect()
+        self.sub.subscribe("/queue/bystander", id="b")
+        self.pub = Client(port)
+        self.pub.connect()
+        self.sent = 0
+
+    def exchange(self, count=20):
+        first = self.sent
+        for i in range(first, first + count):
+            self.pub.send("/queue/bystander", str(i).encode(),
+                          receipt="p%d" % i if i == first + count - 1 else None)
+        for i in range(first, first + count):
+            frame = self.sub.await_frame("MESSAGE")
+            assert frame.body == str(i).encode(), (i, frame.body)
+        self.sent += count
+
+    def close(self):
+        self.pub.close()
+        self.sub.close()
+
+
+class HostileCase(unittest.TestCase):
+    LIMITS = {
+        "max_destinations": 200,
+        "max_transaction_bytes": 256 * 1024,
+        "max_connections": 40,
+        "max_unauthenticated_per_ip": 8,
+    }
+
+    def start(self, extra=None):
+        limits = dict(self.LIMITS)
+        limits.update(extra or {})
+        broker = Broker(config={"limits": limits}, admin=True)
+        broker.start()
+        self.addCleanup(broker.stop)
+        return broker
+
+    def assert_rss_bound(self, broker, before, allowed):
+        grown = broker.rss_bytes() - before
+        self.assertLess(grown, allowed + RSS_SLACK,
+                        "RSS grew %d bytes, limits allow %d" % (grown, allowed))
+
+    def test_sends_to_new_topics_past_max_destinations(self):
+        broker = self.start()
+        by = Bystanders(broker.port)
+        self.addCleanup(by.close)
+        by.exchange()
+        before = broker.rss_bytes()
+        with Client(broker.port) as c:
+            c.connect()
+            name = "x" * 1000
+            for i in range(1000):
+                try:
+                    c.send("/topic/%s%d" % (name, i), b"b")
+                except Exception:
+                    break
+            c.expect_error("limits.max_destinations")
+        by.exchange()
+        self.assert_rss_bound(broker, before, 200 * 4096)
+
+    def test_transaction_over_max_transaction_bytes(self):
+        broker = self.start()
+        by = Bystanders(broker.port)
+        self.addCleanup(by.close)
+        by.exchange()
+        before = broker.rss_bytes()
+        with Client(broker.port) as c:
+            c.connect()
+            c.send_frame("BEGIN", {"transaction": "t"})
+            body = b"z" * (64 * 1024)
+            for _ in range(8):
+                c.send_frame("SEND", {"destination": "/queue/tx", "transaction": "t"}, body)
+            c.expect_error("limits.max_transaction_bytes")
+        by.exchange()
+        # Nothing of the aborted transaction was delivered.
+        with Client(broker.port) as c:
+            c.connect()
+            c.subscribe("/queue/tx", id="t")
+            c.send("/queue/tx", b"after")
+            self.assertEqual(c.await_frame("MESSAGE").body, b"after")
+        self.assert_rss_bound(broker, before, 256 * 1024)
+
+    def test_config_range_error_names_the_key(self):
+        import json, tempfile
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump({"limits": {"max_destinations": 0}}, f)
+        run = subprocess.run([STAMPEDE_BIN, "--config", f.name], capture_output=True,
+                             text=True, timeout=20)
+        self.assertNotEqual(run.returncode, 0)
+        self.assertIn("max_destinations", run.stderr + run.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
