@@ -50,10 +50,12 @@ class HostileCase(unittest.TestCase):
         "max_unauthenticated_per_ip": 8,
     }
 
-    def start(self, extra=None):
+    def start(self, extra=None, **sections):
         limits = dict(self.LIMITS)
         limits.update(extra or {})
-        broker = Broker(config={"limits": limits}, admin=True)
+        config = {"limits": limits}
+        config.update(sections)
+        broker = Broker(config=config, admin=True)
         broker.start()
         self.addCleanup(broker.stop)
         return broker
@@ -102,6 +104,49 @@ class HostileCase(unittest.TestCase):
             c.send("/queue/tx", b"after")
             self.assertEqual(c.await_frame("MESSAGE").body, b"after")
         self.assert_rss_bound(broker, before, 256 * 1024)
+
+    def test_max_connections(self):
+        broker = self.start({"max_connections": 4})
+        by = Bystanders(broker.port)
+        self.addCleanup(by.close)
+        held = []
+        try:
+            for _ in range(2):
+                c = Client(broker.port)
+                c.connect()
+                held.append(c)
+            with Client(broker.port) as extra:
+                extra.expect_error("limits.max_connections")
+                extra.expect_closed()
+        finally:
+            for c in held:
+                c.close()
+        by.exchange()
+
+    def test_client_that_never_reads_its_receipts(self):
+        import socket
+        broker = self.start({}, outbound={"max_bytes": 256 * 1024})
+        by = Bystanders(broker.port)
+        self.addCleanup(by.close)
+        by.exchange()
+        before = broker.rss_bytes()
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", broker.port))
+        s.sendall(b"CONNECT\naccept-version:1.2\nhost:/\n\n\0")
+        rid = "r" * 8192
+        frame = ("BEGIN\ntransaction:t\nreceipt:%s\n\n\0ABORT\ntransaction:t\n\n\0" % rid).encode()
+        s.settimeout(0.2)
+        sent = 0
+        try:
+            for _ in range(2000):
+                s.sendall(frame)
+                sent += 1
+        except (socket.timeout, OSError):
+            pass
+        by.exchange()
+        s.close()
+        self.assert_rss_bound(broker, before, 256 * 1024 + 256 * 1024)
 
     def test_config_range_error_names_the_key(self):
         import json, tempfile
