@@ -148,6 +148,25 @@ class HostileCase(unittest.TestCase):
         s.close()
         self.assert_rss_bound(broker, before, 256 * 1024 + 256 * 1024)
 
+    def test_client_ack_subscriber_that_never_acks(self):
+        broker = self.start({"max_unacked_bytes": 256 * 1024},
+                            outbound={"max_bytes": 256 * 1024})
+        by = Bystanders(broker.port)
+        self.addCleanup(by.close)
+        by.exchange()
+        before = broker.rss_bytes()
+        with Client(broker.port) as lazy, Client(broker.port) as pub:
+            lazy.connect()
+            lazy.subscribe("/topic/lazy", id="l", ack="client",
+                           headers={"prefetch-count": "1"})
+            pub.connect()
+            body = b"k" * 1024
+            for i in range(2000):
+                pub.send("/topic/lazy", body, receipt="k%d" % i if i % 500 == 499 else None)
+            by.exchange()
+        by.exchange()
+        self.assert_rss_bound(broker, before, 2 * 256 * 1024)
+
     def test_config_range_error_names_the_key(self):
         import json, tempfile
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
