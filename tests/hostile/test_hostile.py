@@ -167,6 +167,21 @@ class HostileCase(unittest.TestCase):
         by.exchange()
         self.assert_rss_bound(broker, before, 2 * 256 * 1024)
 
+    def test_pre_connect_header_limits(self):
+        broker = self.start()
+        by = Bystanders(broker.port)
+        self.addCleanup(by.close)
+        with Client(broker.port) as c:
+            headers = "".join("h%d:v\n" % i for i in range(101))
+            c.send_raw(("CONNECT\naccept-version:1.2\nhost:/\n%s\n\0" % headers).encode())
+            c.await_frame("ERROR")
+            c.expect_closed()
+        with Client(broker.port) as c:
+            c.send_raw(("CONNECT\naccept-version:1.2\nhost:/\nbig:%s\n\n\0" % ("v" * 5000)).encode())
+            c.await_frame("ERROR")
+            c.expect_closed()
+        by.exchange()
+
     def test_config_range_error_names_the_key(self):
         import json, tempfile
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
