@@ -182,6 +182,23 @@ class HostileCase(unittest.TestCase):
             c.expect_closed()
         by.exchange()
 
+    def test_unauthenticated_per_ip_cap(self):
+        broker = self.start({"max_unauthenticated_per_ip": 3})
+        by = Bystanders(broker.port)
+        self.addCleanup(by.close)
+        idle = [Client(broker.port) for _ in range(3)]
+        try:
+            # Barrier: the broker has accepted all five (bystanders + idle).
+            while broker.stats()["broker"]["connections"] < 5:
+                pass
+            with Client(broker.port) as extra:
+                extra.expect_error("limits.max_unauthenticated_per_ip")
+                extra.expect_closed()
+        finally:
+            for c in idle:
+                c.close()
+        by.exchange()
+
     def test_config_range_error_names_the_key(self):
         import json, tempfile
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
