@@ -1,0 +1,213 @@
+"""Hostile clients against configured small limits (issue 9).
+
+Every case runs beside a bystander pair (a subscriber on /queue/bystander and
+a publisher) that must receive every message in order, and asserts an RSS
+growth bound derived from the configured limits. Barriers are RECEIPTs, never
+sleeps.
+"""
+
+import subprocess
+import unittest
+
+from stampede_test import Broker, Client, STAMPEDE_BIN
+
+MiB = 1 << 20
+# Slack for allocator and fiber stacks on top of what the limits allow.
+RSS_SLACK = 64 * MiB
+
+
+class Bystanders:
+    """A subscriber and a publisher that must see every message in order."""
+
+    def __init__(self, port):
+        self.sub = Client(port)
+        self.sub.connect()
+        self.sub.subscribe("/queue/bystander", id="b")
+        self.pub = Client(port)
+        self.pub.connect()
+        self.sent = 0
+
+    def exchange(self, count=20):
+        first = self.sent
+        for i in range(first, first + count):
+            self.pub.send("/queue/bystander", str(i).encode(),
+                          receipt="p%d" % i if i == first + count - 1 else None)
+        for i in range(first, first + count):
+            frame = self.sub.await_frame("MESSAGE")
+            assert frame.body == str(i).encode(), (i, frame.body)
+        self.sent += count
+
+    def close(self):
+        self.pub.close()
+        self.sub.close()
+
+
+class HostileCase(unittest.TestCase):
+    LIMITS = {
+        "max_destinations": 200,
+        "max_transaction_bytes": 256 * 1024,
+        "max_connections": 40,
+        "max_unauthenticated_per_ip": 8,
+    }
+
+    def start(self, extra=None, **sections):
+        limits = dict(self.LIMITS)
+        limits.update(extra or {})
+        config = {"limits": limits}
+        config.update(sections)
+        broker = Broker(config=config, admin=True)
+        broker.start()
+        self.addCleanup(broker.stop)
+        return broker
+
+    def assert_rss_bound(self, broker, before, allowed):
+        grown = broker.rss_bytes() - before
+        self.assertLess(grown, allowed + RSS_SLACK,
+                        "RSS grew %d bytes, limits allow %d" % (grown, allowed))
+
+    def test_sends_to_new_topics_past_max_destinations(self):
+        broker = self.start()
+        by = Bystanders(broker.port)
+        self.addCleanup(by.close)
+        by.exchange()
+        before = broker.rss_bytes()
+        with Client(broker.port) as c:
+            c.connect()
+            name = "x" * 1000
+            for i in range(1000):
+                try:
+                    c.send("/topic/%s%d" % (name, i), b"b")
+                except Exception:
+                    break
+            c.expect_error("limits.max_destinations")
+        by.exchange()
+        self.assert_rss_bound(broker, before, 200 * 4096)
+
+    def test_transaction_over_max_transaction_bytes(self):
+        broker = self.start()
+        by = Bystanders(broker.port)
+        self.addCleanup(by.close)
+        by.exchange()
+        before = broker.rss_bytes()
+        with Client(broker.port) as c:
+            c.connect()
+            c.send_frame("BEGIN", {"transaction": "t"})
+            body = b"z" * (64 * 1024)
+            for _ in range(8):
+                c.send_frame("SEND", {"destination": "/queue/tx", "transaction": "t"}, body)
+            c.expect_error("limits.max_transaction_bytes")
+        by.exchange()
+        # Nothing of the aborted transaction was delivered.
+        with Client(broker.port) as c:
+            c.connect()
+            c.subscribe("/queue/tx", id="t")
+            c.send("/queue/tx", b"after")
+            self.assertEqual(c.await_frame("MESSAGE").body, b"after")
+        self.assert_rss_bound(broker, before, 256 * 1024)
+
+    def test_max_connections(self):
+        broker = self.start({"max_connections": 4})
+        by = Bystanders(broker.port)
+        self.addCleanup(by.close)
+        held = []
+        try:
+            for _ in range(2):
+                c = Client(broker.port)
+                c.connect()
+                held.append(c)
+            with Client(broker.port) as extra:
+                extra.expect_error("limits.max_connections")
+                extra.expect_closed()
+        finally:
+            for c in held:
+                c.close()
+        by.exchange()
+
+    def test_client_that_never_reads_its_receipts(self):
+        import socket
+        broker = self.start({}, outbound={"max_bytes": 256 * 1024})
+        by = Bystanders(broker.port)
+        self.addCleanup(by.close)
+        by.exchange()
+        before = broker.rss_bytes()
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", broker.port))
+        s.sendall(b"CONNECT\naccept-version:1.2\nhost:/\n\n\0")
+        rid = "r" * 8192
+        frame = ("BEGIN\ntransaction:t\nreceipt:%s\n\n\0ABORT\ntransaction:t\n\n\0" % rid).encode()
+        s.settimeout(0.2)
+        sent = 0
+        try:
+            for _ in range(2000):
+                s.sendall(frame)
+                sent += 1
+        except (socket.timeout, OSError):
+            pass
+        by.exchange()
+        s.close()
+        self.assert_rss_bound(broker, before, 256 * 1024 + 256 * 1024)
+
+    def test_client_ack_subscriber_that_never_acks(self):
+        broker = self.start({"max_unacked_bytes": 256 * 1024},
+                            outbound={"max_bytes": 256 * 1024})
+        by = Bystanders(broker.port)
+        self.addCleanup(by.close)
+        by.exchange()
+        before = broker.rss_bytes()
+        with Client(broker.port) as lazy, Client(broker.port) as pub:
+            lazy.connect()
+            lazy.subscribe("/topic/lazy", id="l", ack="client",
+                           headers={"prefetch-count": "1"})
+            pub.connect()
+            body = b"k" * 1024
+            for i in range(2000):
+                pub.send("/topic/lazy", body, receipt="k%d" % i if i % 500 == 499 else None)
+            by.exchange()
+        by.exchange()
+        self.assert_rss_bound(broker, before, 2 * 256 * 1024)
+
+    def test_pre_connect_header_limits(self):
+        broker = self.start()
+        by = Bystanders(broker.port)
+        self.addCleanup(by.close)
+        with Client(broker.port) as c:
+            headers = "".join("h%d:v\n" % i for i in range(101))
+            c.send_raw(("CONNECT\naccept-version:1.2\nhost:/\n%s\n\0" % headers).encode())
+            c.await_frame("ERROR")
+            c.expect_closed()
+        with Client(broker.port) as c:
+            c.send_raw(("CONNECT\naccept-version:1.2\nhost:/\nbig:%s\n\n\0" % ("v" * 5000)).encode())
+            c.await_frame("ERROR")
+            c.expect_closed()
+        by.exchange()
+
+    def test_unauthenticated_per_ip_cap(self):
+        broker = self.start({"max_unauthenticated_per_ip": 3})
+        by = Bystanders(broker.port)
+        self.addCleanup(by.close)
+        idle = [Client(broker.port) for _ in range(3)]
+        try:
+            # Barrier: the broker has accepted all five (bystanders + idle).
+            while broker.stats()["broker"]["connections"] < 5:
+                pass
+            with Client(broker.port) as extra:
+                extra.expect_error("limits.max_unauthenticated_per_ip")
+                extra.expect_closed()
+        finally:
+            for c in idle:
+                c.close()
+        by.exchange()
+
+    def test_config_range_error_names_the_key(self):
+        import json, tempfile
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump({"limits": {"max_destinations": 0}}, f)
+        run = subprocess.run([STAMPEDE_BIN, "--config", f.name], capture_output=True,
+                             text=True, timeout=20)
+        self.assertNotEqual(run.returncode, 0)
+        self.assertIn("max_destinations", run.stderr + run.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
