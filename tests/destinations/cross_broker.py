@@ -423,7 +423,7 @@ def start_all(args):
     """Stampede from this build and the peers via scripts/peers.sh."""
     env = dict(os.environ, PEERS_STATE_DIR=args.state_dir)
     started = []
-    broker = Broker(args=["--listen", "127.0.0.1:%d" % args.stampede_port], admin=False,
+    broker = Broker(admin=False,
                     schedulers=2)
     broker.start()
     peers = os.path.join(ROOT, "scripts", "peers.sh")
