@@ -66,6 +66,8 @@ class asio_backend final : public io_backend {
 
     asio::io_context& context() noexcept { return io_; }
     heap_buffer_pool& pool() noexcept { return pool_; }
+    receive_buffer_stats buffer_stats() const noexcept override { return stats_; }
+    void heap_receive() noexcept { ++stats_.heap_receives; }
 
   private:
     scheduler& sched_;
@@ -73,6 +75,7 @@ class asio_backend final : public io_backend {
     asio::executor_work_guard<asio::io_context::executor_type> work_;
     std::size_t inflight_ = 0;
     heap_buffer_pool pool_;
+    receive_buffer_stats stats_;
 };
 
 void asio_backend::poll(std::chrono::nanoseconds timeout) {
@@ -175,6 +178,7 @@ result<rx_buffer> asio_stream::receive(time_point deadline) {
                 return ready.error();
             }
         }
+        io_.heap_receive();
         rx_buffer buffer(&pool, pool.acquire(), pool.buffer_size(), 0);
         const ssize_t n =
             ::recv(descriptor_.native_handle(), buffer.data().data(), buffer.size(), MSG_DONTWAIT);

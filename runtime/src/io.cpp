@@ -399,6 +399,11 @@ bool tcp_listener::is_open() const noexcept {
     return impl_ && impl_->is_open();
 }
 
+receive_buffer_stats local_receive_buffer_stats() noexcept {
+    scheduler* sched = this_scheduler();
+    return sched != nullptr ? sched->io().buffer_stats() : receive_buffer_stats{};
+}
+
 // ---- serve ----
 
 result<void> serve(tcp_listener& listener, runtime& rt, connection_handler handler,

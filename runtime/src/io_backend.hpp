@@ -117,6 +117,8 @@ class io_backend {
     virtual result<std::unique_ptr<stream_impl>> connect(const endpoint& to,
                                                          time_point deadline) = 0;
     virtual result<std::unique_ptr<listener_impl>> listen(const endpoint& at, int backlog) = 0;
+
+    virtual receive_buffer_stats buffer_stats() const noexcept = 0;
 };
 
 /// Creates the io_uring backend for the calling scheduler thread, or the reason it cannot.
