@@ -53,7 +53,7 @@ class asio_backend final : public io_backend {
         asio::post(io_, [] {});
     }
     void begin_shutdown() noexcept override {}
-    void finish() noexcept override {}
+    void finish() noexcept override { idle_release_.stop(); }
 
     result<std::unique_ptr<stream_impl>> adopt(unique_fd fd) override;
     result<std::unique_ptr<stream_impl>> connect(const endpoint& to, time_point deadline) override;
@@ -67,7 +67,15 @@ class asio_backend final : public io_backend {
     asio::io_context& context() noexcept { return io_; }
     heap_buffer_pool& pool() noexcept { return pool_; }
     receive_buffer_stats buffer_stats() const noexcept override { return stats_; }
-    void heap_receive() noexcept { ++stats_.heap_receives; }
+    bool release_idle_buffers() noexcept override {
+        ++stats_.idle_releases;
+        pool_.trim();
+        return true;
+    }
+    void heap_receive() noexcept {
+        ++stats_.heap_receives;
+        idle_release_.activity();
+    }
 
   private:
     scheduler& sched_;
@@ -76,6 +84,7 @@ class asio_backend final : public io_backend {
     std::size_t inflight_ = 0;
     heap_buffer_pool pool_;
     receive_buffer_stats stats_;
+    idle_buffer_release idle_release_{sched_, *this};
 };
 
 void asio_backend::poll(std::chrono::nanoseconds timeout) {

@@ -197,6 +197,14 @@ char* heap_buffer_pool::acquire() {
     return buffer;
 }
 
+void heap_buffer_pool::trim() noexcept {
+    for (char* buffer : free_) {
+        delete[] buffer;
+    }
+    free_.clear();
+    free_.shrink_to_fit();
+}
+
 void heap_buffer_pool::give_back(char* data, std::uint32_t) noexcept {
     if (free_.size() < keep_) {
         free_.push_back(data);

@@ -191,7 +191,8 @@ result<void> uring_backend::init_ring() {
     params.cq_entries = entries_ * 4;
     int rc = io_uring_queue_init_params(entries_, &ring_, &params);
     // Multishot receive came with Linux 6.0, DEFER_TASKRUN with 6.1.
-    multishot_receive_ = rc == 0 && multishot_wanted_;
+    defer_taskrun_ = rc == 0;
+    multishot_receive_ = defer_taskrun_ && multishot_wanted_;
     if (rc == -EINVAL) {
         params = {};
         params.flags = IORING_SETUP_CQSIZE;
@@ -233,6 +234,7 @@ void uring_backend::init_buffer_ring() {
     }
     buffer_ring_ = static_cast<io_uring_buf_ring*>(ring_memory);
     buffer_stats_.ring_size = buffer_count_;
+    lent_.assign(buffer_count_, 0);
     buffers_ = static_cast<char*>(buffer_memory);
     io_uring_buf_ring_init(buffer_ring_);
     const int mask = io_uring_buf_ring_mask(static_cast<std::uint32_t>(buffer_count_));
@@ -259,6 +261,7 @@ result<void> uring_backend::init() {
 
 void uring_backend::recycle(unsigned bid) noexcept {
     --buffer_stats_.ring_out;
+    lent_[bid] = 0;
     const int mask = io_uring_buf_ring_mask(static_cast<std::uint32_t>(buffer_count_));
     io_uring_buf_ring_add(buffer_ring_, buffer_at(bid), static_cast<unsigned>(buffer_size_),
                           static_cast<unsigned short>(bid), mask, 0);
@@ -326,11 +329,37 @@ void uring_backend::reap() noexcept {
 // submissions only from the thread that created it). The eventfd and the
 // buffers stay until the destructor: a late wake() may still write to it.
 void uring_backend::finish() noexcept {
+    idle_release_.stop();
     if (ring_ready_) {
         ring_ready_ = false;
         io_uring_queue_exit(&ring_);
         standing_.for_each([](uring_standing_op* op) { op->ring_gone(); });
     }
+}
+
+// The pages of ring buffers that no reader holds go back to the kernel: it
+// faults fresh ones in when it next fills them. Safe only because with
+// DEFER_TASKRUN the kernel writes into ring buffers inside this thread's own
+// io_uring_enter, never while we run; otherwise they stay resident.
+bool uring_backend::release_idle_buffers() noexcept {
+    ++buffer_stats_.idle_releases;
+    fallback_.trim();
+    if (buffers_ == nullptr || !defer_taskrun_) {
+        return true;
+    }
+    for (std::size_t first = 0; first < buffer_count_;) {
+        if (lent_[first] != 0) {
+            ++first;
+            continue;
+        }
+        std::size_t end = first;
+        while (end < buffer_count_ && lent_[end] == 0) {
+            ++end;
+        }
+        ::madvise(buffers_ + first * buffer_size_, (end - first) * buffer_size_, MADV_DONTNEED);
+        first = end;
+    }
+    return true;
 }
 
 void uring_backend::begin_shutdown() noexcept {

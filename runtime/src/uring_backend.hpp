@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "io_backend.hpp"
 
@@ -133,10 +134,18 @@ class uring_backend final : public io_backend, public buffer_source {
     rx_buffer lend(unsigned bid, std::size_t offset, std::size_t length) noexcept {
         return {this, buffer_at(bid) + offset, length, bid};
     }
-    /// A completion handed us a ring buffer (counted until recycle()).
-    void buffer_taken() noexcept { ++buffer_stats_.ring_out; }
-    void heap_receive() noexcept { ++buffer_stats_.heap_receives; }
+    /// A completion handed us ring buffer `bid` (ours until recycle()).
+    void buffer_taken(unsigned bid) noexcept {
+        ++buffer_stats_.ring_out;
+        lent_[bid] = 1;
+        idle_release_.activity();
+    }
+    void heap_receive() noexcept {
+        ++buffer_stats_.heap_receives;
+        idle_release_.activity();
+    }
     receive_buffer_stats buffer_stats() const noexcept override { return buffer_stats_; }
+    bool release_idle_buffers() noexcept override;
     /// The kernel refused a multishot receive's total byte limit (before Linux
     /// 6.17). Without it one wake-up fills buffer after buffer for a reader
     /// that paused (65 of 256 measured, tests/runtime/receive_test.cpp), so
@@ -184,6 +193,9 @@ class uring_backend final : public io_backend, public buffer_source {
     receive_buffer_stats buffer_stats_;
     bool multishot_receive_ = false;
     bool multishot_wanted_;
+    bool defer_taskrun_ = false;      ///< the kernel fills buffers only inside our io_uring_enter
+    std::vector<std::uint8_t> lent_;  ///< per ring buffer: taken by a completion, not yet recycled
+    idle_buffer_release idle_release_{sched_, *this};
     intrusive_list<uring_standing_op, &uring_standing_op::backend_hook> standing_;
 };
 

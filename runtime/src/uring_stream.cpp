@@ -122,7 +122,7 @@ void recv_channel::complete(int res, unsigned flags) noexcept {
         cancelling_ = false;
     }
     if ((flags & IORING_CQE_F_BUFFER) != 0) {
-        io_.buffer_taken();
+        io_.buffer_taken(flags >> IORING_CQE_BUFFER_SHIFT);
     }
     if (last && res == -EINVAL && (flags & IORING_CQE_F_BUFFER) == 0) {
         io_.multishot_limit_refused();  // a kernel before 6.17: single-shot from now on
@@ -362,7 +362,7 @@ result<rx_buffer> uring_stream::receive_once(time_point deadline) {
     });
     more_waiting_ = (out.flags & IORING_CQE_F_SOCK_NONEMPTY) != 0;
     if ((out.flags & IORING_CQE_F_BUFFER) != 0) {
-        io_.buffer_taken();
+        io_.buffer_taken(out.flags >> IORING_CQE_BUFFER_SHIFT);
         rx_buffer lent = io_.lend(out.flags >> IORING_CQE_BUFFER_SHIFT, 0,
                                   out.res > 0 ? static_cast<std::size_t>(out.res) : 0);
         if (out.res > 0) {

@@ -314,3 +314,57 @@ TEST_CASE("when every ring buffer is held a receive falls back to a heap buffer"
         CHECK(out.held == 2);
     }
 }
+
+TEST_CASE("receive buffers go back to the kernel once receiving is quiet, and work after",
+          "[runtime][io][receive]") {
+    STAMPEDE_EACH_BACKEND(backend);
+    struct outcome {
+        bool connected = false;
+        std::uint64_t releases_before = 0;
+        std::uint64_t releases_after = 0;
+        checker first;
+        checker second;
+    };
+    const outcome out = test::run_in_runtime(backend, 1, [](runtime&) {
+        outcome result;
+        auto pair = connected_pair();
+        if (!pair) {
+            return result;
+        }
+        result.connected = true;
+        auto& [client, server] = *pair;
+        auto transfer = [&](checker& seen, std::uint64_t bytes) {
+            std::vector<char> chunk(64 * 1024);
+            for (std::uint64_t sent = 0; sent < bytes; sent += chunk.size()) {
+                for (std::size_t i = 0; i < chunk.size(); ++i) {
+                    chunk[i] = pattern_byte(sent + i);
+                }
+                (void)client.write(chunk);
+                while (seen.received < sent + chunk.size()) {
+                    auto data = server.receive();
+                    if (!data) {
+                        return;
+                    }
+                    seen.take(data->data());
+                }
+            }
+        };
+        transfer(result.first, 4 << 20);
+        result.releases_before = local_receive_buffer_stats().idle_releases;
+        // Quiet now: within a few quiet periods the buffers are released.
+        const auto give_up = clock::now() + 30s;
+        while (local_receive_buffer_stats().idle_releases == result.releases_before &&
+               clock::now() < give_up) {
+            (void)this_fiber::sleep_for(10ms);
+        }
+        result.releases_after = local_receive_buffer_stats().idle_releases;
+        transfer(result.second, 4 << 20);  // into pages the kernel faults in afresh
+        return result;
+    });
+    REQUIRE(out.connected);
+    CHECK(out.releases_after > out.releases_before);
+    CHECK(out.first.received == 4u << 20);
+    CHECK(out.first.mismatches == 0);
+    CHECK(out.second.received == 4u << 20);
+    CHECK(out.second.mismatches == 0);
+}

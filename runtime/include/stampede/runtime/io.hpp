@@ -193,6 +193,7 @@ struct receive_buffer_stats {
     std::size_t ring_size = 0;        ///< buffers lent to the kernel to receive into (0: none)
     std::size_t ring_out = 0;         ///< of those, filled and held for readers right now
     std::uint64_t heap_receives = 0;  ///< receives into a heap buffer instead
+    std::uint64_t idle_releases = 0;  ///< times the buffers' memory went back to the kernel
 };
 
 /// The calling scheduler's receive_buffer_stats. Must run on a scheduler thread.
