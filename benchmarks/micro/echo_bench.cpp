@@ -3,6 +3,7 @@
 //   bench_echo [--io uring|asio|both] [--seconds S] [--reps R] [--window W]
 //              [--sizes 64,1024,16384] [--connections 1,16]
 //              [--writer per-message|batched|both] [--congestion cubic|bbr|reno]
+//              [--recv-buffers N] [--multishot on|off]
 //
 // Prints one JSON document. One runtime of 2 schedulers per backend runs both
 // ends: an echo server (a fiber per connection: receive(), then write() what
@@ -470,7 +471,8 @@ std::vector<std::size_t> parse_list(const std::string& text) {
     std::fprintf(stderr,
                  "usage: bench_echo [--io uring|asio|both] [--seconds S] [--reps R] [--window W]\n"
                  "                  [--sizes 64,1024,16384] [--connections 1,16]\n"
-                 "                  [--writer per-message|batched|both] [--congestion NAME]\n");
+                 "                  [--writer per-message|batched|both] [--congestion NAME]\n"
+                 "                  [--recv-buffers N] [--multishot on|off]\n");
     std::exit(2);
 }
 
@@ -517,6 +519,11 @@ int main(int argc, char** argv) {
     options.schedulers = schedulers;
     options.recv_buffer_count = static_cast<std::size_t>(option_number(
         argc, argv, "--recv-buffers", static_cast<double>(options.recv_buffer_count)));
+    const std::string multishot = option(argc, argv, "--multishot").value_or("on");
+    if (multishot != "on" && multishot != "off") {
+        usage();
+    }
+    options.uring_multishot_receive = multishot == "on";
     std::vector<std::unique_ptr<runtime>> runtimes;
     std::vector<std::unique_ptr<server>> servers;
     std::vector<backend_run> backends;
@@ -552,6 +559,7 @@ int main(int argc, char** argv) {
     j.field("window_messages_per_connection", window);
     j.field("recv_buffer_size", options.recv_buffer_size);
     j.field("recv_buffer_count", options.recv_buffer_count);
+    j.field("uring_multishot_receive", options.uring_multishot_receive);
     j.field("tcp_congestion_control",
             g_congestion.empty() ? first_line_of("/proc/sys/net/ipv4/tcp_congestion_control")
                                  : g_congestion);

@@ -53,7 +53,7 @@ class asio_backend final : public io_backend {
         asio::post(io_, [] {});
     }
     void begin_shutdown() noexcept override {}
-    void finish() noexcept override {}
+    void finish() noexcept override { idle_release_.stop(); }
 
     result<std::unique_ptr<stream_impl>> adopt(unique_fd fd) override;
     result<std::unique_ptr<stream_impl>> connect(const endpoint& to, time_point deadline) override;
@@ -66,6 +66,16 @@ class asio_backend final : public io_backend {
 
     asio::io_context& context() noexcept { return io_; }
     heap_buffer_pool& pool() noexcept { return pool_; }
+    receive_buffer_stats buffer_stats() const noexcept override { return stats_; }
+    bool release_idle_buffers() noexcept override {
+        ++stats_.idle_releases;
+        pool_.trim();
+        return true;
+    }
+    void heap_receive() noexcept {
+        ++stats_.heap_receives;
+        idle_release_.activity();
+    }
 
   private:
     scheduler& sched_;
@@ -73,6 +83,8 @@ class asio_backend final : public io_backend {
     asio::executor_work_guard<asio::io_context::executor_type> work_;
     std::size_t inflight_ = 0;
     heap_buffer_pool pool_;
+    receive_buffer_stats stats_;
+    idle_buffer_release idle_release_{sched_, *this};
 };
 
 void asio_backend::poll(std::chrono::nanoseconds timeout) {
@@ -175,6 +187,7 @@ result<rx_buffer> asio_stream::receive(time_point deadline) {
                 return ready.error();
             }
         }
+        io_.heap_receive();
         rx_buffer buffer(&pool, pool.acquire(), pool.buffer_size(), 0);
         const ssize_t n =
             ::recv(descriptor_.native_handle(), buffer.data().data(), buffer.size(), MSG_DONTWAIT);

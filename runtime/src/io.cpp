@@ -197,6 +197,14 @@ char* heap_buffer_pool::acquire() {
     return buffer;
 }
 
+void heap_buffer_pool::trim() noexcept {
+    for (char* buffer : free_) {
+        delete[] buffer;
+    }
+    free_.clear();
+    free_.shrink_to_fit();
+}
+
 void heap_buffer_pool::give_back(char* data, std::uint32_t) noexcept {
     if (free_.size() < keep_) {
         free_.push_back(data);
@@ -397,6 +405,11 @@ void tcp_listener::close() noexcept {
 
 bool tcp_listener::is_open() const noexcept {
     return impl_ && impl_->is_open();
+}
+
+receive_buffer_stats local_receive_buffer_stats() noexcept {
+    scheduler* sched = this_scheduler();
+    return sched != nullptr ? sched->io().buffer_stats() : receive_buffer_stats{};
 }
 
 // ---- serve ----

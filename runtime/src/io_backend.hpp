@@ -117,6 +117,60 @@ class io_backend {
     virtual result<std::unique_ptr<stream_impl>> connect(const endpoint& to,
                                                          time_point deadline) = 0;
     virtual result<std::unique_ptr<listener_impl>> listen(const endpoint& at, int backlog) = 0;
+
+    virtual receive_buffer_stats buffer_stats() const noexcept = 0;
+
+    /// Receiving has been quiet for a while: give what the receive buffers
+    /// made resident back to the kernel. False if it cannot now (buffers are
+    /// held), to be asked again later. On the scheduler's context; must not block.
+    virtual bool release_idle_buffers() noexcept = 0;
+};
+
+/// Calls io_backend::release_idle_buffers() once receiving has been quiet for
+/// a full `quiet_period`: after a burst, the memory its buffers touched goes
+/// back to the kernel instead of staying resident while the broker idles. Armed
+/// by activity only, so an idle scheduler is never woken by it.
+class idle_buffer_release {
+  public:
+    static constexpr auto quiet_period = std::chrono::seconds(1);
+
+    idle_buffer_release(scheduler& sched, io_backend& io) noexcept : sched_(sched), io_(io) {
+        node_.fire = &fire;
+        node_.context = this;
+    }
+    idle_buffer_release(const idle_buffer_release&) = delete;
+    idle_buffer_release& operator=(const idle_buffer_release&) = delete;
+
+    /// Buffers were used: release them once that stops.
+    void activity() noexcept {
+        ++activity_;
+        if (!node_.armed() && !stopped_) {
+            checked_ = activity_ - 1;
+            sched_.arm_timer(node_, deadline_after(quiet_period));
+        }
+    }
+    /// No more checks (the scheduler loop has ended).
+    void stop() noexcept {
+        stopped_ = true;
+        sched_.disarm_timer(node_);
+    }
+
+  private:
+    static void fire(timer_node& node) noexcept {
+        auto& self = *static_cast<idle_buffer_release*>(node.context);
+        if (self.activity_ == self.checked_ && self.io_.release_idle_buffers()) {
+            return;  // quiet for a whole period, and released: sleep until used again
+        }
+        self.checked_ = self.activity_;
+        self.sched_.arm_timer(self.node_, deadline_after(quiet_period));
+    }
+
+    scheduler& sched_;
+    io_backend& io_;
+    timer_node node_;
+    std::uint64_t activity_ = 0;
+    std::uint64_t checked_ = 0;  ///< activity_ at the last check
+    bool stopped_ = false;
 };
 
 /// Creates the io_uring backend for the calling scheduler thread, or the reason it cannot.
@@ -143,6 +197,8 @@ class heap_buffer_pool final : public buffer_source {
     std::size_t buffer_size() const noexcept { return size_; }
     char* acquire();
     void give_back(char* data, std::uint32_t) noexcept override;
+    /// Frees the buffers kept for reuse.
+    void trim() noexcept;
 
   private:
     std::size_t size_;

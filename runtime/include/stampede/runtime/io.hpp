@@ -188,6 +188,17 @@ class tcp_listener {
     std::unique_ptr<detail::listener_impl> impl_;
 };
 
+/// How the calling scheduler's receive buffers are used (for tests and /stats).
+struct receive_buffer_stats {
+    std::size_t ring_size = 0;        ///< buffers lent to the kernel to receive into (0: none)
+    std::size_t ring_out = 0;         ///< of those, filled and held for readers right now
+    std::uint64_t heap_receives = 0;  ///< receives into a heap buffer instead
+    std::uint64_t idle_releases = 0;  ///< times the buffers' memory went back to the kernel
+};
+
+/// The calling scheduler's receive_buffer_stats. Must run on a scheduler thread.
+receive_buffer_stats local_receive_buffer_stats() noexcept;
+
 /// Handles one accepted connection, on a fiber of the scheduler it was given to.
 using connection_handler = std::function<void(tcp_stream)>;
 

@@ -41,7 +41,10 @@ struct runtime_options {
     std::size_t recv_buffer_size = 32 * 1024;  ///< receive buffer (provided-buffer ring entry)
     std::size_t recv_buffer_count = 256;       ///< per scheduler; a power of two
     unsigned uring_entries = 4096;             ///< submission queue size per scheduler
-    bool install_overflow_guard = true;        ///< report fiber stack overflows by name
+    /// io_uring: one standing multishot receive per stream (Linux 6.1+) rather
+    /// than one receive submitted per call.
+    bool uring_multishot_receive = true;
+    bool install_overflow_guard = true;  ///< report fiber stack overflows by name
 };
 
 /// The actor runtime: N schedulers, each on its own thread.
