@@ -150,6 +150,9 @@ class session : public std::enable_shared_from_this<session>, private connection
     bool journalled(const destination_handle& handle, const message& msg) const;
     void publish_durable(const destination_handle& handle, std::shared_ptr<message> msg,
                          bool reserved);
+    /// Durable operations one connection may have under way before its reader
+    /// waits: bounds the RECEIPTs held and the waiters registered per connection.
+    static constexpr std::size_t max_pending_durable = 4096;
     /// A token for a durable operation whose RECEIPTs must wait for it.
     std::uint64_t expect_durable();
     /// Suspends the reader while more than `at_most` durable operations are
@@ -180,7 +183,7 @@ class session : public std::enable_shared_from_this<session>, private connection
                                                               std::string_view what);
     /// `durable_receipt`: the ACK's RECEIPT must wait until the journal has
     /// removed what it settles.
-    void apply_settlement(settlement& done, bool positive, bool durable_receipt = false);
+    void apply_settlement(settlement& done, bool positive);
     void remove_subscription(subscription& sub);
     [[nodiscard]] result<void> register_subscriber(subscription& sub);
     [[nodiscard]] result<destination_handle> subscribe_target(std::string_view destination,

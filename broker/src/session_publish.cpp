@@ -296,7 +296,7 @@ void session::on_commit(const frame_view& frame) {
                 return;
             }
         } else if (auto done = subscriptions_.settle(f.delivery)) {
-            apply_settlement(*done, f.cmd == command::ack, confirm != nullptr);
+            apply_settlement(*done, f.cmd == command::ack);
         }
     }
     send_receipt_if_asked(frame);
@@ -404,12 +404,6 @@ void session::on_publish_rejected(const publish_rejected& rejected) {
 // ---- persistent messages (durable.hpp) ----
 
 namespace stampede::broker {
-
-namespace {
-// Durable operations one connection may have under way before its reader
-// waits: bounds the RECEIPTs held and the waiters registered per connection.
-constexpr std::size_t max_pending_durable = 4096;
-}  // namespace
 
 bool session::journalled(const destination_handle& handle, const message& msg) const {
     return ctx_.durable != nullptr && handle.kind == destination_kind::queue &&

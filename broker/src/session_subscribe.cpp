@@ -309,13 +309,13 @@ void session::on_ack(const frame_view& frame, bool positive) {
              {}, &frame);
         return;
     }
-    apply_settlement(*done, positive, frame.get("receipt").has_value());
+    apply_settlement(*done, positive);
     send_receipt_if_asked(frame);
 }
 
 // Tells the destination what an ACK or NACK settled: a queue settles (or
 // requeues) by sequence; a NACKed topic message is redelivered here.
-void session::apply_settlement(settlement& done, bool positive, bool durable_receipt) {
+void session::apply_settlement(settlement& done, bool positive) {
     subscription& sub = *done.sub;
     if (!sub.is_topic()) {
         std::vector<std::uint64_t> sequences;
@@ -323,10 +323,17 @@ void session::apply_settlement(settlement& done, bool positive, bool durable_rec
         for (const unacked_delivery& item : done.items) {
             sequences.push_back(item.queue_sequence);
         }
-        // With a journal, the RECEIPT of an ACK waits until the queue has
-        // durably removed what it settles (the queue completes the token).
-        const std::uint64_t token =
-            durable_receipt && positive && ctx_.durable != nullptr ? expect_durable() : 0;
+        // With a journal, every later RECEIPT (the ACK's own, or a
+        // DISCONNECT's) waits until the queue has durably removed what this
+        // ACK settles (the queue completes the token; at once for a queue
+        // that keeps nothing on disk). Without that, an ACK that asked for
+        // no receipt could come back after a crash that followed a
+        // DISCONNECT's RECEIPT.
+        std::uint64_t token = 0;
+        if (positive && ctx_.durable != nullptr) {
+            wait_for_durable(max_pending_durable);
+            token = expect_durable();
+        }
         sub.destination.queue.cast(
             settle{key_for(sub), std::move(sequences), !positive, false, token});
     } else if (!positive) {
