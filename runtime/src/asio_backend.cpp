@@ -251,17 +251,6 @@ result<void> asio_stream::write(std::span<const char> bytes, time_point deadline
     return {};
 }
 
-void consume_iovecs(std::span<iovec>& parts, std::size_t written) noexcept {
-    while (!parts.empty() && written >= parts.front().iov_len) {
-        written -= parts.front().iov_len;
-        parts = parts.subspan(1);
-    }
-    if (!parts.empty() && written > 0) {
-        parts.front().iov_base = static_cast<char*>(parts.front().iov_base) + written;
-        parts.front().iov_len -= written;
-    }
-}
-
 result<void> asio_stream::writev(std::span<iovec> parts, time_point deadline) {
     const op_registry::inside guard(ops_);
     while (!parts.empty()) {

@@ -206,4 +206,17 @@ class heap_buffer_pool final : public buffer_source {
     std::vector<char*> free_;
 };
 
+/// Drops `written` bytes from the front of `parts`, which shrinks
+/// accordingly (after a short vectored write; both backends' writev).
+inline void consume_iovecs(std::span<iovec>& parts, std::size_t written) noexcept {
+    while (!parts.empty() && written >= parts.front().iov_len) {
+        written -= parts.front().iov_len;
+        parts = parts.subspan(1);
+    }
+    if (!parts.empty() && written > 0) {
+        parts.front().iov_base = static_cast<char*>(parts.front().iov_base) + written;
+        parts.front().iov_len -= written;
+    }
+}
+
 }  // namespace stampede::runtime::detail

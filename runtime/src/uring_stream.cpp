@@ -465,18 +465,6 @@ result<void> uring_stream::write(std::span<const char> bytes, time_point deadlin
     return {};
 }
 
-// Drops `written` bytes from the front of `parts`, which shrinks accordingly.
-void consume(std::span<iovec>& parts, std::size_t written) noexcept {
-    while (!parts.empty() && written >= parts.front().iov_len) {
-        written -= parts.front().iov_len;
-        parts = parts.subspan(1);
-    }
-    if (!parts.empty() && written > 0) {
-        parts.front().iov_base = static_cast<char*>(parts.front().iov_base) + written;
-        parts.front().iov_len -= written;
-    }
-}
-
 result<void> uring_stream::writev(std::span<iovec> parts, time_point deadline) {
     const op_registry::inside guard(ops_);
     while (!parts.empty()) {
@@ -490,7 +478,7 @@ result<void> uring_stream::writev(std::span<iovec> parts, time_point deadline) {
         // Directly while the socket takes it, as in write().
         const ssize_t sent = ::sendmsg(fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (sent > 0) {
-            consume(parts, static_cast<std::size_t>(sent));
+            consume_iovecs(parts, static_cast<std::size_t>(sent));
             continue;
         }
         const op_outcome out = io_.run(&ops_, deadline, [&](io_uring_sqe* sqe) {
@@ -499,7 +487,7 @@ result<void> uring_stream::writev(std::span<iovec> parts, time_point deadline) {
         if (out.res <= 0) {
             return out.res == 0 ? errno_code(EPIPE) : out.error();
         }
-        consume(parts, static_cast<std::size_t>(out.res));
+        consume_iovecs(parts, static_cast<std::size_t>(out.res));
     }
     return {};
 }

@@ -145,8 +145,13 @@ describe('a WebSocket listener with default settings', () => {
     // would have closed the connection.
     const beat = setInterval(() => ws.raw('\n'), Math.max(20, Math.floor(sx / 3)));
     try {
-      while (ws.heartbeats < 3) await new Promise((r) => setTimeout(r, 20));
-      await sleep(sx * 5);
+      // Barrier in the broker's own time: five more of its heart-beats mean
+      // five of its intervals have passed on its clock, however slow it is;
+      // had the client's EOLs not counted, its receive check (on the same
+      // timers) would have closed the connection by then.
+      while (ws.heartbeats < 3) await sleep(20);
+      const seen = ws.heartbeats;
+      while (ws.heartbeats < seen + 5) await sleep(20);
       assert.equal((await ws.withReceipt('SUBSCRIBE', { destination: '/queue/hb', id: 'h' })).command, 'RECEIPT');
     } finally {
       clearInterval(beat);

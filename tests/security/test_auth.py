@@ -8,6 +8,7 @@ anything.
 import os
 import subprocess
 import tempfile
+import time
 import unittest
 import json
 
@@ -90,16 +91,18 @@ class DelayAndLockoutTest(unittest.TestCase):
             self.assertIn(b"too many failed logins", locked.body)
 
     def test_the_error_comes_after_the_delay_then_the_close(self):
-        # A long delay: the ERROR must not be there at once, and then arrives
-        # followed by the close (order, not timing, is asserted).
+        # Only a lower bound is asserted: a slow broker makes the ERROR later,
+        # never earlier, so this cannot pass by the broker merely being slow
+        # nor fail by it (no upper bound, no waiting for silence).
         config = {"users": {"alice": hashed("wonderland")},
                   "auth": {"failure_delay_ms": 400, "max_failures": 100}}
         with Broker(config=config, admin=False) as broker:
             with Client(broker.port) as c:
+                sent = time.monotonic()
                 c.send_frame("CONNECT", {"accept-version": "1.2", "host": "/",
                                          "login": "alice", "passcode": "nope"})
-                c.expect_nothing(within=0.05)
                 c.expect_error(REFUSED)
+                self.assertGreaterEqual(time.monotonic() - sent, 0.38)  # timer rounding
 
 
 class AnonymousTest(unittest.TestCase):
