@@ -27,7 +27,7 @@ po::options_description describe() {
         "log-level", po::value<std::string>()->value_name("LEVEL"),
         "trace, debug, info, warn, error or off (default info)")(
         "admin", po::value<std::string>()->value_name("HOST:PORT"),
-        "admin HTTP endpoint (/healthz, /stats, /metrics), or \"off\" (default 127.0.0.1:61614)")(
+        "admin HTTP endpoint (/healthz, /stats, /metrics), or \"off\" (default 127.0.0.1:61680)")(
         "data-dir", po::value<std::string>()->value_name("DIR"),
         "journal directory for persistent messages and durable subscriptions, locked while "
         "the broker runs (default: none, memory only)")(

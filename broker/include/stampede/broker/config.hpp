@@ -176,7 +176,7 @@ struct topic_config {
 /// The admin HTTP endpoint (/healthz, /stats, /metrics).
 struct admin_config {
     bool enabled = true;
-    std::string listen = "127.0.0.1:61614";
+    std::string listen = "127.0.0.1:61680";  // Apollo's; 61614 is STOMP over TLS
     /// Set when the endpoint was configured explicitly (file or flag): failing
     /// to listen then stops start-up. The default merely warns, so that two
     /// brokers on one machine do not fight over the default port.
