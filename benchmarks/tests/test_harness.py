@@ -488,8 +488,13 @@ class HarnessRestartTest(unittest.TestCase):
             for name in ("crash", "restart"):
                 params += ["--param", "%s.producers=1" % name, "--param", "%s.consumers=1" % name,
                            "--param", "%s.drain_timeout=3" % name]
-            params += ["--param", "crash.messages=2000", "--param", "restart.rate=300",
-                       "--param", "restart.duration=3"]
+            # Long enough that the harness (a Python process that may be slow
+            # to react on a loaded machine) kills or restarts the broker while
+            # the driver still has work in flight: with 2,000 messages and 3 s
+            # the burst could end first and no loss be seen (failed once in
+            # about ten full runs here).
+            params += ["--param", "crash.messages=20000", "--param", "restart.rate=300",
+                       "--param", "restart.duration=6"]
             cmd = [os.path.join(BENCH, "run.sh"), "--phases", "crash,restart", "--quick",
                    "--results", out, "--no-plots"] + params
             env = dict(os.environ, PYTHONPATH=BENCH)
