@@ -408,21 +408,24 @@ json flood(const broker_address& to, std::string_view head, std::string_view uni
 json unauthenticated(const broker_address& to, std::uint64_t n, std::int64_t deadline,
                      worker_counters& tally) {
     std::vector<rt::unique_fd> fds;
-    std::uint64_t refused = 0;
+    std::uint64_t failed = 0;  // the connect or the first write failed
     const std::string_view part = "CONNECT\naccept-version:1.2\n";
     for (std::uint64_t i = 0; i < n && now_ns() < deadline; ++i) {
         rt::unique_fd fd = raw_connect(to.endpoint, 0, 2.0);
         std::uint64_t w = 0;
         if (!fd.valid() ||
             raw_write(fd.get(), {part.data(), part.size()}, deadline, w) != write_end::done) {
-            ++refused;
+            ++failed;
             continue;
         }
         fds.push_back(std::move(fd));
         tally.add(counter::slow);
     }
     (void)rt::this_fiber::sleep_for(seconds(2.0));
-    std::uint64_t open = 0, closed = 0, errored = 0;
+    // A broker that enforces a cap accepts the TCP connection (the kernel
+    // does, before the broker sees it), answers with an ERROR and closes: that
+    // is a refusal as much as a failed connect is.
+    std::uint64_t open = 0, closed = 0, errored = 0, refused_by_broker = 0;
     std::optional<std::string> first_error;
     for (auto& fd : fds) {
         const peer_said said = read_what_came(fd.get(), 0.0, now_ns() + 50'000'000);
@@ -435,11 +438,16 @@ json unauthenticated(const broker_address& to, std::uint64_t n, std::int64_t dea
         } else {
             ++open;
         }
+        if (said.error && said.closed) {
+            ++refused_by_broker;
+        }
     }
     json h;
     h["asked"] = n;
     h["connected"] = fds.size();
-    h["refused"] = refused;
+    h["failed_to_connect"] = failed;
+    h["refused_with_error"] = refused_by_broker;
+    h["refused"] = failed + refused_by_broker;
     h["still_open"] = open;
     h["closed"] = closed;
     h["got_error"] = errored;
@@ -474,7 +482,9 @@ json preconnect_case(const args& a, const broker_address& to, worker_counters& t
         " KiB, header line " + std::to_string(h["header_line"].value("bytes_written", 0ULL) >> 10) +
         " KiB, " + std::to_string(u["connected"].get<std::uint64_t>()) +
         " unauthenticated connections (" + std::to_string(u["refused"].get<std::uint64_t>()) +
-        " refused)";
+        " refused: " + std::to_string(u["refused_with_error"].get<std::uint64_t>()) +
+        " with an ERROR, " + std::to_string(u["failed_to_connect"].get<std::uint64_t>()) +
+        " at connect)";
     return h;
 }
 
