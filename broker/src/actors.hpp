@@ -113,12 +113,16 @@ enum class publish_outcome : std::uint8_t { accepted, rejected_full, deleted, no
 struct topic_publish {
     message_ptr msg;
     runtime::actor_ref<session_actor> publisher;  ///< told if the topic refuses it
+    /// A persistent message with a journal: completed (durable.hpp) once every
+    /// durable subscription it was copied to has stored it (at once if none).
+    std::uint64_t token = 0;
 };
 /// As topic_publish, answered once the message has gone to every relay (or
 /// been taken for later: a delayed message).
 struct topic_publish_sync {
     using reply_type = publish_outcome;
     message_ptr msg;
+    std::uint64_t token = 0;  ///< as topic_publish's
 };
 /// A scheduler now has subscribers of this topic (from its relay).
 struct attach_relay {

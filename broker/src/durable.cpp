@@ -134,15 +134,54 @@ std::uint64_t durability::expect(runtime::actor_ref<session_actor> who) {
     const std::uint64_t token = next_token_.fetch_add(1, std::memory_order_relaxed);
     waiters& w = shards_[token % shard_count];
     std::lock_guard lock(w.mutex);
-    w.by_token.emplace(token, std::move(who));
+    w.by_token.emplace(token, waiter{std::move(who), 0});
     return token;
+}
+
+std::uint64_t durability::part_of(std::uint64_t whole) {
+    {
+        splits& s = splits_[whole % shard_count];
+        std::lock_guard lock(s.mutex);
+        ++s.by_whole[whole].outstanding;  // a new split starts at 1: its seal
+    }
+    const std::uint64_t token = next_token_.fetch_add(1, std::memory_order_relaxed);
+    waiters& w = shards_[token % shard_count];
+    std::lock_guard lock(w.mutex);
+    w.by_token.emplace(token, waiter{{}, whole});
+    return token;
+}
+
+void durability::seal(std::uint64_t whole) {
+    part_done(whole, {});
+}
+
+void durability::part_done(std::uint64_t whole, std::string error) {
+    std::string outcome;
+    {
+        splits& s = splits_[whole % shard_count];
+        std::lock_guard lock(s.mutex);
+        const auto it = s.by_whole.find(whole);
+        if (it != s.by_whole.end()) {
+            if (it->second.error.empty()) {
+                it->second.error = std::move(error);
+            }
+            if (--it->second.outstanding > 0) {
+                return;
+            }
+            outcome = std::move(it->second.error);
+            s.by_whole.erase(it);
+        } else {
+            outcome = std::move(error);  // sealed with no parts made
+        }
+    }
+    complete(whole, std::move(outcome));
 }
 
 void durability::complete(std::uint64_t token, std::string error) {
     if (token == storage::no_token) {
         return;
     }
-    runtime::actor_ref<session_actor> who;
+    waiter found;
     {
         waiters& w = shards_[token % shard_count];
         std::lock_guard lock(w.mutex);
@@ -150,11 +189,15 @@ void durability::complete(std::uint64_t token, std::string error) {
         if (it == w.by_token.end()) {
             return;
         }
-        who = std::move(it->second);
+        found = std::move(it->second);
         w.by_token.erase(it);
     }
-    if (!closing_.load(std::memory_order_acquire) && who.valid()) {
-        who.cast(durable_done{token, std::move(error)});
+    if (found.whole != 0) {
+        part_done(found.whole, std::move(error));
+        return;
+    }
+    if (!closing_.load(std::memory_order_acquire) && found.who.valid()) {
+        found.who.cast(durable_done{token, std::move(error)});
     }
 }
 

@@ -103,6 +103,15 @@ class durability {
     /// before any record was written). no_token is ignored.
     void complete(std::uint64_t token, std::string error = {});
 
+    /// One operation stored in several places (a persistent message to a
+    /// topic, copied into each of its durable subscriptions' queues): a new
+    /// token for one part of `whole`. `whole` completes, with the first part's
+    /// error if any, once every part has and seal(whole) has been called.
+    std::uint64_t part_of(std::uint64_t whole);
+    /// No more parts of `whole` will be made: it completes when its parts
+    /// have (at once when it has none).
+    void seal(std::uint64_t whole);
+
     /// The handler every durable queue gives journal::open_queue().
     storage::completion_handler completions();
 
@@ -129,15 +138,33 @@ class durability {
     void dispatch(storage::completion&& done);
     bool restore_subscription(broker_context& ctx, const storage::subscription_record& sub);
 
+    void part_done(std::uint64_t whole, std::string error);
+
+    /// Who a token's outcome goes to: a session, or the whole it is a part of.
+    struct waiter {
+        runtime::actor_ref<session_actor> who;
+        std::uint64_t whole = 0;
+    };
     struct waiters {
         std::mutex mutex;
-        std::unordered_map<std::uint64_t, runtime::actor_ref<session_actor>> by_token;
+        std::unordered_map<std::uint64_t, waiter> by_token;
+    };
+    /// A token split into parts: outstanding counts the parts not yet done,
+    /// plus one until it is sealed.
+    struct split {
+        std::uint32_t outstanding = 1;
+        std::string error;
+    };
+    struct splits {
+        std::mutex mutex;
+        std::unordered_map<std::uint64_t, split> by_whole;
     };
     static constexpr std::size_t shard_count = 16;
 
     const config& cfg_;
     std::unique_ptr<storage::journal> journal_;
     std::array<waiters, shard_count> shards_;
+    std::array<splits, shard_count> splits_;
     std::atomic<std::uint64_t> next_token_{1};
     std::atomic<bool> closing_{false};
 };

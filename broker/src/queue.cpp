@@ -72,11 +72,12 @@ void queue_actor::handle_cast(queue_publish& publish) {
     const publish_outcome outcome =
         accept(publish.msg, publish.reserved, publish.token, publish.persistent);
     publish.msg->handled();
-    if (outcome == publish_outcome::accepted || outcome == publish_outcome::not_stored ||
-        !publish.publisher.valid()) {
+    if (outcome == publish_outcome::accepted || outcome == publish_outcome::not_stored) {
         return;
     }
     if (publish.token != 0) {
+        // (A durable subscription's copy has no publisher of its own: the
+        // token is part of the topic SEND's, which carries the error back.)
         // A persistent SEND: its refusal answers its token (an ERROR with the
         // receipt it was waiting for), not a publish_rejected.
         ctx_.durable->complete(publish.token,
@@ -88,6 +89,9 @@ void queue_actor::handle_cast(queue_publish& publish) {
                                          ", queues.max_bytes " +
                                          std::to_string(ctx_.cfg.queues.max_bytes) +
                                          ", queues.overflow reject-publish)");
+        return;
+    }
+    if (!publish.publisher.valid()) {
         return;
     }
     if (outcome == publish_outcome::deleted) {
@@ -129,6 +133,10 @@ publish_outcome queue_actor::accept(const message_ptr& msg, bool reserved, std::
         return publish_outcome::rejected_full;
     }
     std::uint64_t journal_id = 0;
+    if (token != 0 && !persistent) {
+        ctx_.durable->complete(token);  // nothing to store: done once accepted
+        token = 0;
+    }
     if (persistent && ctx_.durable != nullptr) {
         if (!open_journal()) {
             ctx_.durable->complete(token, "queue " + counters_.name +

@@ -129,11 +129,21 @@ bool session::publish(std::string_view destination, std::shared_ptr<message> msg
     gate_->published_to(handle);
     ++counters_.messages_in;
     if (handle.kind == destination_kind::topic) {
+        // A persistent message may be copied into durable subscriptions: its
+        // RECEIPT (and every later one) waits until they have stored it.
+        std::uint64_t token = 0;
+        if (ctx_.durable != nullptr && is_persistent(*msg)) {
+            wait_for_durable(max_pending_durable);
+            token = expect_durable();
+        }
         if (receipt_frame == nullptr) {
-            handle.topic.cast(topic_publish{std::move(msg), actor_});
+            handle.topic.cast(topic_publish{std::move(msg), actor_, token});
             return true;
         }
-        const auto done = runtime::call(handle.topic, topic_publish_sync{std::move(msg)});
+        const auto done = runtime::call(handle.topic, topic_publish_sync{std::move(msg), token});
+        if (!done && token != 0) {
+            ctx_.durable->complete(token);  // the ERROR below answers this SEND
+        }
         if (!done) {
             fail_with(from_call_error(done.error()), "publish to " + std::string(destination),
                       receipt_frame);

@@ -41,7 +41,7 @@ constexpr std::size_t delay_batch = 10'000;
 }  // namespace
 
 void topic_actor::handle_cast(topic_publish& publish) {
-    const publish_outcome outcome = accept(publish.msg);
+    const publish_outcome outcome = accept(publish.msg, publish.token);
     if (outcome == publish_outcome::accepted || !publish.publisher.valid()) {
         return;
     }
@@ -59,13 +59,22 @@ void topic_actor::handle_cast(topic_publish& publish) {
 
 runtime::call_result<publish_outcome> topic_actor::handle_call(
     topic_publish_sync& publish, const runtime::from<publish_outcome>&) {
-    return runtime::reply(accept(publish.msg));
+    return runtime::reply(accept(publish.msg, publish.token));
 }
 
 // The topic is the message's handler until it has fanned it out: a delayed
 // message gives its publisher's credit back at once (the delay must not hold
 // the publisher), its memory bounded by topics.max_delayed_bytes instead.
-publish_outcome topic_actor::accept(const message_ptr& msg) {
+//
+// A persistent message's token is sealed here on every path: after fan-out
+// (its durable copies complete it), or at once when nothing durable holds it.
+// A delayed message waits in memory only, as it does for a queue's delayed
+// SEND until it is due; its token does not wait for the delay.
+publish_outcome topic_actor::accept(const message_ptr& msg, std::uint64_t token) {
+    if (token != 0 && (deleted_ || msg->timing().deliver_at != 0)) {
+        ctx_.durable->seal(token);
+        token = 0;
+    }
     if (deleted_) {
         ctx_.temporary_dropped.fetch_add(1, std::memory_order_relaxed);
         msg->handled();
@@ -86,25 +95,34 @@ publish_outcome topic_actor::accept(const message_ptr& msg) {
         arm_timer();
         return publish_outcome::accepted;
     }
-    fan_out(msg);
+    fan_out(msg, token);
     return publish_outcome::accepted;
 }
 
-void topic_actor::fan_out(const message_ptr& msg) {
+void topic_actor::fan_out(const message_ptr& msg, std::uint64_t token) {
     ++counters_.messages_in;
     counters_.bytes_in += msg->body().size();
     if (msg->expired(routing::now_epoch_ms())) {
         ++counters_.expired;
         msg->handled();
+        if (token != 0) {
+            ctx_.durable->seal(token);
+        }
         return;
     }
-    // Durable subscriptions keep their copy in their queue, connected or not.
+    // Durable subscriptions keep their copy in their queue, connected or not;
+    // a persistent message's publisher hears it is stored once all have it.
+    const bool persistent = is_persistent(*msg);
     for (const durable_subscriber& d : durables_) {
         if (d.selector && !d.selector->matches(msg->selector_headers())) {
             continue;
         }
         msg->add_handlers(1);
-        d.queue.queue.cast(queue_publish{msg, {}, false, 0, is_persistent(*msg)});
+        const std::uint64_t part = token != 0 ? ctx_.durable->part_of(token) : 0;
+        d.queue.queue.cast(queue_publish{msg, {}, false, part, persistent});
+    }
+    if (token != 0) {
+        ctx_.durable->seal(token);
     }
     // The relays with subscribers of this topic, and those with wildcard
     // subscriptions in its virtual host: each gets the message once.

@@ -59,8 +59,9 @@ class topic_actor : public runtime::gen_server<topic_actor> {
     };
 
     /// Takes a published message: now, later (delayed) or not at all.
-    publish_outcome accept(const message_ptr& msg);
-    void fan_out(const message_ptr& msg);
+    publish_outcome accept(const message_ptr& msg, std::uint64_t token);
+    /// `token` (0: none) is sealed once the durable subscriptions have their copies.
+    void fan_out(const message_ptr& msg, std::uint64_t token = 0);
     void arm_timer();
 
     broker_context& ctx_;

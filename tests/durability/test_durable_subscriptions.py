@@ -11,17 +11,6 @@ from durability_support import DurabilityCase, check_body
 ACTIVEMQ = {"activemq.subscriptionName": "audit"}
 RABBITMQ = {"durable": "true", "auto-delete": "false"}
 
-# Known defect (issue 10, open): a persistent SEND to a *topic* gets its
-# RECEIPT once the topic has taken it, before the queues of its durable
-# subscriptions have journalled their copies, so a SIGKILL right after the
-# RECEIPT can lose them (these tests failed 1 to 4 runs in 3 on 2026-12-05).
-# The fix is a completion token the topic hands to each durable queue and
-# answers when all have stored it, as a queue does for its own persistent
-# SENDs. Until then these tests stay here, skipped with this reason.
-TOPIC_RECEIPT_GAP = ("known defect: a persistent SEND to a topic is receipted before its "
-                     "durable subscriptions have journalled it")
-
-
 class DurableSubscriptions(DurabilityCase):
 
     def subscribe(self, form, ack="client-individual"):
@@ -64,14 +53,12 @@ class DurableSubscriptions(DurabilityCase):
     def test_activemq_form_across_a_graceful_restart(self):
         self.check_kept_across_restart("activemq", crash=False)
 
-    @unittest.skip(TOPIC_RECEIPT_GAP)
     def test_activemq_form_across_sigkill(self):
         self.check_kept_across_restart("activemq", crash=True)
 
     def test_rabbitmq_form_across_a_graceful_restart(self):
         self.check_kept_across_restart("rabbitmq", crash=False)
 
-    @unittest.skip(TOPIC_RECEIPT_GAP)
     def test_rabbitmq_form_across_sigkill(self):
         self.check_kept_across_restart("rabbitmq", crash=True)
 
@@ -96,7 +83,6 @@ class DurableSubscriptions(DurabilityCase):
     def test_rabbitmq_unsubscribe_with_durable_removes_it(self):
         self.check_unsubscribe_removes_it("rabbitmq")
 
-    @unittest.skip(TOPIC_RECEIPT_GAP)
     def test_a_plain_unsubscribe_keeps_it(self):
         self.data.start()
         c = self.subscribe("rabbitmq")
@@ -114,8 +100,6 @@ class DurableSubscriptions(DurabilityCase):
         c.send_frame("SUBSCRIBE", dict(ACTIVEMQ, destination="/topic/events", id="s"))
         c.expect_error("client-id")
 
-    @unittest.skip(TOPIC_RECEIPT_GAP + "; this one failed in every run (3 of 3), so it may "
-                   "also show a second defect in restoring the selector: not yet diagnosed")
     def test_a_selector_is_kept(self):
         self.data.start()
         c = self.client()
