@@ -325,12 +325,14 @@ void session::apply_settlement(settlement& done, bool positive) {
         }
         // With a journal, every later RECEIPT (the ACK's own, or a
         // DISCONNECT's) waits until the queue has durably removed what this
-        // ACK settles (the queue completes the token; at once for a queue
-        // that keeps nothing on disk). Without that, an ACK that asked for
-        // no receipt could come back after a crash that followed a
-        // DISCONNECT's RECEIPT.
+        // ACK settles (the queue completes the token; at once when the
+        // settled messages were not on disk). Without that, an ACK that asked
+        // for no receipt could come back after a crash that followed a
+        // DISCONNECT's RECEIPT. A queue the configuration does not make
+        // durable never journals anything: its ACKs take no token, and their
+        // RECEIPTs do not wait on a round trip to the queue.
         std::uint64_t token = 0;
-        if (positive && ctx_.durable != nullptr) {
+        if (positive && ctx_.durable != nullptr && ctx_.durable->durable(sub.destination.name)) {
             wait_for_durable(max_pending_durable);
             token = expect_durable();
         }
