@@ -6,14 +6,21 @@ growth bound derived from the configured limits. Barriers are RECEIPTs, never
 sleeps.
 """
 
+import os
 import subprocess
 import unittest
 
-from stampede_test import Broker, Client, STAMPEDE_BIN
+from stampede_test import Broker, Client, ConnectionClosed, STAMPEDE_BIN
 
 MiB = 1 << 20
-# Slack for allocator and fiber stacks on top of what the limits allow.
-RSS_SLACK = 64 * MiB
+# Slack for allocator and fiber stacks on top of what the limits allow. Each
+# hostile client below offers 2.6-5x this much (64-128 MiB), so a broker
+# that buffered what it was offered would fail the bound.
+RSS_SLACK = 24 * MiB
+# Under ASan freed memory sits in its quarantine (256 MiB) and RSS follows
+# what was allocated, not what is held: the bound is asserted without
+# sanitizers only; the rest of each case (ERRORs, bystanders) runs under both.
+RSS_MEANINGFUL = not os.environ.get("STAMPEDE_SANITIZE")
 
 
 class Bystanders:
@@ -61,6 +68,8 @@ class HostileCase(unittest.TestCase):
         return broker
 
     def assert_rss_bound(self, broker, before, allowed):
+        if not RSS_MEANINGFUL:
+            return
         grown = broker.rss_bytes() - before
         self.assertLess(grown, allowed + RSS_SLACK,
                         "RSS grew %d bytes, limits allow %d" % (grown, allowed))
@@ -74,10 +83,10 @@ class HostileCase(unittest.TestCase):
         with Client(broker.port) as c:
             c.connect()
             name = "x" * 1000
-            for i in range(1000):
+            for i in range(64_000):  # 64 MiB of names if each made a topic
                 try:
                     c.send("/topic/%s%d" % (name, i), b"b")
-                except Exception:
+                except (ConnectionClosed, OSError):
                     break
             c.expect_error("limits.max_destinations")
         by.exchange()
@@ -93,8 +102,11 @@ class HostileCase(unittest.TestCase):
             c.connect()
             c.send_frame("BEGIN", {"transaction": "t"})
             body = b"z" * (64 * 1024)
-            for _ in range(8):
-                c.send_frame("SEND", {"destination": "/queue/tx", "transaction": "t"}, body)
+            for _ in range(1024):  # 64 MiB offered; the limit is 256 KiB
+                try:
+                    c.send_frame("SEND", {"destination": "/queue/tx", "transaction": "t"}, body)
+                except (ConnectionClosed, OSError):
+                    break  # refused and closed
             c.expect_error("limits.max_transaction_bytes")
         by.exchange()
         # Nothing of the aborted transaction was delivered.
@@ -139,7 +151,7 @@ class HostileCase(unittest.TestCase):
         s.settimeout(0.2)
         sent = 0
         try:
-            for _ in range(2000):
+            for _ in range(16_000):  # 128 MiB of receipt ids offered
                 s.sendall(frame)
                 sent += 1
         except (socket.timeout, OSError):
@@ -161,8 +173,8 @@ class HostileCase(unittest.TestCase):
                            headers={"prefetch-count": "1"})
             pub.connect()
             body = b"k" * 1024
-            for i in range(2000):
-                pub.send("/topic/lazy", body, receipt="k%d" % i if i % 500 == 499 else None)
+            for i in range(64_000):  # 64 MiB published to a subscriber that never ACKs
+                pub.send("/topic/lazy", body, receipt="k%d" % i if i % 4000 == 3999 else None)
             by.exchange()
         by.exchange()
         self.assert_rss_bound(broker, before, 2 * 256 * 1024)
