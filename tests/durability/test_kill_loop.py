@@ -4,7 +4,8 @@ durable queue, each with a RECEIPT, while a consumer acknowledges what it
 gets, each ACK with a RECEIPT. After every kill the broker restarts on the
 same journal. What must hold, over all rounds:
 
-- no message whose ACK was receipted is ever delivered again;
+- no message whose ACK was receipted is ever delivered again, a message
+  delivered twice carries `redelivered:true`, and no body is damaged;
 - every receipted message is delivered at the end unless its ACK was
   receipted (or it was acknowledged, unreceipted, and happened to stick).
 
@@ -34,6 +35,8 @@ class Ledger:
         self.receipted = set()       # SENDs whose RECEIPT came
         self.ack_receipted = set()   # ACKs whose RECEIPT came
         self.acked = set()           # ACKs sent, receipted or not
+        self.delivered = set()       # delivered at least once
+        self.redeliveries = 0        # deliveries after the first (redelivered:true)
         self.violations = []
 
     def number(self):
@@ -64,12 +67,24 @@ def consume_until_cut(port, ledger, round_number):
         while True:
             f = c.read_frame(timeout=30)
             if f.command == "MESSAGE":
-                n = check_body(f.body)
+                try:
+                    n = check_body(f.body)
+                except AssertionError as damaged:
+                    with ledger.lock:
+                        ledger.violations.append("round %d: %s" % (round_number, damaged))
+                    continue
                 with ledger.lock:
                     if n in ledger.ack_receipted:
                         ledger.violations.append(
                             "round %d: message %d delivered again after its ACK was receipted"
                             % (round_number, n))
+                    elif n in ledger.delivered:
+                        ledger.redeliveries += 1
+                        if f.get("redelivered") != "true":
+                            ledger.violations.append(
+                                "round %d: message %d delivered again without redelivered:true"
+                                % (round_number, n))
+                    ledger.delivered.add(n)
                     ledger.acked.add(n)
                 c.send_frame("ACK", {"id": f.get("ack"), "receipt": "a-%d" % n})
             elif f.command == "RECEIPT" and f.get("receipt-id", "").startswith("a-"):
@@ -121,8 +136,9 @@ class KillLoop(DurabilityCase):
         lost = ledger.receipted - left - ledger.acked
         self.assertEqual(lost, set(), "receipted, never acknowledged, and not delivered")
         self.assertGreater(len(ledger.receipted), ROUNDS, "the publisher hardly ran")
-        print("kill loop: %d receipted, %d ACKs receipted, %d left at the end"
-              % (len(ledger.receipted), len(ledger.ack_receipted), len(left)))
+        print("kill loop: %d receipted, %d ACKs receipted, %d redelivered, %d left at the end"
+              % (len(ledger.receipted), len(ledger.ack_receipted), ledger.redeliveries,
+                 len(left)))
 
 
 if __name__ == "__main__":
