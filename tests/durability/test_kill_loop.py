@@ -47,6 +47,7 @@ class Ledger:
 
 
 def publish_until_cut(port, ledger):
+    c = None
     try:
         c = Client(port, timeout=30)
         c.connect()
@@ -57,9 +58,13 @@ def publish_until_cut(port, ledger):
                 ledger.receipted.add(n)
     except (ConnectionClosed, OSError):
         return  # the broker was killed
+    finally:
+        if c is not None:
+            c.close()
 
 
 def consume_until_cut(port, ledger, round_number):
+    c = None
     try:
         c = Client(port, timeout=30)
         c.connect()
@@ -92,6 +97,9 @@ def consume_until_cut(port, ledger, round_number):
                     ledger.ack_receipted.add(int(f.get("receipt-id")[2:]))
     except (ConnectionClosed, OSError):
         return
+    finally:
+        if c is not None:
+            c.close()
 
 
 class KillLoop(DurabilityCase):
@@ -126,11 +134,17 @@ class KillLoop(DurabilityCase):
         c = self.client()
         c.subscribe(QUEUE, id="d", ack="auto")
         left = set()
+        unflagged = []
         while True:
-            n = check_body(c.await_frame("MESSAGE", timeout=30).body)
+            f = c.await_frame("MESSAGE", timeout=30)
+            n = check_body(f.body)
             if n == marker:
                 break
+            # Delivered in a round (or twice here): must say so.
+            if (n in left or n in ledger.delivered) and f.get("redelivered") != "true":
+                unflagged.append(n)
             left.add(n)
+        self.assertEqual(unflagged, [], "delivered again without redelivered:true")
         again = left & ledger.ack_receipted
         self.assertEqual(again, set(), "delivered again after a receipted ACK")
         lost = ledger.receipted - left - ledger.acked
