@@ -131,6 +131,7 @@ bool durability::durable(std::string_view destination) const noexcept {
 }
 
 std::uint64_t durability::expect(runtime::actor_ref<session_actor> who) {
+    tokens_taken_.fetch_add(1, std::memory_order_relaxed);
     const std::uint64_t token = next_token_.fetch_add(1, std::memory_order_relaxed);
     waiters& w = shards_[token % shard_count];
     std::lock_guard lock(w.mutex);

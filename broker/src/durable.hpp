@@ -99,6 +99,12 @@ class durability {
     /// A new token whose outcome is cast to `who` as durable_done.
     std::uint64_t expect(runtime::actor_ref<session_actor> who);
 
+    /// Tokens sessions have taken with expect() since start (for /stats:
+    /// which operations waited on the journal, not how long they took).
+    std::uint64_t tokens_taken() const noexcept {
+        return tokens_taken_.load(std::memory_order_relaxed);
+    }
+
     /// Completes `token` without the journal (nothing to store, or refused
     /// before any record was written). no_token is ignored.
     void complete(std::uint64_t token, std::string error = {});
@@ -166,6 +172,7 @@ class durability {
     std::array<waiters, shard_count> shards_;
     std::array<splits, shard_count> splits_;
     std::atomic<std::uint64_t> next_token_{1};
+    std::atomic<std::uint64_t> tokens_taken_{0};
     std::atomic<bool> closing_{false};
 };
 

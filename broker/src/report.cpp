@@ -6,6 +6,7 @@
 
 #include "stampede/broker/version.hpp"
 #include "auth_state.hpp"
+#include "durable.hpp"
 #include "stats.hpp"
 
 namespace stampede::broker {
@@ -111,6 +112,21 @@ nlohmann::json compose_snapshot(const broker_context& ctx, const std::vector<nlo
                        {"logins_throttled", count(ctx.auth->logins_throttled)},
                        {"logins_busy", count(ctx.auth->logins_busy)},
                        {"access_denied", count(ctx.auth->access_denied)}};
+    }
+    if (ctx.durable) {
+        // The journal's counters (issue 10). `tokens`: durable operations
+        // sessions waited on (persistent SENDs to durable destinations, ACKs
+        // on durable queues, durable subscription changes).
+        const storage::store_stats js = ctx.durable->journal().stats();
+        out["journal"] = {{"tokens", ctx.durable->tokens_taken()},
+                          {"appends", js.appends},
+                          {"batches", js.batches},
+                          {"syncs", js.syncs},
+                          {"write_errors", js.write_errors},
+                          {"live_messages", js.live_messages},
+                          {"segments", js.segments},
+                          {"tail_cuts", js.tail_cuts},
+                          {"failed", js.failed}};
     }
     out["stacks"] = stack_json(stacks);
     out["totals"] = totals_of(out["destinations"], out["connections"]);

@@ -143,6 +143,50 @@ class AcknowledgedMessagesStayGone(DurabilityCase):
         self.assertEqual((check_body(f.body), f.get("redelivered")), (1, "true"))
 
 
+class AcksWaitOnTheJournalOnlyForDurableQueues(DurabilityCase):
+    """An ACK takes a journal token (its RECEIPT waits for the sync that
+    covers the removal) on a durable queue only. The path taken is read from
+    /stats' journal.tokens around each ACK, after its RECEIPT: a count, not a
+    time."""
+
+    def tokens(self):
+        return self.data.broker.stats()["journal"]["tokens"]
+
+    def ack(self, c, frame, receipt):
+        c.send_frame("ACK", {"id": frame.get("ack"), "receipt": receipt})
+        c.await_frame("RECEIPT", {"receipt-id": receipt})
+
+    def test_an_ack_takes_a_token_on_a_durable_queue_only(self):
+        self.data.extra = {"journal": {"sync": "always", "segment_bytes": 1 << 20,
+                                       "durable_destinations": ["/queue/keep.*"]}}
+        self.data.start(admin=True)
+        c = self.client()
+        c.subscribe("/queue/other", id="o", ack="client-individual")
+        c.subscribe("/queue/keep.a", id="k", ack="client-individual")
+        p = self.client()
+        before_sends = self.tokens()
+        self.send_persistent(p, "/queue/other", [1])
+        self.assertEqual(self.tokens(), before_sends)  # not journalled: no token
+        self.send_persistent(p, "/queue/keep.a", [2])
+        self.assertEqual(self.tokens(), before_sends + 1)
+        got = {f.get("subscription"): f for f in self.receive(c, 2)}
+
+        before = self.tokens()
+        self.ack(c, got["o"], "ack-other")
+        self.assertEqual(self.tokens(), before, "an ACK on a queue that is not durable "
+                         "took a journal token")
+        self.ack(c, got["k"], "ack-keep")
+        self.assertEqual(self.tokens(), before + 1, "an ACK on a durable queue took no token")
+
+        # The durable ACK is on disk: the message does not come back.
+        self.data.restart(crash=True, admin=True)
+        c = self.client()
+        c.subscribe("/queue/keep.a", id="k", ack="client-individual")
+        p = self.client()
+        self.send_persistent(p, "/queue/keep.a", [3])  # barrier: nothing else comes back
+        self.assertEqual(check_body(c.await_frame("MESSAGE").body), 3)
+
+
 class SyncModes(DurabilityCase):
     """Every mode keeps receipted messages across a crash of the broker
     (never: after the write; a power loss is another matter)."""
