@@ -489,28 +489,9 @@
     window.stampedeDashboard = { updates: (window.stampedeDashboard?.updates || 0) + 1, snapshot: snap, rates };
   }
 
-  // The admin token (admin.token_file), when the broker has one: opened as
-  // /dashboard#token=TOKEN, the page keeps it for this tab and takes it out
-  // of the address bar. A fragment is never sent to a server or in a Referer.
-  const TOKEN_KEY = 'stampede.adminToken';
-  function adminToken() {
-    const given = /(?:^#|&)token=([^&]*)/.exec(window.location.hash);
-    if (given) {
-      sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(given[1]));
-      window.history.replaceState(null, '', window.location.pathname + window.location.search);
-    }
-    return sessionStorage.getItem(TOKEN_KEY) || '';
-  }
-  const token = adminToken();
-
   async function poll() {
     try {
-      const headers = token ? { Authorization: `Bearer ${token}` } : {};
-      const res = await fetch('stats?limit=1000', { cache: 'no-store', headers });
-      if (res.status === 401) {
-        throw new Error(token ? 'the admin token was refused (HTTP 401)'
-          : 'this broker needs its admin token: open this page as /dashboard#token=TOKEN');
-      }
+      const res = await fetch('stats?limit=1000', { cache: 'no-store' });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       const snap = await res.json();
       lastGood = performance.now();

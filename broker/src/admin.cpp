@@ -108,18 +108,14 @@ response route(broker_context& ctx, const http::request<http::empty_body>& req,
     if (path == "/healthz") {
         return text(http::status::ok, "ok\n");
     }
-    // The dashboard page is static code with no figures in it, and a browser
-    // cannot put a bearer token on a navigation: it is served to anyone, and
-    // the page sends the token (from its URL fragment, which never reaches
-    // the server) on every /stats request it makes.
-    if (path == "/" || path == "/dashboard") {
-        return dashboard();
-    }
     if (!authorized(ctx.cfg.admin.token, req)) {
         response res = text(http::status::unauthorized,
                             "this endpoint needs 'Authorization: Bearer TOKEN' (admin.token_file)\n");
         res.set(http::field::www_authenticate, "Bearer realm=\"stampede\"");
         return res;
+    }
+    if (path == "/" || path == "/dashboard") {
+        return dashboard();
     }
     if (path != "/stats" && path != "/metrics") {
         return text(http::status::not_found,
