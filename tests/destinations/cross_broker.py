@@ -7,9 +7,12 @@ where they differ (README's "Differences from RabbitMQ and ActiveMQ").
     tests/destinations/cross_broker.py --stampede 61613 --rabbitmq 61633 --activemq 61634
     ... --json evidence.json --markdown table.md
 
---start runs build/stampede (defaults) on 127.0.0.1:61635 and the peers with
-scripts/peers.sh on 61633 (RabbitMQ) and 61634 (ActiveMQ), in a private
-PEERS_STATE_DIR, each with its default configuration.
+--start runs $STAMPEDE_BIN (default build/stampede, default configuration) on
+a free port of 127.0.0.1 and the peers with scripts/peers.sh on 61633
+(RabbitMQ) and 61634 (ActiveMQ), in a private PEERS_STATE_DIR, each with its
+default configuration; run it under the peers lock (shared/PEERS.md).
+--only AREA keeps the scenarios of one area (`--only none`: none at all);
+--rtt N also times N request/reply round trips over /temp-queue/ per broker.
 
 This is a probe that reports what each broker does, not a pass/fail test:
 where a behaviour is "nothing arrives", it waits a fixed grace period
