@@ -150,6 +150,16 @@ activemq_prepare() {
         "$conf"
     grep -q "stomp+nio://127.0.0.1:$port" "$conf" || die "could not add the STOMP connector to $conf"
     grep -q "dataDirectory=\"$d/data\"" "$conf" || die "could not set dataDirectory in $conf"
+    # PEERS_ACTIVEMQ_FEATURES=1 turns on what ActiveMQ leaves off by default
+    # and the destination probe compares against: the scheduler
+    # (AMQ_SCHEDULED_DELAY) and priority dispatch on every queue.
+    if [ "${PEERS_ACTIVEMQ_FEATURES:-0}" = 1 ]; then
+        sed -i -E \
+            -e 's#useJmx="false"#useJmx="false" schedulerSupport="true"#' \
+            -e 's#(<persistenceAdapter>)#<destinationPolicy><policyMap><policyEntries><policyEntry queue=">" prioritizedMessages="true"/></policyEntries></policyMap></destinationPolicy>\n        \1#' \
+            "$conf"
+        grep -q 'schedulerSupport="true"' "$conf" || die "could not turn on schedulerSupport in $conf"
+    fi
     chown -R activemq:activemq "$d"
 }
 

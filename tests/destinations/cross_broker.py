@@ -7,9 +7,12 @@ where they differ (README's "Differences from RabbitMQ and ActiveMQ").
     tests/destinations/cross_broker.py --stampede 61613 --rabbitmq 61633 --activemq 61634
     ... --json evidence.json --markdown table.md
 
---start runs build/stampede (defaults) on 127.0.0.1:61635 and the peers with
-scripts/peers.sh on 61633 (RabbitMQ) and 61634 (ActiveMQ), in a private
-PEERS_STATE_DIR, each with its default configuration.
+--start runs $STAMPEDE_BIN (default build/stampede, default configuration) on
+a free port of 127.0.0.1 and the peers with scripts/peers.sh on 61633
+(RabbitMQ) and 61634 (ActiveMQ), in a private PEERS_STATE_DIR, each with its
+default configuration; run it under the peers lock (shared/PEERS.md).
+--only AREA keeps the scenarios of one area (`--only none`: none at all);
+--rtt N also times N request/reply round trips over /temp-queue/ per broker.
 
 This is a probe that reports what each broker does, not a pass/fail test:
 where a behaviour is "nothing arrives", it waits a fixed grace period
@@ -63,13 +66,20 @@ def receipt(c, command, headers, body=b""):
     h = dict(headers)
     h["receipt"] = r
     c.send_frame(command, h, body)
-    while True:
-        f = c.read_frame(10)
-        if f.command == "RECEIPT" and f.get("receipt-id") == r:
-            return f
-        if f.command == "ERROR":
-            return "ERROR: " + f.get("message", "")
-        c.stash.append(f)
+    # Frames that come first (a MESSAGE) are kept for later reads; they go
+    # back to the stash only once the wait is over, since read_frame
+    # returns stashed frames first.
+    early = []
+    try:
+        while True:
+            f = c.read_frame(10)
+            if f.command == "RECEIPT" and f.get("receipt-id") == r:
+                return f
+            if f.command == "ERROR":
+                return "ERROR: " + f.get("message", "")
+            early.append(f)
+    finally:
+        c.stash[:0] = early
 
 
 def collect(c, grace=None, stop=None):
@@ -368,6 +378,148 @@ def scheduled_delay(t):
     return "ignored (delivered at once)"
 
 
+def declared_then_sent(t, q, declare, sends, wait=0.0):
+    """SUBSCRIBE with `declare` headers and UNSUBSCRIBE (RabbitMQ declares the
+    queue with its x- arguments on the first SUBSCRIBE), SEND `sends`, wait,
+    then SUBSCRIBE again with the same headers (RabbitMQ refuses a second
+    declaration whose arguments differ) and return what arrives."""
+    c = t.connect()
+    h = {"destination": q, "id": "d"}
+    h.update(declare)
+    r = receipt(c, "SUBSCRIBE", h)
+    if isinstance(r, str):
+        closing(c)
+        return "SUBSCRIBE refused: " + r[7:70]
+    receipt(c, "UNSUBSCRIBE", {"id": "d"})
+    for body, headers in sends:
+        sh = {"destination": q}
+        sh.update(headers)
+        receipt(c, "SEND", sh, body)
+    time.sleep(wait)
+    h["id"] = "d2"
+    r = receipt(c, "SUBSCRIBE", h)
+    got = bodies(collect(c)) if not isinstance(r, str) else None
+    closing(c)
+    if got is None:
+        return "second SUBSCRIBE refused: " + r[7:70]
+    return got
+
+
+def priority_declared(t):
+    """RabbitMQ's x-max-priority:10 on the first SUBSCRIBE, then priorities
+    1, 9, none, 5 and a consumer."""
+    got = declared_then_sent(
+        t, "/queue/" + t.unique("xprio"), {"x-max-priority": "10"},
+        [("p1", {"priority": "1"}), ("p9", {"priority": "9"}), ("none", {}),
+         ("p5", {"priority": "5"})])
+    return got if isinstance(got, str) else ",".join(got)
+
+
+def queue_ttl_argument(t):
+    """RabbitMQ's x-message-ttl:100 on the first SUBSCRIBE, a message, 0.5 s,
+    a second message, then a consumer."""
+    q = "/queue/" + t.unique("xttl")
+    got = declared_then_sent(t, q, {"x-message-ttl": "100"}, [("old", {})], wait=0.5)
+    if isinstance(got, str):
+        return got
+    # `old` waited 0.5 s under a 100 ms TTL; it is either among `got` or gone.
+    return "expired" if "old" not in got else "ignored (delivered)"
+
+
+def expires_soon(t):
+    """expires now + 100 ms, consumed 0.5 s later (the TTL form ActiveMQ's
+    clients use: expiry time computed by the sender)."""
+    pub = t.connect()
+    q = "/queue/" + t.unique("exps")
+    receipt(pub, "SEND", {"destination": q, "expires": str(int(time.time() * 1000) + 100)},
+            "short")
+    receipt(pub, "SEND", {"destination": q}, "fresh")
+    time.sleep(0.5)
+    sub = t.connect()
+    receipt(sub, "SUBSCRIBE", {"destination": q, "id": "e"})
+    got = bodies(collect(sub))
+    closing(pub, sub)
+    return "expired" if got == ["fresh"] else "delivered (%s)" % ",".join(got)
+
+
+def selector_on_queue(t):
+    """A queue consumer with selector `n = 1`, messages n:2 and n:1; then a
+    plain consumer: does the unmatched message stay on the queue?"""
+    q = "/queue/" + t.unique("qsel")
+    sel, pub = t.connect(), t.connect()
+    r = receipt(sel, "SUBSCRIBE", {"destination": q, "id": "s", "selector": "n = 1"})
+    if isinstance(r, str):
+        closing(sel, pub)
+        return "SUBSCRIBE refused: " + r[7:60]
+    for n in ("2", "1"):
+        receipt(pub, "SEND", {"destination": q, "n": n}, "n" + n)
+    matched = bodies(collect(sel))
+    closing(sel)
+    plain = t.connect()
+    receipt(plain, "SUBSCRIBE", {"destination": q, "id": "p"})
+    rest = bodies(collect(plain))
+    closing(pub, plain)
+    return "selector consumer gets %s; plain consumer then gets %s" % (
+        ",".join(matched) or "nothing", ",".join(rest) or "nothing")
+
+
+def exclusive_failover(t):
+    """Two activemq.exclusive:true consumers (client-individual), 3 messages;
+    the one that got them disconnects without ACK; 3 more: what the other gets."""
+    q = "/queue/" + t.unique("exfo")
+    first, second, pub = t.connect(), t.connect(), t.connect()
+    for c, sid in ((first, "a"), (second, "b")):
+        receipt(c, "SUBSCRIBE", {"destination": q, "id": sid, "ack": "client-individual",
+                                 "activemq.exclusive": "true"})
+    for i in range(3):
+        receipt(pub, "SEND", {"destination": q}, "m%d" % i)
+    a, b = bodies(collect(first)), bodies(collect(second))
+    holder, other = (first, second) if len(a) >= len(b) else (second, first)
+    if a and b:
+        closing(first, second, pub)
+        return "not exclusive: split %d/%d" % (len(a), len(b))
+    receipt(holder, "DISCONNECT", {})
+    closing(holder)
+    for i in range(3, 6):
+        receipt(pub, "SEND", {"destination": q}, "m%d" % i)
+    got = bodies(collect(other))
+    closing(other, pub)
+    return "the other consumer gets %d of 6 (%s)" % (len(set(got)), ",".join(got))
+
+
+def rabbitmq_exclusive(t):
+    """Two consumers with RabbitMQ's `exclusive:true`, six messages."""
+    return exclusive_probe(t, "exclusive")
+
+
+def browse_empty(t):
+    """browser:true on an empty queue."""
+    q = "/queue/" + t.unique("browse0")
+    c = t.connect()
+    r = receipt(c, "SUBSCRIBE", {"destination": q, "id": "b", "browser": "true"})
+    got = collect(c)
+    closing(c)
+    if isinstance(r, str):
+        return "refused: " + r[7:60]
+    shown = ["end" if f.get("browser") == "end" else f.body.decode()
+             for f in got if f.command == "MESSAGE"]
+    return ",".join(shown) or "nothing"
+
+
+def x_delay(t):
+    """RabbitMQ's delayed-message plugin header x-delay:1000 on a queue SEND
+    (the plugin works through an x-delayed-message exchange; here, the
+    default install, the header on a plain queue)."""
+    q = "/queue/" + t.unique("xdelay")
+    sub, pub = t.connect(), t.connect()
+    receipt(sub, "SUBSCRIBE", {"destination": q, "id": "d"})
+    receipt(pub, "SEND", {"destination": q, "x-delay": "1000"}, "delayed")
+    receipt(pub, "SEND", {"destination": q}, "now")
+    first = bodies(collect(sub, 10, stop=lambda f: f.command == "MESSAGE"))
+    closing(sub, pub)
+    return "delayed" if first == ["now"] else "ignored (delivered at once)"
+
+
 SCENARIOS = [
     ("Temporary queues", "reply-to:/temp-queue/NAME, no SUBSCRIBE", reply_to_without_subscribe),
     ("Temporary queues", "SUBSCRIBE /temp-queue/NAME, then reply-to it", reply_to_with_subscribe),
@@ -377,23 +529,67 @@ SCENARIOS = [
     ("Temporary queues", "SEND to it after its owner disconnected", send_to_deleted_temp_queue),
     ("Wildcards", "topics a, a.b, a.b.c, x.b against a.* / a.# / a.>", wildcards),
     ("Priority", "queue: priority 1, 9, none, 5 then a consumer", priority_order),
+    ("Priority", "the same on a queue declared with x-max-priority:10", priority_declared),
     ("Expiry", "`expires` already past", expires_in_the_past),
+    ("Expiry", "`expires` now + 100 ms, consumed 0.5 s later", expires_soon),
     ("Expiry", "`expiration:100` (TTL), consumed 0.5 s later", expiration_ttl),
+    ("Expiry", "queue declared with x-message-ttl:100, consumed 0.5 s later",
+     queue_ttl_argument),
     ("Selectors", "`size > 3` on size:10 and size:2", selector_numeric_header),
     ("Selectors", "`colour <> 'red'` on colour:blue and no colour", selector_absent_header),
     ("Selectors", "`NOT n = 1` on n:1 and n:2", selector_not_precedence),
     ("Selectors", "malformed selector `a = AND`", malformed_selector),
+    ("Selectors", "queue consumer with `n = 1`; n:2, n:1; then a plain consumer",
+     selector_on_queue),
     ("Exclusive", "two activemq.exclusive:true consumers, 6 messages", activemq_exclusive),
     ("Exclusive", "two x-single-active-consumer:true consumers, 6 messages",
      single_active_consumer),
+    ("Exclusive", "two exclusive:true (RabbitMQ's form) consumers, 6 messages",
+     rabbitmq_exclusive),
+    ("Exclusive", "activemq.exclusive holder leaves with 3 unacked; 3 more sent",
+     exclusive_failover),
     ("Browsing", "browser:true on a queue of 2", browse),
+    ("Browsing", "browser:true on an empty queue", browse_empty),
     ("Delay", "AMQ_SCHEDULED_DELAY:1000", scheduled_delay),
+    ("Delay", "x-delay:1000 (RabbitMQ plugin header) on a queue", x_delay),
 ]
 
 
-def observe(targets):
+def round_trips(t, count):
+    """`count` requests, one at a time, each answered at its reply-to
+    /temp-queue/ by a responder on another connection (both in this thread,
+    so the client's cost is the same for every broker). ActiveMQ delivers a
+    reply only to a SUBSCRIBE on the temporary queue, RabbitMQ refuses that
+    SUBSCRIBE; the requester SUBSCRIBEs where the broker accepts it."""
+    svc, req = t.connect(), t.connect()
+    q = "/queue/" + t.unique("rtt")
+    receipt(svc, "SUBSCRIBE", {"destination": q, "id": "s"})
+    subscribed = not isinstance(
+        receipt(req, "SUBSCRIBE", {"destination": "/temp-queue/rtt", "id": "r"}), str)
+    times = []
+    for i in range(count):
+        start = time.perf_counter()
+        req.send_frame("SEND", {"destination": q, "reply-to": "/temp-queue/rtt"}, b"q%d" % i)
+        request = svc.read_frame(10)
+        svc.send_frame("SEND", {"destination": request.get("reply-to")}, b"a%d" % i)
+        reply = req.read_frame(10)
+        times.append(time.perf_counter() - start)
+        if reply.command != "MESSAGE" or reply.body != b"a%d" % i:
+            closing(svc, req)
+            return {"error": "round trip %d got %s %r" % (i, reply.command, reply.body[:20])}
+    closing(svc, req)
+    times.sort()
+    return {"round_trips": count, "subscribed_temp_queue": subscribed,
+            "median_us": round(times[len(times) // 2] * 1e6),
+            "p99_us": round(times[min(len(times) - 1, int(len(times) * 0.99))] * 1e6),
+            "per_second": round(count / sum(times))}
+
+
+def observe(targets, only=None):
     results = []
     for area, what, scenario in SCENARIOS:
+        if only and not any(o.lower() in area.lower() for o in only):
+            continue
         row = {"area": area, "scenario": what, "observed": {}}
         for t in targets:
             try:
@@ -451,6 +647,12 @@ def main():
     parser.add_argument("--activemq-port", type=int, default=61634)
     parser.add_argument("--state-dir", default="/tmp/stampede-cross-broker")
     parser.add_argument("--grace", type=float, default=GRACE)
+    parser.add_argument("--only", action="append",
+                        help="run only the scenarios of this area (repeatable)")
+    parser.add_argument("--activemq-name", default="ActiveMQ 5.17",
+                        help="column name, e.g. for a peer started with PEERS_ACTIVEMQ_FEATURES=1")
+    parser.add_argument("--rtt", type=int, default=0,
+                        help="also time this many request/reply round trips per broker")
     parser.add_argument("--json")
     parser.add_argument("--markdown")
     args = parser.parse_args()
@@ -466,19 +668,37 @@ def main():
         if args.rabbitmq:
             targets.append(Target("RabbitMQ 3.10", args.rabbitmq, "guest", "guest"))
         if args.activemq:
-            targets.append(Target("ActiveMQ 5.17", args.activemq))
-        results = observe(targets)
+            targets.append(Target(args.activemq_name, args.activemq))
+        results = observe(targets, args.only)
+        timings = {}
+        for t in targets if args.rtt else []:
+            try:
+                timings[t.name] = round_trips(t, args.rtt)
+            except Exception as e:  # noqa: BLE001 - reported, not hidden
+                timings[t.name] = {"error": str(e).splitlines()[0][:80]}
+            print("request/reply %s: %s" % (t.name, timings[t.name]), file=sys.stderr)
     finally:
         if stop:
             stop()
     table = markdown(results, [t.name for t in targets])
+    if timings:
+        table += "\nRequest/reply over /temp-queue/ (%d round trips, one at a time):\n\n" % args.rtt
+        table += "| | median µs | p99 µs | round trips/s | requester SUBSCRIBEd the temp queue |\n"
+        table += "|---|---|---|---|---|\n"
+        for name, m in timings.items():
+            if "error" in m:
+                table += "| %s | %s | | | |\n" % (name, m["error"])
+            else:
+                table += "| %s | %d | %d | %d | %s |\n" % (
+                    name, m["median_us"], m["p99_us"], m["per_second"],
+                    "yes" if m["subscribed_temp_queue"] else "no (refused)")
     print(table)
     if args.markdown:
         with open(args.markdown, "w") as out:
             out.write(table)
     if args.json:
         with open(args.json, "w") as out:
-            json.dump(results, out, indent=2)
+            json.dump({"scenarios": results, "request_reply": timings}, out, indent=2)
 
 
 if __name__ == "__main__":
