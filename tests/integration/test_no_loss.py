@@ -164,7 +164,7 @@ class NoLossTest(unittest.TestCase):
 
     def test_every_message_arrives_despite_consumers_killed_mid_run(self):
         destination = "/queue/" + unique("noloss")
-        with Broker(admin=False) as broker:
+        with Broker(admin=True) as broker:
             consumers = [Consumer(broker.port, destination, "c%d" % i, KILLS.get(i))
                          for i in range(CONSUMERS)]
             for c in consumers:
@@ -204,11 +204,21 @@ class NoLossTest(unittest.TestCase):
                 c.join(10)
             for p in producers:
                 p.join(10)
-            # Nothing is left in the queue either.
+            # Nothing is left in the queue either: once every consumer is
+            # gone, it is empty, and a late consumer's first message is a
+            # marker sent after it subscribed.
+            deadline = time.monotonic() + 30
+            while True:
+                stats = broker.destination_stats(destination)
+                if stats["subscribers"] == 0 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            self.assertEqual((stats["subscribers"], stats["depth"], stats["unacked"]), (0, 0, 0))
             late = Client(broker.port)
             late.connect()
             late.subscribe(destination)
-            late.expect_nothing(0.3)
+            late.send(destination, "marker", receipt="marker")
+            late.expect_message("marker")
             late.close()
 
         self.assertTrue(all(p.done for p in producers), "a producer did not finish")
