@@ -5,11 +5,10 @@ redelivery, prefetch and transactions.
 ACK and NACK go through stomp.py's per-version signatures (see
 conformance_support.ack); frames are only hand-made where the library has
 no API for them (NACK on 1.0). Whether something was settled is checked by
-a later consumer and a marker message, not by waiting; only the prefetch
-cases wait out a short window in which no further delivery may come.
+a later consumer and a marker message, not by waiting; the prefetch cases
+by a second consumer that must get what the first may not hold.
 """
 
-import time
 import unittest
 
 from conformance_support import StompPyCase, ack, nack, unique
@@ -111,14 +110,24 @@ class AckCases(StompPyCase):
         conn, recorder = self.open()
         self.subscribe(conn, recorder, queue, "pf", ack_mode=self.individual, **{header: "2"})
         recorder.wait_messages(2)
-        time.sleep(0.3)  # a window in which a third delivery would show
+        # Barrier: a second consumer gets the three the first may not hold.
+        # (Had the queue handed them to the first on its SUBSCRIBE, before
+        # the second's, none would be left for it.)
+        other, orecorder = self.open()
+        self.subscribe(other, orecorder, queue, "other")
+        orecorder.wait_messages(3)
+        self.assertEqual(orecorder.bodies(), ["p2", "p3", "p4"])
+        self.disconnect(other, orecorder)
         self.assertEqual(recorder.bodies(), ["p0", "p1"])
+        # Each ACK makes room for exactly one more.
+        for i in range(5, 8):
+            self.send(producer, precorder, queue, "p%d" % i)
         for have in range(2, 5):
             message = recorder.messages[have - 2]
             ack(conn, self.VERSION, message, receipt="ack-%d" % have)
             recorder.wait_receipt("ack-%d" % have)
             recorder.wait_messages(have + 1)
-        self.assertEqual(recorder.bodies(), ["p0", "p1", "p2", "p3", "p4"])
+        self.assertEqual(recorder.bodies(), ["p0", "p1", "p5", "p6", "p7"])
 
     def test_prefetch_count_limits_unacknowledged_deliveries(self):
         self.check_prefetch("prefetch-count")

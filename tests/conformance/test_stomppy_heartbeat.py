@@ -62,8 +62,11 @@ class HeartbeatCases(StompPyCase):
         # Every 200 ms: about 6 in 1.2 s. Fewer than 3 means the broker beats
         # too slowly (or not at all); a broker beating at its own 100 ms,
         # ignoring the client's 200, would send about 12.
-        self.assertGreaterEqual(beats, 3, "%d beats in %.2fs" % (beats, elapsed))
+        # Load makes beats late, never early: the upper bound is checked over
+        # the window, the lower one waited for (it once saw 0 in 1.2 s with
+        # two spinning CPU hogs on this 2-core machine).
         self.assertLessEqual(beats, int(elapsed / 0.2) + 2, "%d beats in %.2fs" % (beats, elapsed))
+        recorder.wait(lambda: recorder.heartbeats >= 3, "three heart-beats", timeout=15)
         self.assertEqual(recorder.heartbeat_timeouts, 0)
         self.assert_alive(conn, recorder)
 
@@ -71,8 +74,9 @@ class HeartbeatCases(StompPyCase):
         conn, recorder = self.open(heartbeats=(0, 300))
         recorder.wait(lambda: recorder.heartbeats >= 1, "the first heart-beat", timeout=3)
         gap = recorder.heartbeat_times[0] - recorder.connected_time
-        # "at least every 300 ms", with half an interval for scheduling.
-        self.assertLessEqual(gap, 0.45, "first heart-beat %.3fs after CONNECTED" % gap)
+        # "at least every 300 ms": exact with a fake clock in
+        # tests/broker/heartbeat_test.cpp; here, room for a loaded machine.
+        self.assertLessEqual(gap, 1.5, "first heart-beat %.3fs after CONNECTED" % gap)
 
     def test_beats_resume_within_an_interval_after_other_traffic(self):
         topic = unique("topic", "gap")
@@ -89,7 +93,9 @@ class HeartbeatCases(StompPyCase):
         beats = recorder.heartbeats
         recorder.wait(lambda: recorder.heartbeats > beats, "the next heart-beat", timeout=3)
         gap = recorder.heartbeat_times[beats] - recorder.message_times[0]
-        self.assertLessEqual(gap, 0.45, "%.3fs of silence after a MESSAGE" % gap)
+        # Within one interval is exact in tests/broker/heartbeat_test.cpp
+        # (fake clock); here, room for a loaded machine.
+        self.assertLessEqual(gap, 1.5, "%.3fs of silence after a MESSAGE" % gap)
 
     def test_stomppy_default_tolerance_is_enough_after_other_traffic(self):
         # stomp.py's own check, at its default 1.5 intervals: the same
@@ -119,16 +125,17 @@ class HeartbeatCases(StompPyCase):
         self.assert_alive(conn, recorder)
 
     def test_client_beats_keep_a_quiet_connection_alive(self):
-        # The broker expects traffic every max(200, 100) ms and would close
-        # after 400 ms of silence; stay quiet for well over three times that.
-        conn, recorder = self.open(heartbeats=(200, 0))
-        time.sleep(1.5)
+        # The broker expects traffic every max(600, 100) ms and would close
+        # after 1.2 s of silence (stomp.py beating every 600 ms has 600 ms of
+        # room on a loaded machine); stay quiet for two and a half times that.
+        conn, recorder = self.open(heartbeats=(600, 0))
+        time.sleep(3.0)
         self.assertEqual(recorder.disconnects, 0, recorder.describe())
         self.assert_alive(conn, recorder)
 
     def test_both_directions_together(self):
-        conn, recorder = self.open(heartbeats=(200, 200))
-        time.sleep(1.2)
+        conn, recorder = self.open(heartbeats=(600, 200))  # closed after 1.2 s silent
+        time.sleep(2.5)
         self.assertGreaterEqual(recorder.heartbeats, 2)
         self.assertEqual(recorder.heartbeat_timeouts, 0)
         self.assert_alive(conn, recorder)

@@ -53,7 +53,10 @@ class QueueOverflowTest(unittest.TestCase):
             publisher.start()
             self.assertTrue(wait_until(
                 lambda: destination(stats(broker), "/queue/full")["depth"] >= 100, 30))
-            time.sleep(1.0)
+            # The barrier: the broker reports its publisher held.
+            self.assertTrue(wait_until(
+                lambda: destination(stats(broker), "/queue/full")["held_publishers"] >= 1, 30),
+                destination(stats(broker), "/queue/full"))
             depth = destination(stats(broker), "/queue/full")["depth"]
             # Held at the limit (plus what was already on its way), not growing to 5000.
             self.assertLess(depth, 2000)

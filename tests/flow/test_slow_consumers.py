@@ -136,11 +136,20 @@ class SlowConsumerTest(unittest.TestCase):
             publisher = Publisher(broker.port, "/topic/flow", size=1024)
             publisher.sock.settimeout(None)
             publisher.start()
-            # Held: the count stops growing (the broker no longer reads it).
-            time.sleep(3)
+            # Held: the broker says so in /stats, and then takes only what
+            # was already on its way. The barrier is work, not time: once
+            # the fast subscriber has every message accepted at the hold,
+            # few more may have been accepted meanwhile.
+            def flow():
+                return destination(stats(broker), "/topic/flow")
+            self.assertTrue(wait_until(lambda: flow()["held_publishers"] >= 1, 60),
+                            "the publisher was never held: %r" % flow())
+            held_in = flow()["messages_in"]
+            self.assertTrue(wait_until(lambda: fast.count >= held_in, 60),
+                            "fast got %d of %d" % (fast.count, held_in))
+            self.assertLess(flow()["messages_in"] - held_in, 2000, "the publisher was not held")
+            self.assertGreaterEqual(flow()["held_publishers"], 1)
             held_at = publisher.sent
-            time.sleep(2)
-            self.assertLess(publisher.sent - held_at, 2000, "the publisher was not held")
             # The stalled subscriber starts reading: the publisher resumes.
             drain = Subscriber(broker.port, "/topic/flow", sock=stalled)
             drain.start()

@@ -136,28 +136,62 @@ class HostileCase(unittest.TestCase):
         by.exchange()
 
     def test_client_that_never_reads_its_receipts(self):
+        # Receipts cannot be dropped: a connection that asks for them and never
+        # reads is closed, once outbound.grace_ms has shown it stuck over
+        # outbound.max_bytes, with an ERROR naming that limit.
         import socket
-        broker = self.start({}, outbound={"max_bytes": 256 * 1024})
+        import time
+        broker = self.start({}, outbound={"max_bytes": 256 * 1024, "grace_ms": 500})
         by = Bystanders(broker.port)
         self.addCleanup(by.close)
         by.exchange()
         before = broker.rss_bytes()
         s = socket.socket()
+        self.addCleanup(s.close)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.connect(("127.0.0.1", broker.port))
+        peer = "%s:%d" % s.getsockname()[:2]
         s.sendall(b"CONNECT\naccept-version:1.2\nhost:/\n\n\0")
         rid = "r" * 8192
         frame = ("BEGIN\ntransaction:t\nreceipt:%s\n\n\0ABORT\ntransaction:t\n\n\0" % rid).encode()
         s.settimeout(0.2)
-        sent = 0
         try:
             for _ in range(16_000):  # 128 MiB of receipt ids offered
-                s.sendall(frame)
-                sent += 1
+                s.sendall(frame)  # until the broker stops reading it
         except (socket.timeout, OSError):
             pass
+        by.exchange()  # while it is stuck
+        # The barrier is the broker's own decision (it logs the ERROR as it
+        # queues it); the grace period is its clock, not the test's.
+        judged = "(%s): ERROR slow consumer" % peer
+        deadline = time.monotonic() + 30
+        while judged not in broker.log():
+            self.assertLess(time.monotonic(), deadline, "never judged:\n" + broker.log()[-2000:])
+            time.sleep(0.02)
+        self.assertIn("outbound.max_bytes", broker.log().split(judged, 1)[1].split("\n", 1)[0])
+        # Reading now gets the receipts it had earned, then that ERROR, then the close.
+        s.settimeout(30)
+        data = b""
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            data += chunk
+        frames = [f.lstrip(b"\r\n") for f in data.split(b"\0")[:-1]]
+        self.assertEqual(data.split(b"\0")[-1].strip(b"\r\n"), b"", "a partial frame at the end")
+        self.assertGreater(len(frames), 2)
+        self.assertTrue(frames[0].startswith(b"CONNECTED\n"), frames[0][:200])
+        self.assertTrue(all(f.startswith(b"RECEIPT\n") for f in frames[1:-1]))
+        error = frames[-1]
+        self.assertTrue(error.startswith(b"ERROR\nmessage:slow consumer\n"), error[:300])
+        self.assertIn(b"(limit 262144, outbound.max_bytes)", error)
+        self.assertIn(b"went unread", error)
         by.exchange()
-        s.close()
+        # The session leaves /stats once it has finished, just after the close.
+        deadline = time.monotonic() + 10
+        while [c for c in broker.stats()["connections"] if c["peer"] == peer]:
+            self.assertLess(time.monotonic(), deadline, "the connection never left /stats")
+            time.sleep(0.02)
         self.assert_rss_bound(broker, before, 256 * 1024 + 256 * 1024)
 
     def test_client_ack_subscriber_that_never_acks(self):

@@ -65,7 +65,7 @@ class Bystander:
                     or messages[0].body != body.encode()):
                 raise AssertionError("bystander expected RECEIPT %s and MESSAGE %r on %s, got %r"
                                      % (receipt, body, dest, frames))
-        self.client.expect_nothing(0.02)
+        self.client.sync()  # no ERROR, close or stray frame behind them
 
     def close(self):
         try:
@@ -136,6 +136,41 @@ class BrokerCase(unittest.TestCase):
                              "an ERROR with a body carries content-length: %r" % error)
         c.expect_closed(timeout)
         return error
+
+    def expect_marker(self, sub, destination, publisher=None, headers=None):
+        """Barrier for "nothing more reaches `sub` on `destination`": a
+        marker published there (by `publisher`, else a new connection) must
+        be `sub`'s next frame. Returns that MESSAGE."""
+        publisher = publisher or self.connected()
+        marker = unique("marker")
+        publisher.send(destination, marker, headers=headers, receipt=marker)
+        return sub.expect_message(marker)
+
+    def wait_stats(self, destination, timeout=10, **expected):
+        """Polls /stats (admin = True) until `destination`'s entry has the
+        `expected` fields; fails with the last entry seen. For what MUST
+        happen, so the generous deadline only delays a failure."""
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = self.broker.destination_stats(destination)
+            got = {k: (stats or {}).get(k) for k in expected}
+            if got == expected:
+                return stats
+            if time.monotonic() > deadline:
+                self.fail("%s: expected %r in /stats, have %r" % (destination, expected, stats))
+            time.sleep(0.02)
+
+    def close_and_wait(self, c, timeout=10):
+        """Closes `c` and polls /stats (admin = True) until the broker has
+        let the connection go: what its end does (transactions discarded,
+        unacked messages returned) has happened by then."""
+        peer = "%s:%d" % c.sock.getsockname()[:2]
+        c.close()
+        deadline = time.monotonic() + timeout
+        while any(conn.get("peer") == peer for conn in self.broker.stats()["connections"]):
+            if time.monotonic() > deadline:
+                self.fail("the broker still lists connection %s" % peer)
+            time.sleep(0.02)
 
     def assert_bystander_fine(self):
         if self.bystander is not None:

@@ -313,7 +313,7 @@ class ErrorTest(BrokerCase):
         self.assert_error(c, "/nowhere", receipt_id="bad")
         self.assertEqual([sub.expect("MESSAGE").body for _ in range(2)],
                          [b"before 1", b"before 2"])
-        sub.expect_nothing(0.2)
+        self.expect_marker(sub, queue, publisher=sub)  # not "after"
         self.assert_bystander_fine()
 
     def test_an_error_leaves_other_connections_subscriptions_and_messages_alone(self):

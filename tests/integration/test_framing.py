@@ -208,7 +208,7 @@ class FramingTest(BrokerCase):
         destination, pub, sub = self.pair()
         pub.send_raw(("SEND\ndestination:%s \nreceipt:r\n\nb\0" % destination).encode())
         pub.expect("RECEIPT", {"receipt-id": "r"})
-        sub.expect_nothing(0.2)
+        self.expect_marker(sub, destination, publisher=pub)
 
     # ---- item 5: only SEND (MESSAGE, ERROR) carry a body ----
 
@@ -295,7 +295,7 @@ class FramingTest(BrokerCase):
                                 ("receipt", "r")], "b")
         pub.expect("RECEIPT", {"receipt-id": "r"})
         self.assertEqual(sub1.expect("MESSAGE").get("destination"), first)
-        sub2.expect_nothing(0.2)
+        self.expect_marker(sub2, second, publisher=pub)
 
     def test_a_repeated_user_header_the_first_value_wins(self):
         destination, pub, sub = self.pair()
@@ -314,7 +314,7 @@ class FramingTest(BrokerCase):
         c = self.connected()
         c.send_frame("BEGIN", [("transaction", "t"), ("receipt", "one"), ("receipt", "two")])
         c.expect("RECEIPT", {"receipt-id": "one"})
-        c.expect_nothing(0.1)
+        c.sync()  # no second RECEIPT ("two") before these
 
     def test_a_repeated_subscription_id_the_first_wins(self):
         destination = "/queue/" + unique("rep-id")

@@ -80,7 +80,7 @@ class SmallLimitsTest(BrokerCase):
         self.assertEqual(sub.expect("MESSAGE").body, b"eight headers")
         c.send_frame("SEND", headers + [("h7", "v")], "nine headers", content_length=False)
         self.assert_error(c, "number of headers")
-        sub.expect_nothing(0.1)
+        self.expect_marker(sub, destination, publisher=sub)  # not "nine headers"
         self.assert_bystander_fine()
 
     def test_a_header_line_longer_than_the_limit(self):
@@ -158,7 +158,9 @@ class SmallLimitsTest(BrokerCase):
                 elapsed = time.monotonic() - start
                 self.assertIn("CONNECT", error.get("message"))
                 self.assertIn("300", error.get("message"))
-                self.assertTrue(0.28 <= elapsed <= 1.5, "dropped after %.3f s" % elapsed)
+                # Not early; how late depends on the machine's load, so the
+                # upper bound only catches a timer that never fires on its own.
+                self.assertTrue(0.28 <= elapsed <= 4.5, "dropped after %.3f s" % elapsed)
                 c.expect_closed()
         self.assert_bystander_fine()
 
@@ -167,7 +169,14 @@ class SmallLimitsTest(BrokerCase):
         time.sleep(0.15)
         c.send_frame("CONNECT", {"accept-version": "1.2", "host": "/"})
         c.expect("CONNECTED")
-        c.expect_nothing(0.5)  # past the 300 ms deadline
+        # Barrier: connections opened after c that never CONNECT. Once they
+        # have all been dropped, c's own 300 ms deadline has passed too
+        # (timers fire in order), and c must still answer.
+        witnesses = [self.client() for _ in range(4)]
+        for w in witnesses:
+            self.assertIn("CONNECT", w.expect("ERROR", timeout=10).get("message"))
+        c.sync()
+        self.round_trip(c)
         self.round_trip(c)
 
     def test_more_open_transactions_than_the_limit(self):
@@ -311,7 +320,8 @@ class DefaultLimitsTest(BrokerCase):
         self.assert_error(c, "transaction", "limit", receipt_id="x")
         sub = self.connected()
         sub.subscribe(destination)
-        sub.expect_nothing(0.2)  # the lost connection discarded all 10,000
+        # The lost connection discarded all 10,000: none comes before a marker.
+        self.expect_marker(sub, destination, publisher=sub)
 
     def test_the_subscriptions_limit_is_1000(self):
         c = self.connected()

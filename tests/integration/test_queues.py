@@ -35,7 +35,7 @@ class QueueTest(BrokerCase):
         sub.subscribe(destination)
         self.assertEqual([m.body for m in drain_messages(sub, 5)],
                          [b"m0", b"m1", b"m2", b"m3", b"m4"])
-        sub.expect_nothing(0.1)
+        self.expect_marker(sub, destination)
 
     def test_each_message_goes_to_one_consumer_round_robin(self):
         destination = "/queue/" + unique("rr")
@@ -53,7 +53,12 @@ class QueueTest(BrokerCase):
             for m in messages:
                 c.send_frame("ACK", {"id": m.get("ack")})
             shares.append([int(m.body[1:]) for m in messages])
-            c.expect_nothing(0.05)
+        # Three markers, one each: a consumer given an extra message reads it
+        # instead of its marker.
+        markers = ["marker%d" % i for i in range(3)]
+        for marker in markers:
+            pub.send(destination, marker, receipt=unique("marker"))
+        self.assertEqual(sorted(c.expect("MESSAGE").body.decode() for c in consumers), markers)
         # Round-robin: each consumer takes every third message, in order.
         self.assertEqual(sorted(s[0] for s in shares), [0, 1, 2])
         for share in shares:
@@ -68,16 +73,17 @@ class QueueTest(BrokerCase):
                 pub = self.connected()
                 publish(pub, destination, 10)
                 held = drain_messages(sub, 3)
-                sub.expect_nothing(0.2)
-                stats = self.broker.destination_stats(destination)
-                self.assertEqual((stats["unacked"], stats["depth"]), (3, 10))
+                # The queue counts a delivery as it hands it out: a fourth
+                # would show as unacked 4 (the publisher's RECEIPT came after
+                # all ten were queued).
+                self.wait_stats(destination, unacked=3, depth=10, messages_out=3)
                 sub.send_frame("ACK", {"id": held[1].get("ack")})
                 self.assertEqual(sub.expect("MESSAGE").body, b"m3")
-                sub.expect_nothing(0.1)
+                self.wait_stats(destination, unacked=3, depth=9, messages_out=4)
                 sub.send_frame("ACK", {"id": held[0].get("ack")})
                 sub.send_frame("ACK", {"id": held[2].get("ack")})
                 self.assertEqual([m.body for m in drain_messages(sub, 2)], [b"m4", b"m5"])
-                sub.expect_nothing(0.1)
+                self.wait_stats(destination, unacked=3, depth=7, messages_out=6)
 
     def test_without_a_prefetch_header_the_configured_prefetch_applies(self):
         destination = "/queue/" + unique("default-prefetch")
@@ -86,7 +92,7 @@ class QueueTest(BrokerCase):
         pub = self.connected()
         publish(pub, destination, 10)
         held = drain_messages(sub, 4)  # queues.prefetch is 4 here
-        sub.expect_nothing(0.2)
+        self.wait_stats(destination, unacked=4, depth=10, messages_out=4)
         sub.send_frame("ACK", {"id": held[-1].get("ack")})  # cumulative: all four
         self.assertEqual([m.body for m in drain_messages(sub, 4)], [b"m4", b"m5", b"m6", b"m7"])
 
@@ -101,8 +107,10 @@ class QueueTest(BrokerCase):
         publish(pub, destination, 20)
         self.assertEqual(len(drain_messages(slow, 2)), 2)
         self.assertEqual(len(drain_messages(fast, 18)), 18)
-        slow.expect_nothing(0.1)
-        fast.expect_nothing(0.1)
+        # slow is full, so a marker goes to fast and must be its next frame;
+        # slow still holds just its two.
+        self.expect_marker(fast, destination, publisher=pub)
+        self.wait_stats(destination, unacked=2, depth=2, messages_out=21)
 
     def test_auto_ack_consumers_are_settled_as_their_messages_are_written(self):
         destination = "/queue/" + unique("auto")
@@ -117,10 +125,10 @@ class QueueTest(BrokerCase):
         sub.expect("RECEIPT", {"receipt-id": "bye"})
         again = self.connected()
         again.subscribe(destination)
-        again.expect_nothing(0.2)  # nothing comes back: auto-ack settled them
         stats = self.broker.destination_stats(destination)
         self.assertEqual((stats["depth"], stats["messages_out"], stats["redelivered"]),
                          (0, 50, 0))
+        self.expect_marker(again, destination)  # nothing came back: auto-ack settled them
 
     def test_queue_order_is_kept_per_publisher(self):
         destination = "/queue/" + unique("order")
@@ -155,7 +163,7 @@ class DropHeadTest(BrokerCase):
         sub = self.connected()
         sub.subscribe(destination)
         self.assertEqual([m.body for m in drain_messages(sub, 3)], [b"m2", b"m3", b"m4"])
-        sub.expect_nothing(0.1)
+        self.expect_marker(sub, destination)
         self.assert_bystander_fine()
 
     def test_only_messages_waiting_for_a_consumer_count_against_the_length(self):
@@ -208,7 +216,7 @@ class RejectPublishTest(BrokerCase):
         sub = self.connected()
         sub.subscribe(destination)
         self.assertEqual([m.body for m in drain_messages(sub, 3)], [b"m0", b"m1", b"m2"])
-        sub.expect_nothing(0.1)
+        self.expect_marker(sub, destination)
 
     def test_a_full_queue_does_not_affect_other_queues_or_their_publishers(self):
         full = "/queue/" + unique("full")

@@ -123,7 +123,7 @@ class ReceiptTest(BrokerCase):
         c.expect_closed()
         sub = self.connected()
         sub.subscribe(queue)
-        sub.expect_nothing(0.2)
+        self.expect_marker(sub, queue, publisher=sub)  # "too late" was never queued
 
     def test_a_disconnect_without_receipt_closes_quietly(self):
         c = self.connected()

@@ -45,8 +45,8 @@ class TopicTest(BrokerCase):
         sub = self.connected()
         sub.subscribe(destination)
         pub.send(destination, "seen", receipt="r2")
-        self.assertEqual(sub.expect("MESSAGE").body, b"seen")
-        sub.expect_nothing(0.1)
+        self.assertEqual(sub.expect("MESSAGE").body, b"seen")  # not "lost" first
+        self.expect_marker(sub, destination, publisher=pub)
 
     def test_a_send_with_a_receipt_reaches_subscribers_subscribed_before_it(self):
         destination = "/topic/" + unique("race")
@@ -142,8 +142,8 @@ class TopicTest(BrokerCase):
         sub.expect("RECEIPT", {"receipt-id": "u"})
         pub.send(destination, "after", receipt="r2")
         self.assertEqual([m.body for m in drain_messages(other, 2)], [b"before", b"after"])
-        sub.expect_nothing(0.2)
-        # The id is free again.
+        # The id is free again. The topic writes to sub in order, so had
+        # "after" reached sub it would be read before "again".
         sub.subscribe(destination, id="s")
         pub.send(destination, "again", receipt="r3")
         self.assertEqual(sub.expect("MESSAGE").body, b"again")
@@ -163,7 +163,11 @@ class TopicTest(BrokerCase):
         c.send_frame("UNSUBSCRIBE", {"destination": destination, "receipt": "u"})
         c.await_frame("RECEIPT", {"receipt-id": "u"})
         c.send(destination, "gone", receipt="r2")
-        c.expect_nothing(0.2)
+        # Barrier: subscribe again; "back" must be the next MESSAGE, not "gone".
+        c.send_frame("SUBSCRIBE", {"destination": destination, "receipt": "s2"})
+        c.await_frame("RECEIPT", {"receipt-id": "s2"})
+        c.send(destination, "back", receipt="r3")
+        self.assertEqual(c.await_frame("MESSAGE").body, b"back")
 
     def test_a_nacked_topic_message_is_redelivered_to_the_same_subscription(self):
         destination = "/topic/" + unique("tnack")
@@ -185,10 +189,12 @@ class TopicTest(BrokerCase):
         self.assertEqual(again.get("message-id"), first.get("message-id"))  # the same message
         self.assertNotEqual(again.get("ack"), first.get("ack"))  # a new delivery
         self.assertEqual(other.expect("MESSAGE").body, b"again")
-        other.expect_nothing(0.1)  # only the NACKing subscription gets it again
         sub.send_frame("ACK", {"id": again.get("ack"), "receipt": "a"})
         sub.expect("RECEIPT", {"receipt-id": "a"})
-        sub.expect_nothing(0.1)
+        # Only the NACKing subscription got it again, and the ACK settled it:
+        # a marker is the next frame of both.
+        marker = self.expect_marker(other, destination, publisher=pub)
+        sub.expect_message(marker.body)
 
     def test_a_topic_message_nacked_max_deliveries_times_is_dead_lettered(self):
         name = unique("tdlq")
@@ -210,26 +216,39 @@ class TopicTest(BrokerCase):
         self.assertEqual(dead.get("original-destination"), destination)
         self.assertEqual(dead.get("destination"), "/queue/DLQ." + name)
         self.assertEqual(dead.get("x-keep"), "me")
-        sub.expect_nothing(0.2)
+        self.expect_marker(sub, destination, publisher=pub)  # no fourth delivery
 
     def test_client_ack_topic_subscription_holds_back_past_its_prefetch(self):
         destination = "/topic/" + unique("tpre")
         sub = self.connected()
         sub.subscribe(destination, id="s", ack="client-individual",
                       headers={"prefetch-count": "3"})
+        # The barrier: an auto-ack subscription of the same connection. Each
+        # message is handed to "s" (or held back) before "w" on this
+        # connection, so what "s" was given shows up before "w"'s copy.
+        sub.subscribe(destination, id="w")
         pub = self.connected()
         for i in range(6):
             pub.send_frame("SEND", {"destination": destination}, "m%d" % i)
         pub.send(destination, "m6", receipt="r")
-        held = drain_messages(sub, 3)
+        held = self.read_until_watcher(sub, b"m6")
         self.assertEqual([m.body for m in held], [b"m0", b"m1", b"m2"])
-        sub.expect_nothing(0.2)
-        sub.send_frame("ACK", {"id": held[0].get("ack")})
-        self.assertEqual(sub.expect("MESSAGE").body, b"m3")
-        sub.expect_nothing(0.1)
-        for m in held[1:]:
-            sub.send_frame("ACK", {"id": m.get("ack")})
-        self.assertEqual([m.body for m in drain_messages(sub, 2)], [b"m4", b"m5"])
+        sub.send_frame("ACK", {"id": held[0].get("ack"), "receipt": "a0"})
+        sub.await_frame("RECEIPT", {"receipt-id": "a0"})  # the ACK has made room for one
+        pub.send(destination, "marker", receipt="r2")
+        self.assertEqual([m.body for m in self.read_until_watcher(sub, b"marker")], [b"m3"])
+        sub.send_frame("ACK", {"id": held[1].get("ack")})
+        self.assertEqual(sub.expect("MESSAGE", {"subscription": "s"}).body, b"m4")
+
+    def read_until_watcher(self, c, body):
+        """The MESSAGEs of subscription "s" read before "w" gets `body`."""
+        got = []
+        while True:
+            m = c.await_frame("MESSAGE")
+            if m.get("subscription") == "w" and m.body == body:
+                return got
+            if m.get("subscription") == "s":
+                got.append(m)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from integ import BrokerCase, drain_messages, unique
 
 class TransactionTest(BrokerCase):
     config = {"limits": {"max_transactions": 3, "max_frames_per_transaction": 5}}
+    admin = True
 
     def setUp(self):
         super().setUp()
@@ -18,6 +19,17 @@ class TransactionTest(BrokerCase):
         self.sub = self.connected()
         self.sub.subscribe(self.queue, id="q")
         self.sub.subscribe(self.topic, id="t")
+
+    def expect_markers(self, publisher=None):
+        """Barrier: a marker sent to the queue and one to the topic must be
+        self.sub's next two frames (in either order: two destinations)."""
+        publisher = publisher or self.connected()
+        marker = unique("marker")
+        for destination in (self.queue, self.topic):
+            publisher.send(destination, marker, receipt=unique("m"))
+        got = [self.sub.expect("MESSAGE") for _ in range(2)]
+        self.assertEqual(sorted((m.get("subscription"), m.body) for m in got),
+                         [("q", marker.encode()), ("t", marker.encode())])
 
     def test_sends_take_effect_at_commit_only(self):
         c = self.connected()
@@ -30,7 +42,7 @@ class TransactionTest(BrokerCase):
         c.send_frame("SEND", {"destination": self.topic, "transaction": "t1"}, "t")
         c.send(self.queue, "outside", receipt="o")  # not in the transaction: at once
         self.assertEqual(self.sub.expect("MESSAGE").body, b"outside")
-        self.sub.expect_nothing(0.2)
+        self.expect_markers(c)
         c.send_frame("COMMIT", {"transaction": "t1", "receipt": "c"})
         c.expect("RECEIPT", {"receipt-id": "c"})
         got = drain_messages(self.sub, 4)
@@ -46,7 +58,7 @@ class TransactionTest(BrokerCase):
         c.send_frame("SEND", {"destination": self.topic, "transaction": "t1"}, "never")
         c.send_frame("ABORT", {"transaction": "t1", "receipt": "a"})
         c.expect("RECEIPT", {"receipt-id": "a"})
-        self.sub.expect_nothing(0.2)
+        self.expect_markers(c)
         # The name is free again, and a COMMIT of the aborted one is an error.
         c.send_frame("BEGIN", {"transaction": "t1"})
         c.send_frame("SEND", {"destination": self.queue, "transaction": "t1"}, "second")
@@ -66,8 +78,8 @@ class TransactionTest(BrokerCase):
                 c.expect("RECEIPT", {"receipt-id": "s"})
                 if how == "disconnect":
                     c.disconnect()
-                c.close()
-                self.sub.expect_nothing(0.3)
+                self.close_and_wait(c)
+                self.expect_markers()
         self.round_trip(self.sub)
 
     def test_acks_take_effect_at_commit_only(self):
@@ -83,7 +95,10 @@ class TransactionTest(BrokerCase):
         c.send_frame("NACK", {"id": messages[1].get("ack"), "transaction": "t",
                               "receipt": "n"})
         c.expect("RECEIPT", {"receipt-id": "n"})
-        c.expect_nothing(0.2)  # the NACK has not happened: no redelivery yet
+        # The NACK has not happened: a redelivered m1 would come before a marker.
+        marker = self.expect_marker(c, queue, publisher=pub)
+        c.send_frame("ACK", {"id": marker.get("ack"), "receipt": "am"})
+        c.expect("RECEIPT", {"receipt-id": "am"})
         c.send_frame("COMMIT", {"transaction": "t", "receipt": "c"})
         frames = [c.read_frame(), c.read_frame()]
         again = next(f for f in frames if f.command == "MESSAGE")
@@ -93,7 +108,7 @@ class TransactionTest(BrokerCase):
         other = self.connected()
         other.subscribe(queue, id="o")
         self.assertEqual(sorted(m.body for m in drain_messages(other, 2)), [b"m1", b"m2"])
-        other.expect_nothing(0.15)
+        self.expect_marker(other, queue, publisher=pub)
 
     def test_aborted_acks_leave_the_messages_unacked(self):
         queue = "/queue/" + unique("txabort")
@@ -136,7 +151,7 @@ class TransactionTest(BrokerCase):
         c.send_frame("COMMIT", {"transaction": "b", "receipt": "c"})
         c.expect("RECEIPT", {"receipt-id": "c"})
         self.assertEqual(self.sub.expect("MESSAGE").body, b"from b")
-        self.sub.expect_nothing(0.15)
+        self.expect_markers(c)
 
     def test_transaction_names_belong_to_their_connection(self):
         one = self.connected()
@@ -192,7 +207,7 @@ class TransactionTest(BrokerCase):
                               "receipt": "six"}, "m5")
         error = self.assert_error(c, "transaction", "big", "limit", receipt_id="six")
         self.assertIn("5", error.get("message"))
-        self.sub.expect_nothing(0.2)  # nothing of it happened
+        self.expect_markers()  # nothing of it happened
         self.assert_bystander_fine()
 
     def test_acks_count_as_frames_of_the_transaction(self):

@@ -117,9 +117,6 @@ class _Base(Client):
         except (ConnectionResetError, ssl.SSLError):
             return b""
 
-    def expect_nothing(self, within=0.3):
-        raise NotImplementedError("tests must not wait for silence")
-
 
 class TlsClient(_Base):
     """STOMP over TLS. `context` defaults to one trusting `ca`."""
