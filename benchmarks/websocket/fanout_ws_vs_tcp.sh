@@ -6,6 +6,7 @@
 #   benchmarks/websocket/fanout_ws_vs_tcp.sh [--rounds 3] [--subscribers 20]
 #       [--messages 5000] [--body-size 1024] [--stampede build/stampede]
 #       [--broker-ws HOST:PORT --broker-tcp HOST:PORT]   (a running broker instead)
+#       [--login L --passcode P]
 #
 # The Python driver (benchmarks/driver/stampede_load.py) is used for both:
 # the native driver has no WebSocket transport. The broker's slow-consumer
@@ -16,7 +17,7 @@
 # from the Python client's.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-ROUNDS=3 SUBS=20 MSGS=5000 BODY=1024 STAMPEDE=$ROOT/build/stampede WS= TCP=
+ROUNDS=3 SUBS=20 MSGS=5000 BODY=1024 STAMPEDE=$ROOT/build/stampede WS= TCP= AUTH=()
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) ROUNDS=$2; shift 2;;
@@ -26,7 +27,9 @@ while [ $# -gt 0 ]; do
     --stampede) STAMPEDE=$2; shift 2;;
     --broker-ws) WS=$2; shift 2;;
     --broker-tcp) TCP=$2; shift 2;;
-    *) sed -n 2,16p "$0"; exit 2;;
+    --login) AUTH+=(--login "$2"); shift 2;;
+    --passcode) AUTH+=(--passcode "$2"); shift 2;;
+    *) sed -n 2,17p "$0"; exit 2;;
   esac
 done
 WORK=$(mktemp -d)
@@ -53,7 +56,7 @@ run() {  # transport host:port -> one line of JSON summary
   local t=$1 hp=$2 c0 c1
   c0=$(cpu_ticks)
   python3 "$ROOT/benchmarks/driver/stampede_load.py" fanout --host "${hp%:*}" --port "${hp##*:}" \
-      --transport "$t" --subscribers "$SUBS" --messages "$MSGS" --body-size "$BODY" \
+      "${AUTH[@]}" --transport "$t" --subscribers "$SUBS" --messages "$MSGS" --body-size "$BODY" \
       --drain-timeout 20 2>/dev/null > "$WORK/$t.json" || true
   c1=$(cpu_ticks)
   python3 - "$t" "$WORK/$t.json" "$((c1 - c0))" <<'PY'
