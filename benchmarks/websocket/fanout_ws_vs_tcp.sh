@@ -49,8 +49,8 @@ JSON
   WS=127.0.0.1:$WP TCP=127.0.0.1:$TP
   echo "broker: $("$STAMPEDE" --version 2>&1 | head -1), pid $BROKER_PID, tcp $TCP, ws $WS" >&2
 fi
-cpu_ticks() {  # the broker's user+system CPU in clock ticks (0 for a broker not ours)
-  [ -n "$BROKER_PID" ] && awk '{print $14 + $15}' /proc/$BROKER_PID/stat || echo 0
+cpu_ticks() {  # the broker's user+system CPU in clock ticks (-1: a broker not ours)
+  if [ -n "$BROKER_PID" ]; then awk '{print $14 + $15}' /proc/$BROKER_PID/stat; else echo -1; fi
 }
 run() {  # transport host:port -> one line of JSON summary
   local t=$1 hp=$2 c0 c1
@@ -59,12 +59,14 @@ run() {  # transport host:port -> one line of JSON summary
       "${AUTH[@]}" --transport "$t" --subscribers "$SUBS" --messages "$MSGS" --body-size "$BODY" \
       --drain-timeout 20 2>/dev/null > "$WORK/$t.json" || true
   c1=$(cpu_ticks)
-  python3 - "$t" "$WORK/$t.json" "$((c1 - c0))" <<'PY'
+  python3 - "$t" "$WORK/$t.json" "$c0" "$c1" <<'PY'
 import json, os, sys
 d = json.load(open(sys.argv[2]))
-cpu_s = int(sys.argv[3]) / os.sysconf("SC_CLK_TCK")
+c0, c1 = int(sys.argv[3]), int(sys.argv[4])
+cpu_s = (c1 - c0) / os.sysconf("SC_CLK_TCK") if c0 >= 0 else None
 print(json.dumps({"transport": sys.argv[1], "delivery_rate": d["delivery_rate"],
-                  "broker_cpu_us_per_delivery": cpu_s * 1e6 / max(1, d["delivered"]),
+                  "broker_cpu_us_per_delivery":
+                      cpu_s * 1e6 / max(1, d["delivered"]) if cpu_s is not None else None,
                   "publish_rate": d["publish_rate"], "complete": d["complete"],
                   "delivered": d["delivered"], "p50_ms": d["latency_ns"]["p50"] / 1e6,
                   "p99_ms": d["latency_ns"]["p99"] / 1e6}))
@@ -80,10 +82,13 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 med = {t: statistics.median(r["delivery_rate"] for r in rows if r["transport"] == t)
        for t in ("tcp", "ws")}
 ok = all(r["complete"] for r in rows)
-cpu = {t: statistics.median(r["broker_cpu_us_per_delivery"] for r in rows
-                            if r["transport"] == t) for t in ("tcp", "ws")}
+cpu = {t: [r["broker_cpu_us_per_delivery"] for r in rows
+           if r["transport"] == t and r["broker_cpu_us_per_delivery"] is not None]
+       for t in ("tcp", "ws")}
 print("median deliveries/s: tcp %.0f  ws %.0f  ratio ws/tcp %.2f  (all complete: %s)"
       % (med["tcp"], med["ws"], med["ws"] / med["tcp"], ok))
-print("median broker CPU per delivery: tcp %.2f us  ws %.2f us  ratio ws/tcp %.2f"
-      % (cpu["tcp"], cpu["ws"], cpu["ws"] / cpu["tcp"] if cpu["tcp"] else float("nan")))
+if cpu["tcp"] and cpu["ws"]:
+    c = {t: statistics.median(v) for t, v in cpu.items()}
+    print("median broker CPU per delivery: tcp %.2f us  ws %.2f us  ratio ws/tcp %.2f"
+          % (c["tcp"], c["ws"], c["ws"] / c["tcp"]))
 PY
