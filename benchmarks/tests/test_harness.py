@@ -568,12 +568,20 @@ class WebSocketDriverSmokeTest(unittest.TestCase):
         if not os.access(brokers.STAMPEDE, os.X_OK):
             raise unittest.SkipTest("build/stampede is not built")
         cls.ws_port = brokers.free_port()
+        cls.wss_port = brokers.free_port()
         cls.dir = tempfile.TemporaryDirectory()
+        cert, key = (os.path.join(cls.dir.name, n) for n in ("cert.pem", "key.pem"))
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
+                        "/CN=localhost", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True)
         config = os.path.join(cls.dir.name, "ws.json")
         with open(config, "w") as f:
             json.dump({"listeners": [
                 {"name": "stomp", "listen": "127.0.0.1:61613"},
-                {"name": "web", "port": cls.ws_port, "websocket": {"path": "/ws"}}]}, f)
+                {"name": "web", "port": cls.ws_port, "websocket": {"path": "/ws"}},
+                {"name": "web-tls", "port": cls.wss_port, "websocket": {"path": "/ws"},
+                 "tls": {"certificate": cert, "private_key": key}}]}, f)
         opts = brokers.Options(config=config, log_dir=tempfile.gettempdir())
         cls.broker = brokers.start("stampede", opts, "smoke-ws")
         cls.fields = driver_md_fields()
@@ -585,14 +593,15 @@ class WebSocketDriverSmokeTest(unittest.TestCase):
         if cls.broker is not None or hasattr(cls, "dir"):
             cls.dir.cleanup()
 
-    def run_ws(self, name, **extra):
+    def run_ws(self, name, transport="ws"):
         phase = phases.BY_NAME[name]
-        ws = dataclasses.replace(self.broker, port=self.ws_port)
-        params = dict(SMOKE[name], transport="ws", ws_path="/ws", **extra)
+        port = self.ws_port if transport == "ws" else self.wss_port
+        ws = dataclasses.replace(self.broker, port=port)
+        params = dict(SMOKE[name], transport=transport, ws_path="/ws")
         result, status, cmd = loadgen.run("python", phase.scenario, ws, params, timeout=180)
         self.assertIsNotNone(result, "no JSON from %s (exit %s)" % (" ".join(cmd), status))
         self.assertEqual(missing_fields(result, self.fields), [])
-        self.assertEqual(result["params"]["transport"], "ws")
+        self.assertEqual(result["params"]["transport"], transport)
         self.assertEqual(result["errors"], 0, result["error_samples"])
         self.assertFalse(result["timed_out"])
         self.assertEqual(status, 0)
@@ -600,6 +609,11 @@ class WebSocketDriverSmokeTest(unittest.TestCase):
 
     def test_fanout_over_websocket(self):
         r = self.run_ws("fanout")
+        self.assertTrue(r["complete"])
+        self.assertEqual((r["published"], r["delivered"], r["missing"]), (500, 2500, 0))
+
+    def test_fanout_over_websocket_on_tls(self):
+        r = self.run_ws("fanout", transport="wss")
         self.assertTrue(r["complete"])
         self.assertEqual((r["published"], r["delivered"], r["missing"]), (500, 2500, 0))
 
