@@ -4,6 +4,8 @@
 #
 #   scripts/peers.sh install [rabbitmq|activemq|all]
 #   scripts/peers.sh start   rabbitmq|activemq [--port PORT] [--timeout SECONDS]
+#                            [--web-stomp-port PORT]   # rabbitmq: also STOMP over WebSocket
+#                            # (rabbitmq_web_stomp, path /ws); prints web_stomp=127.0.0.1:PORT
 #   scripts/peers.sh stop    rabbitmq|activemq|all
 #   scripts/peers.sh status  [rabbitmq|activemq|all]
 #   scripts/peers.sh kill    rabbitmq|activemq      # SIGKILL, keeping its folder (data)
@@ -99,12 +101,18 @@ rabbitmq_env() {
 }
 
 rabbitmq_prepare() {
-    local d=$1 port=$2
+    local d=$1 port=$2 web_stomp_port=${3:-}
     mkdir -p "$d/mnesia" "$d/log"
     printf '%s\n' 'listeners.tcp.default = 127.0.0.1:5672' \
         "stomp.listeners.tcp.1 = 127.0.0.1:$port" 'loopback_users = none' \
         'management_agent.disable_metrics_collector = true' > "$d/rabbitmq.conf"
-    echo '[rabbitmq_stomp].' > "$d/enabled_plugins"
+    if [ -n "$web_stomp_port" ]; then
+        printf '%s\n' "web_stomp.tcp.ip = 127.0.0.1" "web_stomp.tcp.port = $web_stomp_port" \
+            >> "$d/rabbitmq.conf"
+        echo '[rabbitmq_stomp,rabbitmq_web_stomp].' > "$d/enabled_plugins"
+    else
+        echo '[rabbitmq_stomp].' > "$d/enabled_plugins"
+    fi
     chown -R rabbitmq:rabbitmq "$d"
 }
 
@@ -184,14 +192,17 @@ broker_process_name() { case "$1" in rabbitmq) echo beam.smp ;; activemq) echo j
 
 start_broker() {
     local name=$1; shift
-    local port=$default_port timeout=$default_timeout
+    local port=$default_port timeout=$default_timeout web_stomp_port=""
     while [ $# -gt 0 ]; do
         case "$1" in
             --port) port=$2; shift 2 ;;
             --timeout) timeout=$2; shift 2 ;;
+            --web-stomp-port) web_stomp_port=$2; shift 2 ;;
             *) die "start: unknown argument '$1'" ;;
         esac
     done
+    [ -n "$web_stomp_port" ] && [ "$name" != rabbitmq ] && die "--web-stomp-port: rabbitmq only"
+    [ -n "$web_stomp_port" ] && port_is_busy "$web_stomp_port" && die "127.0.0.1:$web_stomp_port is already in use"
     local pkg; pkg=$(package_of "$name")
     is_installed "$pkg" || die "$pkg is not installed (scripts/peers.sh install $name)"
     [ -e "$state_root/$name/pid" ] && die "$name looks started already (scripts/peers.sh stop $name)"
@@ -202,7 +213,7 @@ start_broker() {
     chmod 755 "$d"
     echo "$d" > "$state_root/$name/dir"
     echo "$port" > "$state_root/$name/port"
-    "${name}_prepare" "$d" "$port"
+    "${name}_prepare" "$d" "$port" $web_stomp_port
     # Ten thousand client connections need as many descriptors; the soft
     # limit (often 1024) is what the broker inherits.
     ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -219,8 +230,15 @@ start_broker() {
         stop_broker "$name" keep-dir
         die "$name failed to start (its folder $d is kept for a look)"
     fi
+    if [ -n "$web_stomp_port" ] && ! wait_for_port "$web_stomp_port" "$timeout" "$launcher"; then
+        echo "peers.sh: $name: web-stomp did not accept on 127.0.0.1:$web_stomp_port" >&2
+        tail -n 20 "$d/console.log" >&2 || true
+        stop_broker "$name" keep-dir
+        die "$name failed to start web-stomp (its folder $d is kept for a look)"
+    fi
     local pid; pid=$(find_in_tree "$launcher" "$(broker_process_name "$name")") || pid=$launcher
     echo "$pid" > "$state_root/$name/pid"
+    [ -n "$web_stomp_port" ] && echo "web_stomp=127.0.0.1:$web_stomp_port"
     local login="" passcode=""
     [ "$name" = rabbitmq ] && { login=guest; passcode=guest; }
     printf '%s\n' "name=$name" "pid=$pid" "stomp=127.0.0.1:$port" \

@@ -17,7 +17,8 @@ async def connect(args):
     """Opens one connection with the command line's broker settings."""
     return await StompConnection.open(
         args.host, args.port, login=args.login, passcode=args.passcode,
-        vhost=args.vhost, timeout=args.connect_timeout)
+        vhost=args.vhost, timeout=args.connect_timeout,
+        transport=args.transport, ws_path=args.ws_path)
 
 
 class Errors:

@@ -68,6 +68,9 @@ def add_common_args(p):
     p.add_argument("--timeout", type=float, default=600.0,
                    help="hard limit on the whole scenario, seconds")
     p.add_argument("--connect-timeout", type=float, default=30.0)
+    p.add_argument("--transport", choices=("tcp", "ws", "wss"), default="tcp",
+                   help="STOMP over TCP, over WebSocket, or over WebSocket on TLS")
+    p.add_argument("--ws-path", default="/ws", help="the WebSocket upgrade path")
     p.add_argument("--connect-concurrency", type=int, default=200,
                    help="connection attempts in flight at once per worker")
     p.add_argument("--run-id", default=secrets.token_hex(3),
@@ -84,7 +87,8 @@ async def probe(args):
     """One connection to learn the broker's name and STOMP version, and to
     fail fast with a clear message when it is not there."""
     conn = await StompConnection.open(args.host, args.port, args.login, args.passcode,
-                                      args.vhost, args.connect_timeout)
+                                      args.vhost, args.connect_timeout,
+                                      transport=args.transport, ws_path=args.ws_path)
     server, version = conn.server, conn.version
     await conn.close()
     return server, version

@@ -22,6 +22,8 @@ Three parts:
     nothing was lost.
 """
 
+import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -37,7 +39,7 @@ sys.path.insert(0, BENCH)
 sys.path.insert(0, os.path.join(BENCH, "driver"))
 
 import accounting  # noqa: E402
-from stomp_wire import FrameParser, encode_frame  # noqa: E402
+from stomp_wire import FrameParser, WsStompConnection, encode_frame  # noqa: E402
 from harness import brokers, loadgen, phases  # noqa: E402
 
 BROKER_SPEC = os.environ.get("STAMPEDE_BENCH_BROKER")
@@ -469,6 +471,163 @@ class NativeDriverSmokeTest(SmokeBase, unittest.TestCase):
             raise unittest.SkipTest("build/stampede-load does not exist yet: native driver "
                                     "not tested")
         super().setUpClass()
+
+
+class WebSocketFramingTest(unittest.TestCase):
+    """The Python driver's WebSocket layer on canned server bytes: frames
+    split anywhere, a fragmented message, a ping answered, a close recorded."""
+
+    class FakeTransport:
+        def __init__(self):
+            self.written = []
+            self.closed = False
+
+        def write(self, data):
+            self.written.append(bytes(data))
+
+        def close(self):
+            self.closed = True
+
+        def abort(self):
+            self.closed = True
+
+    @staticmethod
+    def server_frame(opcode, payload, fin=True):
+        n = len(payload)
+        head = bytes(((0x80 if fin else 0) | opcode,))
+        if n < 126:
+            head += bytes((n,))
+        elif n < 65536:
+            head += bytes((126,)) + n.to_bytes(2, "big")
+        else:
+            head += bytes((127,)) + n.to_bytes(8, "big")
+        return head + payload
+
+    def stream(self):
+        big = encode_frame("MESSAGE", {"destination": "/topic/a"}, b"x" * 70000)
+        two = (encode_frame("MESSAGE", {"destination": "/topic/a"}, b"one")
+               + encode_frame("RECEIPT", {"receipt-id": "r1"}))
+        cut = len(big) // 3
+        return (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Sec-WebSocket-Protocol: v12.stomp\r\n\r\n"
+                + self.server_frame(0x1, two)                       # two frames, one message
+                + self.server_frame(0x9, b"hi")                     # a ping
+                + self.server_frame(0x2, big[:cut], fin=False)      # one frame, three parts
+                + self.server_frame(0x0, big[cut:2 * cut], fin=False)
+                + self.server_frame(0x0, big[2 * cut:])
+                + self.server_frame(0x8, (1001).to_bytes(2, "big") + b"bye"))
+
+    def run_stream(self, pieces):
+        async def go():
+            conn = WsStompConnection()
+            conn.connection_made(self.FakeTransport())
+            bodies = []
+            conn.on_message = lambda headers, body: bodies.append(body)
+            for piece in pieces:
+                conn.data_received(piece)
+            return conn, bodies
+        return asyncio.run(go())
+
+    def check(self, conn, bodies):
+        self.assertTrue(conn._upgraded.done())
+        self.assertEqual(conn.subprotocol, "v12.stomp")
+        self.assertEqual(bodies, [b"one", b"x" * 70000])
+        written = conn.transport.written
+        self.assertIn(bytes((0x8A, 0x82)) + b"\0\0\0\0hi", written)  # masked pong
+        self.assertIn("WebSocket close 1001 bye", conn.error)
+        self.assertTrue(conn.transport.closed)
+
+    def test_a_stream_split_anywhere_gives_the_same_messages(self):
+        data = self.stream()
+        step = max(1, len(data) // 300)
+        for cut in list(range(0, 200)) + list(range(200, len(data) + 1, step)):
+            self.check(*self.run_stream([data[:cut], data[cut:]]))
+
+    def test_client_messages_are_masked_binary_frames(self):
+        conn, _ = self.run_stream([self.stream()[:40]])
+        conn.write(b"SEND\n\n\0")
+        conn.write(b"x" * 300)
+        header, payload, long_header, _ = conn.transport.written[-4:]
+        self.assertEqual(header, bytes((0x82, 0x80 | 7)) + b"\0\0\0\0")  # FIN, binary, masked
+        self.assertEqual(payload, b"SEND\n\n\0")  # the zero key leaves it as it is
+        self.assertEqual(long_header, bytes((0x82, 0x80 | 126)) + (300).to_bytes(2, "big")
+                         + b"\0\0\0\0")
+
+
+class WebSocketDriverSmokeTest(unittest.TestCase):
+    """The python driver's fanout and queue over WebSocket (--transport ws)
+    against build/stampede with a websocket listener: a smoke run, not a
+    benchmark. Everything must arrive, as over TCP."""
+
+    broker = None
+
+    @classmethod
+    def setUpClass(cls):
+        if BROKER_SPEC not in (None, "stampede"):
+            raise unittest.SkipTest("runs against build/stampede only")
+        if not os.access(brokers.STAMPEDE, os.X_OK):
+            raise unittest.SkipTest("build/stampede is not built")
+        cls.ws_port = brokers.free_port()
+        cls.wss_port = brokers.free_port()
+        cls.dir = tempfile.TemporaryDirectory()
+        cert, key = (os.path.join(cls.dir.name, n) for n in ("cert.pem", "key.pem"))
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
+                        "/CN=localhost", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True)
+        config = os.path.join(cls.dir.name, "ws.json")
+        with open(config, "w") as f:
+            json.dump({"listeners": [
+                {"name": "stomp", "listen": "127.0.0.1:61613"},
+                {"name": "web", "port": cls.ws_port, "websocket": {"path": "/ws"}},
+                {"name": "web-tls", "port": cls.wss_port, "websocket": {"path": "/ws"},
+                 "tls": {"certificate": cert, "private_key": key}}]}, f)
+        opts = brokers.Options(config=config, log_dir=tempfile.gettempdir())
+        cls.broker = brokers.start("stampede", opts, "smoke-ws")
+        cls.fields = driver_md_fields()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.broker is not None:
+            cls.broker.stop()
+        if cls.broker is not None or hasattr(cls, "dir"):
+            cls.dir.cleanup()
+
+    def run_ws(self, name, transport="ws"):
+        phase = phases.BY_NAME[name]
+        port = self.ws_port if transport == "ws" else self.wss_port
+        ws = dataclasses.replace(self.broker, port=port)
+        params = dict(SMOKE[name], transport=transport, ws_path="/ws")
+        result, status, cmd = loadgen.run("python", phase.scenario, ws, params, timeout=180)
+        self.assertIsNotNone(result, "no JSON from %s (exit %s)" % (" ".join(cmd), status))
+        self.assertEqual(missing_fields(result, self.fields), [])
+        self.assertEqual(result["params"]["transport"], transport)
+        self.assertEqual(result["errors"], 0, result["error_samples"])
+        self.assertFalse(result["timed_out"])
+        self.assertEqual(status, 0)
+        return result
+
+    def test_fanout_over_websocket(self):
+        r = self.run_ws("fanout")
+        self.assertTrue(r["complete"])
+        self.assertEqual((r["published"], r["delivered"], r["missing"]), (500, 2500, 0))
+
+    def test_fanout_over_websocket_on_tls(self):
+        r = self.run_ws("fanout", transport="wss")
+        self.assertTrue(r["complete"])
+        self.assertEqual((r["published"], r["delivered"], r["missing"]), (500, 2500, 0))
+
+    def test_queue_over_websocket(self):
+        r = self.run_ws("queue")
+        self.assertEqual(r["lost"], 0)
+        self.assertEqual(r["consumed"], 2000)
+
+    def test_a_wrong_path_is_a_clear_failure(self):
+        ws = dataclasses.replace(self.broker, port=self.ws_port)
+        result, status, cmd = loadgen.run("python", "fanout", ws,
+                                          dict(SMOKE["fanout"], transport="ws",
+                                               ws_path="/nowhere"), timeout=60)
+        self.assertNotEqual(status, 0)
 
 
 class HarnessRestartTest(unittest.TestCase):
