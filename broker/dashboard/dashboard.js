@@ -505,7 +505,7 @@
     if (given === null) return;
     setToken(given);
     // Out of the address bar and the history, so it is not copied or shared.
-    history.replaceState(null, '', location.pathname + location.search);
+    window.history.replaceState(null, '', location.pathname + location.search);
   }
   function setToken(value) {
     token = value.trim();
