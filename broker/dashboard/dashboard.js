@@ -486,12 +486,61 @@
     previous = now;
     lastSnapshot = snap;
     text($('footer'), `Reading /stats every second · last answer at ${clock(new Date())}`);
-    window.stampedeDashboard = { updates: (window.stampedeDashboard?.updates || 0) + 1, snapshot: snap, rates };
+    const seen = window.stampedeDashboard || {};
+    window.stampedeDashboard = { ...seen, updates: (seen.updates || 0) + 1, snapshot: snap, rates };
   }
 
+  // ---- the admin token ----
+  // The page is static and served to anyone; /stats needs the token. The
+  // token comes from the URL fragment (#token=..., which browsers never send
+  // to the server) or from the form, lives in this tab's sessionStorage only,
+  // and travels as a bearer header.
+  const TOKEN_KEY = 'stampede.admin.token';
+  let token = '';
+  try { token = sessionStorage.getItem(TOKEN_KEY) || ''; } catch (e) { /* storage off: ask each time */ }
+
+  function takeTokenFromFragment() {
+    const params = new URLSearchParams(location.hash.slice(1));
+    const given = params.get('token');
+    if (given === null) return;
+    setToken(given);
+    // Out of the address bar and the history, so it is not copied or shared.
+    window.history.replaceState(null, '', location.pathname + location.search);
+  }
+  function setToken(value) {
+    token = value.trim();
+    try { sessionStorage.setItem(TOKEN_KEY, token); } catch (e) { /* tab memory only */ }
+  }
+  function askForToken(refused) {
+    text($('login-why'), refused
+      ? 'The broker refused this token: enter the admin token (admin.token_file).'
+      : "This broker's admin endpoint needs its token (admin.token_file).");
+    $('login').classList.remove('hidden');
+    $('login-token').focus();
+  }
+  $('login').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    setToken($('login-token').value);
+    $('login-token').value = '';
+    $('login').classList.add('hidden');
+    lastError = '';
+    poll();
+  });
+
+  // Polls until the broker refuses the token; then waits for the form (a
+  // refused token is not retried once a second).
   async function poll() {
     try {
-      const res = await fetch('stats?limit=1000', { cache: 'no-store' });
+      const headers = token ? { Authorization: `Bearer ${token}` } : {};
+      const res = await fetch('stats?limit=1000', { cache: 'no-store', headers });
+      if (res.status === 401) {
+        lastError = 'the admin token is needed';
+        askForToken(token !== '');
+        setStatus();
+        const seen = window.stampedeDashboard || { updates: 0 };
+        window.stampedeDashboard = { ...seen, refused: (seen.refused || 0) + 1 };
+        return;
+      }
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       const snap = await res.json();
       lastGood = performance.now();
@@ -504,6 +553,7 @@
     setTimeout(poll, POLL_MS);
   }
 
+  takeTokenFromFragment();
   setInterval(setStatus, 1000);
   window.addEventListener('resize', () => lastSnapshot && drawCharts(lastSnapshot));
   poll();

@@ -108,14 +108,16 @@ response route(broker_context& ctx, const http::request<http::empty_body>& req,
     if (path == "/healthz") {
         return text(http::status::ok, "ok\n");
     }
+    // The page is static (no figure, no secret in it), so anyone may load
+    // it; its script asks for the token and sends it with each /stats.
+    if (path == "/" || path == "/dashboard") {
+        return dashboard();
+    }
     if (!authorized(ctx.cfg.admin.token, req)) {
         response res = text(http::status::unauthorized,
                             "this endpoint needs 'Authorization: Bearer TOKEN' (admin.token_file)\n");
         res.set(http::field::www_authenticate, "Bearer realm=\"stampede\"");
         return res;
-    }
-    if (path == "/" || path == "/dashboard") {
-        return dashboard();
     }
     if (path != "/stats" && path != "/metrics") {
         return text(http::status::not_found,

@@ -65,6 +65,15 @@ void broker_auth::reload(const config& fresh) {
     } else {
         verifier_.store(std::make_shared<auth::credential_verifier>(users, verifier_options_));
     }
+    generation.fetch_add(1, std::memory_order_release);
+}
+
+void broker_auth::count_denial(auth::permission missing) noexcept {
+    access_denied.fetch_add(1, std::memory_order_relaxed);
+    auto& kind = missing == auth::permission::configure ? denied_configure
+                 : missing == auth::permission::write   ? denied_write
+                                                        : denied_read;
+    kind.fetch_add(1, std::memory_order_relaxed);
 }
 
 void broker_auth::stop() {

@@ -58,6 +58,19 @@ class broker_auth {
     std::atomic<std::uint64_t> logins_throttled{0};  ///< refused at once: the IP is blocked
     std::atomic<std::uint64_t> logins_busy{0};       ///< refused at once: the verifier queue is full
     std::atomic<std::uint64_t> access_denied{0};     ///< frames refused for want of a permission
+    /// access_denied by the permission that was missing (configure, write, read).
+    std::atomic<std::uint64_t> denied_configure{0};
+    std::atomic<std::uint64_t> denied_write{0};
+    std::atomic<std::uint64_t> denied_read{0};
+
+    /// Bumped by every successful reload: sessions compare it with the one
+    /// they connected under and fetch their permissions again when it moved.
+    std::atomic<std::uint64_t> generation{0};
+    std::atomic<std::uint64_t> reloads{0};          ///< SIGHUP reloads that took effect
+    std::atomic<std::uint64_t> reload_failures{0};  ///< ... that kept the old users (logged why)
+
+    /// Counts one denial of `missing` (the total and its kind).
+    void count_denial(auth::permission missing) noexcept;
 
   private:
     auth::verifier_options verifier_options_;

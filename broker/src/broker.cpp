@@ -38,6 +38,24 @@ broker::~broker() {
     stop();
 }
 
+bool broker::reload_auth(const std::function<config()>& read) {
+    if (!ctx_ || !ctx_->auth) {
+        return false;
+    }
+    broker_auth& auth = *ctx_->auth;
+    try {
+        const config fresh = read();
+        auth.reload(fresh);  // parses hashes and compiles patterns: no argon2id run
+    } catch (const std::exception& e) {
+        auth.reload_failures.fetch_add(1, std::memory_order_relaxed);
+        runtime::log::warn("reload: kept the old users and permissions: ", e.what());
+        return false;
+    }
+    auth.reloads.fetch_add(1, std::memory_order_relaxed);
+    runtime::log::info("reload: users and permissions replaced");
+    return true;
+}
+
 const std::string& broker::io_backend() const {
     return rt_->io_backend_name();
 }

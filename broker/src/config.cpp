@@ -551,27 +551,37 @@ void read_root(const json& j, config& c) {
 
 }  // namespace
 
-config parse_config(std::string_view json_text) {
+config parse_config(std::string_view json_text, const parse_options& options) {
     json document;
     try {
         document = json::parse(json_text);
     } catch (const json::parse_error& e) {
         throw config_error(std::string("configuration is not valid JSON: ") + e.what());
     }
+    // `--admin off` wins over the file: a section for an endpoint that will
+    // not run is not read, so nothing in it (an unreadable token file, a
+    // non-loopback address without one) can stop start-up.
+    if (options.admin_off && document.is_object()) {
+        document.erase("admin");
+    }
     config c;
     read_root(document, c);
+    if (options.admin_off) {
+        c.admin.enabled = false;
+        c.admin.required = false;
+    }
     validate(c);
     return c;
 }
 
-config load_config(const std::string& path) {
+config load_config(const std::string& path, const parse_options& options) {
     std::ifstream in(path);
     if (!in) {
         throw config_error("cannot read configuration file '" + path + "'");
     }
     std::stringstream text;
     text << in.rdbuf();
-    return parse_config(text.str());
+    return parse_config(text.str(), options);
 }
 
 namespace {

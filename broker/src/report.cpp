@@ -111,7 +111,13 @@ nlohmann::json compose_snapshot(const broker_context& ctx, const std::vector<nlo
                        {"logins_failed", count(ctx.auth->logins_failed)},
                        {"logins_throttled", count(ctx.auth->logins_throttled)},
                        {"logins_busy", count(ctx.auth->logins_busy)},
-                       {"access_denied", count(ctx.auth->access_denied)}};
+                       {"access_denied", count(ctx.auth->access_denied)},
+                       {"access_denied_by_permission",
+                        {{"configure", count(ctx.auth->denied_configure)},
+                         {"write", count(ctx.auth->denied_write)},
+                         {"read", count(ctx.auth->denied_read)}}},
+                       {"reloads", count(ctx.auth->reloads)},
+                       {"reload_failures", count(ctx.auth->reload_failures)}};
     }
     if (ctx.durable) {
         // The journal's counters (issue 10). `tokens`: durable operations
@@ -249,6 +255,38 @@ nlohmann::json bounded_destinations(const nlohmann::json& all, std::size_t top) 
     return out;
 }
 
+// The login and permission counters (issue 11); absent when the broker has
+// no users or permissions configured, as in /stats.
+void auth_metrics(std::ostringstream& out, const nlohmann::json& snapshot) {
+    const auto it = snapshot.find("auth");
+    if (it == snapshot.end()) {
+        return;
+    }
+    const auto& a = *it;
+    family(out, "stampede_logins_total", "counter",
+           "STOMP logins by outcome: accepted, failed (wrong login or passcode), "
+           "locked_out (refused at once: too many failures from the address), "
+           "busy (refused at once: the verifier queue was full).");
+    for (const auto& [outcome, field] :
+         {std::pair{"accepted", "logins_accepted"}, std::pair{"failed", "logins_failed"},
+          std::pair{"locked_out", "logins_throttled"}, std::pair{"busy", "logins_busy"}}) {
+        out << "stampede_logins_total{outcome=\"" << outcome << "\"} " << a.value(field, 0ULL)
+            << '\n';
+    }
+    family(out, "stampede_permission_denials_total", "counter",
+           "Frames refused for want of a permission, by the permission missing.");
+    const auto kinds = a.value("access_denied_by_permission", nlohmann::json::object());
+    for (const char* kind : {"configure", "write", "read"}) {
+        out << "stampede_permission_denials_total{permission=\"" << kind << "\"} "
+            << kinds.value(kind, 0ULL) << '\n';
+    }
+    family(out, "stampede_auth_reloads_total", "counter",
+           "SIGHUP reloads of the users and permissions: ok, or failed (the old ones kept).");
+    out << "stampede_auth_reloads_total{outcome=\"ok\"} " << a.value("reloads", 0ULL) << '\n';
+    out << "stampede_auth_reloads_total{outcome=\"failed\"} "
+        << a.value("reload_failures", 0ULL) << '\n';
+}
+
 }  // namespace
 
 std::string to_prometheus(const nlohmann::json& snapshot, std::size_t top_destinations) {
@@ -293,6 +331,7 @@ std::string to_prometheus(const nlohmann::json& snapshot, std::size_t top_destin
                 << label_value(d["name"].get<std::string>()) << "\"} " << d[metric.field] << '\n';
         }
     }
+    auth_metrics(out, snapshot);
     family(out, "stampede_fibers", "gauge", "Live fibers by kind.");
     for (const auto& s : snapshot["stacks"]) {
         out << "stampede_fibers{kind=\"" << label_value(s["kind"].get<std::string>()) << "\"} "

@@ -286,6 +286,8 @@ class session : public std::enable_shared_from_this<session>, private connection
     runtime::event auth_answered_;
     bool check_permissions_ = false;  ///< `permissions` configured: every frame is checked
     std::shared_ptr<const auth::vhost_permissions> permissions_;  ///< nullptr: deny all
+    std::uint64_t permissions_generation_ = 0;  ///< broker_auth::generation they came from
+    void follow_permission_reload();
     std::uint64_t next_message_ = 1;
 
     subscription_table subscriptions_;

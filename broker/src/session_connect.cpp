@@ -106,6 +106,7 @@ void session::on_connect(const frame_view& frame) {
     if (!login) {
         return;
     }
+    permissions_generation_ = ctx_.auth->generation.load(std::memory_order_acquire);
     if (const auto table = ctx_.auth->permissions()) {
         check_permissions_ = true;
         permissions_ =
@@ -221,8 +222,24 @@ void session::on_auth_result(auth::verdict verdict) {
 
 // ---- permissions ----
 
+// After a reload (SIGHUP) a connected session's rights are the new file's:
+// one relaxed load per checked frame notices it.
+void session::follow_permission_reload() {
+    const auto now = ctx_.auth->generation.load(std::memory_order_acquire);
+    if (now == permissions_generation_) {
+        return;
+    }
+    permissions_generation_ = now;
+    const auto table = ctx_.auth->permissions();
+    check_permissions_ = table != nullptr;
+    permissions_ = table ? table->find(login_.empty() ? ctx_.cfg.auth.anonymous_login : login_,
+                                       vhost_)
+                         : nullptr;
+}
+
 bool session::permitted(auth::access_mask needed, std::string_view destination,
                         const frame_view& frame) {
+    follow_permission_reload();
     if (!check_permissions_ || needed == 0) {
         return true;
     }
@@ -231,7 +248,7 @@ bool session::permitted(auth::access_mask needed, std::string_view destination,
     if (!missing) {
         return true;
     }
-    ctx_.auth->access_denied.fetch_add(1, std::memory_order_relaxed);
+    ctx_.auth->count_denial(*missing);
     const std::string user = login_.empty() ? ctx_.cfg.auth.anonymous_login : login_;
     fail(auth::denial_message(*missing, escape_for_log(destination), user, vhost_), {}, &frame);
     return false;

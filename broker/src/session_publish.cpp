@@ -68,7 +68,7 @@ result<destination_handle> session::resolve(std::string_view name, bool may_crea
         return from_call_error(reply.error());
     }
     if (reply->refused == errc::destination_rate && !may_configure && within_rate) {
-        ctx_.auth->access_denied.fetch_add(1, std::memory_order_relaxed);
+        ctx_.auth->count_denial(auth::permission::configure);
         return errc::configure_denied;
     }
     if (reply->refused != errc{}) {

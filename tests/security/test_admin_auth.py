@@ -1,13 +1,13 @@
 """Admin endpoint credentials (issue 11): a bearer token from
-admin.token_file guards /stats, /metrics and the dashboard (/healthz stays
-open); a non-loopback admin address without one stops start-up."""
+admin.token_file guards /stats and /metrics (/healthz and the static
+dashboard page stay open; the page's script sends the token); a non-loopback admin address without one stops start-up."""
 
 import http.client
 import os
 import tempfile
 import unittest
 
-from stampede_test import Broker
+from stampede_test import Broker, Client
 from test_auth import start_fails
 
 TOKEN = "s3cret-admin-token-0123456789"
@@ -35,7 +35,7 @@ class AdminTokenTest(unittest.TestCase):
         with Broker(config={"admin": {"token_file": self.token_file}}, admin=True) as broker:
             port = broker.admin_port
             self.assertEqual(get(port, "/healthz")[0], 200)
-            for path in ("/stats", "/metrics", "/"):
+            for path in ("/stats", "/metrics"):
                 with self.subTest(path=path):
                     status, challenge, _ = get(port, path)
                     self.assertEqual(status, 401)
@@ -43,17 +43,57 @@ class AdminTokenTest(unittest.TestCase):
                     self.assertEqual(get(port, path, token="wrong" + TOKEN[5:])[0], 401)
                     self.assertEqual(get(port, path, token=TOKEN)[0], 200)
 
+    def test_the_dashboard_page_is_static_and_holds_no_token(self):
+        # The page loads without credentials (its script asks for the token
+        # and sends it as a bearer header), so it must carry nothing secret.
+        with Broker(config={"admin": {"token_file": self.token_file}}, admin=True) as broker:
+            for path in ("/", "/dashboard"):
+                with self.subTest(path=path):
+                    status, _, body = get(broker.admin_port, path)
+                    self.assertEqual(status, 200)
+                    self.assertIn(b"Authorization", body)  # the script sends the header
+                    self.assertNotIn(TOKEN.encode(), body)
+                    self.assertEqual(body, get(broker.admin_port, path, token=TOKEN)[2])
+
     def test_a_non_loopback_admin_address_needs_a_token(self):
-        status, err = start_fails({"admin": {"listen": "0.0.0.0:0"}})
+        status, err = start_fails({"admin": {"listen": "0.0.0.0:0"}}, admin="0.0.0.0:0")
         self.assertNotEqual(status, 0)
         self.assertIn("admin.token_file", err)
 
     def test_a_short_token_stops_start_up(self):
         with open(self.token_file, "w") as out:
             out.write("short\n")
-        status, err = start_fails({"admin": {"token_file": self.token_file}})
+        status, err = start_fails({"admin": {"token_file": self.token_file}}, admin="127.0.0.1:0")
         self.assertNotEqual(status, 0)
         self.assertIn("at least 16", err)
+
+
+BROKEN_ADMIN_SECTIONS = [
+    {"token_file": "/nonexistent/stampede-token"},
+    {"listen": "0.0.0.0:0"},
+    {"listen": "not an address"},
+    {"no_such_key": 1},
+    "not an object",
+]
+
+
+class AdminOffTest(unittest.TestCase):
+    """`--admin off` overrides the file's admin section, broken or not."""
+
+    def test_a_broken_admin_section_stops_start_up_while_the_endpoint_runs(self):
+        for section in BROKEN_ADMIN_SECTIONS:
+            with self.subTest(section=section):
+                status, err = start_fails({"admin": section}, admin="127.0.0.1:0")
+                self.assertEqual(status, 2, err)
+                self.assertIn("admin", err)
+
+    def test_admin_off_ignores_a_broken_admin_section(self):
+        for section in BROKEN_ADMIN_SECTIONS:
+            with self.subTest(section=section):
+                with Broker(config={"admin": section}, admin=False) as broker:
+                    with Client(broker.port) as c:
+                        c.connect()
+                    self.assertNotIn("admin listening", broker.log())
 
 
 if __name__ == "__main__":

@@ -17,14 +17,15 @@ from stampede_test import (FAST_AUTH, STAMPEDE_BIN, Broker, Client, ConnectionCl
 REFUSED = "authentication failed"
 
 
-def start_fails(config):
-    """Runs the broker on `config`; returns (exit status, stderr) of a refused start."""
+def start_fails(config, admin="off"):
+    """Runs the broker on `config` (`--admin ADMIN`); returns (exit status, stderr)
+    of a refused start."""
     handle, path = tempfile.mkstemp(prefix="stampede-", suffix=".json")
     with os.fdopen(handle, "w") as out:
         json.dump(config, out)
     try:
         done = subprocess.run([STAMPEDE_BIN, "--config", path, "--listen", "127.0.0.1:0",
-                               "--admin", "off"], capture_output=True, text=True, timeout=30)
+                               "--admin", admin], capture_output=True, text=True, timeout=30)
     finally:
         os.unlink(path)
     return done.returncode, done.stderr

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -49,6 +50,14 @@ class broker {
     /// queued frames are written, within shutdown_timeout_ms), then stops the
     /// runtime. Idempotent.
     void stop();
+
+    /// SIGHUP: swaps in the users and permissions of the configuration that
+    /// `read` returns. New logins use the new users; connected sessions keep
+    /// running and their permissions follow the new file from their next
+    /// frame. If `read` throws or the new users or permissions cannot be
+    /// used, the old ones stay and the reason is logged. Counted in /stats
+    /// (auth.reloads, auth.reload_failures). False: the reload failed.
+    bool reload_auth(const std::function<config()>& read);
 
     /// Counters of the broker, every destination and every connection, and
     /// the stack high-water marks by fiber kind, as one JSON document.

@@ -336,12 +336,18 @@ class config_error : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+/// What the command line decides before the file is read.
+struct parse_options {
+    /// `--admin off`: the file's "admin" section is ignored, not validated.
+    bool admin_off = false;
+};
+
 /// Parses a JSON configuration document over the defaults. Throws config_error
 /// for malformed JSON, an unknown key, or a value of the wrong type or range.
-config parse_config(std::string_view json_text);
+config parse_config(std::string_view json_text, const parse_options& options = {});
 
 /// Reads and parses a configuration file (see parse_config).
-config load_config(const std::string& path);
+config load_config(const std::string& path, const parse_options& options = {});
 
 /// Checks cross-field rules (a power of two here, a non-empty list there).
 void validate(const config& c);

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Login flood (issue 11): many connections send wrong-password CONNECTs as
+fast as the broker answers them while a bystander publisher/subscriber pair
+exchanges small messages over a topic. Prints the bystander's throughput and
+round-trip latency (median, p99) without and with the flood, and how many
+wrong logins the verifier pool checked per second (from /stats).
+
+  python3 benchmarks/security/login_flood.py [--seconds 10] [--flooders 32]
+
+STAMPEDE_BIN (default build/stampede). The lockout is switched off and the
+failure delay set to 0 so that the verifier pool, not the throttle, is what
+the flood meets: the worst case for the bystander.
+"""
+
+import argparse
+import os
+import socket
+import statistics
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "support"))
+os.environ.setdefault("STAMPEDE_BIN", os.path.join(HERE, "..", "..", "build", "stampede"))
+
+from stampede_test import Broker, Client, hashed  # noqa: E402
+
+
+def flooder(port, stop, counter):
+    frame = (b"CONNECT\naccept-version:1.2\nhost:/\nlogin:alice\npasscode:wrong\n\n\x00")
+    while not stop.is_set():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+                s.sendall(frame)
+                while s.recv(4096):
+                    pass  # ERROR, then the broker closes
+            counter[0] += 1
+        except OSError:
+            pass
+
+
+def bystander(port, seconds):
+    """Round trips of 100-byte messages, one in flight: (msgs/s, [latency s])."""
+    sub = Client(port)
+    pub = Client(port)
+    sub.connect(login="bob", passcode="pw-bob")
+    pub.connect(login="bob", passcode="pw-bob")
+    sub.subscribe("/topic/bystander", id="s")
+    latencies = []
+    end = time.monotonic() + seconds
+    body = b"x" * 100
+    while time.monotonic() < end:
+        sent = time.monotonic()
+        pub.send_frame("SEND", {"destination": "/topic/bystander"}, body)
+        sub.expect("MESSAGE")
+        latencies.append(time.monotonic() - sent)
+    pub.close()
+    sub.close()
+    return len(latencies) / seconds, latencies
+
+
+def summary(name, rate, lat):
+    lat = sorted(lat)
+    return "%-12s %8.0f msg/s  median %.2f ms  p99 %.2f ms" % (
+        name, rate, statistics.median(lat) * 1e3, lat[int(len(lat) * 0.99)] * 1e3)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--flooders", type=int, default=32)
+    args = ap.parse_args()
+    config = {"users": {"alice": hashed("pw-alice"), "bob": hashed("pw-bob")},
+              "auth": {"failure_delay_ms": 0, "max_failures": 1000000}}
+    with Broker(config=config, admin=True) as broker:
+        quiet_rate, quiet_lat = bystander(broker.port, args.seconds)
+        stop = threading.Event()
+        counter = [0]
+        threads = [threading.Thread(target=flooder, args=(broker.port, stop, counter), daemon=True)
+                   for _ in range(args.flooders)]
+        for t in threads:
+            t.start()
+        time.sleep(1)  # let the flood reach its pace before measuring (not a test)
+        before = broker.stats()["auth"]["logins_failed"]
+        t0 = time.monotonic()
+        flood_rate, flood_lat = bystander(broker.port, args.seconds)
+        checked = broker.stats()["auth"]["logins_failed"] - before
+        elapsed = time.monotonic() - t0
+        stop.set()
+        for t in threads:
+            t.join()
+    print("bystander round trips, %d flooders, %.0f s each:" % (args.flooders, args.seconds))
+    print(summary("no flood", quiet_rate, quiet_lat))
+    print(summary("flood", flood_rate, flood_lat))
+    print("throughput ratio flood/no flood: %.2f" % (flood_rate / quiet_rate))
+    print("verifier pool: %.0f wrong logins checked per second during the flood" %
+          (checked / elapsed))
+
+
+if __name__ == "__main__":
+    main()
