@@ -3,10 +3,26 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+
+#if defined(STAMPEDE_ALLOCATOR_MIMALLOC)
+#include <mimalloc.h>
+#endif
 
 #include "session.hpp"
 #include "stampede/runtime/log.hpp"
+
+#if defined(STAMPEDE_ALLOCATOR_JEMALLOC)
+// jemalloc reads this at start: a background thread purges freed pages after
+// about a second (its default, 10 s of decay, would miss the mark,
+// and without the thread an idle broker never purges at all).
+extern "C" {
+// NOLINTNEXTLINE: jemalloc's documented configuration symbol.
+extern const char* malloc_conf;
+const char* malloc_conf = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0";
+}
+#endif
 
 namespace stampede::broker {
 
@@ -53,14 +69,73 @@ std::size_t resident_bytes() noexcept {
     return read == 2 ? resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)) : 0;
 }
 
+const char* allocator_name() noexcept {
+#if defined(STAMPEDE_ALLOCATOR_JEMALLOC)
+    return "jemalloc";
+#elif defined(STAMPEDE_ALLOCATOR_MIMALLOC)
+    return "mimalloc";
+#else
+    return "glibc";
+#endif
+}
+
+void tune_allocator() noexcept {
+#if !defined(STAMPEDE_ALLOCATOR_JEMALLOC) && !defined(STAMPEDE_ALLOCATOR_MIMALLOC)
+    // No trimming inside free(): the monitor trims on a timer. Setting either
+    // value also pins glibc's mmap threshold, so blocks up to 16 MiB come
+    // from the arenas (and are trimmed with them) rather than from a fresh
+    // mmap, faulted in, on every allocation.
+    ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    ::mallopt(M_MMAP_THRESHOLD, 16 << 20);
+#endif
+}
+
+void give_back_memory() noexcept {
+#if defined(STAMPEDE_ALLOCATOR_MIMALLOC)
+    ::mi_collect(true);
+#elif !defined(STAMPEDE_ALLOCATOR_JEMALLOC)
+    ::malloc_trim(0);
+#endif
+}
+
 namespace {
-// While over the mark, at most one heap trim per this long.
+// At most one give-back per this long: trimming walks the whole heap under
+// the arenas' locks.
 constexpr auto trim_every = std::chrono::seconds(1);
+// Growth over the lowest RSS since the last give-back that is worth one:
+// a quarter more, and at least this.
+constexpr std::size_t trim_slack = 4 * 1024 * 1024;
 }  // namespace
 
 bool memory_monitor::init(runtime::exit_reason&) {
+    tune_allocator();
+    floor_rss_ = last_check_rss_ = resident_bytes();
     send_after(std::chrono::milliseconds(interval_ms_), tick{});
     return true;
+}
+
+// A burst leaves its memory freed but resident (in glibc's arenas, once
+// free() no longer trims). Once RSS stands well above its floor and has
+// stopped growing since the last check, the burst is over: give it back.
+// A steady load that holds its memory pays for one give-back, then the floor
+// rises to it.
+std::size_t memory_monitor::after_burst_check(std::size_t rss, runtime::time_point now) {
+    if (now - last_check_ < trim_every) {
+        return rss;
+    }
+    last_check_ = now;
+    const bool grown = rss > floor_rss_ + floor_rss_ / 4 + trim_slack;
+    const bool settled = rss <= last_check_rss_ + last_check_rss_ / 64;
+    last_check_rss_ = rss;
+    if (grown && settled) {
+        give_back_memory();
+        last_trim_ = now;
+        rss = resident_bytes();
+        floor_rss_ = last_check_rss_ = rss;
+    } else {
+        floor_rss_ = std::min(floor_rss_, rss);
+    }
+    return rss;
 }
 
 void memory_monitor::handle_info(tick&) {
@@ -68,12 +143,12 @@ void memory_monitor::handle_info(tick&) {
     const runtime::time_point now = runtime::clock::now();
     if (rss > high_water_ && now - last_trim_ >= trim_every) {
         // Memory freed since (a queue drained, say) may still be resident in
-        // the allocator; hand it back before deciding. Not on every tick:
-        // trimming walks the whole heap under the arenas' locks.
-        ::malloc_trim(0);
+        // the allocator; hand it back before deciding.
+        give_back_memory();
         last_trim_ = now;
         rss = resident_bytes();
     }
+    rss = after_burst_check(rss, now);
     const bool over = rss > high_water_;
     if (over != alarm_.load(std::memory_order_relaxed)) {
         alarm_.store(over, std::memory_order_release);
