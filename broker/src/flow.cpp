@@ -102,40 +102,53 @@ namespace {
 // At most one give-back per this long: trimming walks the whole heap under
 // the arenas' locks.
 constexpr auto trim_every = std::chrono::seconds(1);
-// Growth over the lowest RSS since the last give-back that is worth one:
-// a quarter more, and at least this.
+// Freed memory still resident that is worth a give-back.
 constexpr std::size_t trim_slack = 4 * 1024 * 1024;
+
+/// Bytes the program holds from the allocator (live blocks), or 0 when the
+/// allocator does not say (jemalloc and mimalloc return memory themselves).
+std::size_t allocated_bytes() noexcept {
+#if !defined(STAMPEDE_ALLOCATOR_JEMALLOC) && !defined(STAMPEDE_ALLOCATOR_MIMALLOC)
+    const struct mallinfo2 info = ::mallinfo2();
+    return info.uordblks + info.hblkhd;
+#else
+    return 0;
+#endif
+}
 }  // namespace
 
 bool memory_monitor::init(runtime::exit_reason&) {
     tune_allocator();
-    floor_rss_ = last_check_rss_ = resident_bytes();
+    // What is resident besides the heap's live blocks (code, stacks, rings):
+    // RSS above that plus the live blocks is freed memory glibc still holds.
+    const std::size_t rss = resident_bytes();
+    const std::size_t live = allocated_bytes();
+    floor_rss_ = rss > live ? rss - live : 0;
     send_after(std::chrono::milliseconds(interval_ms_), tick{});
     return true;
 }
 
 // A burst leaves its memory freed but resident (in glibc's arenas, once
-// free() no longer trims). Once RSS stands well above its floor and has
-// stopped growing since the last check, the burst is over: give it back.
-// A steady load that holds its memory pays for one give-back, then the floor
-// rises to it.
+// free() no longer trims). Once a second: if RSS exceeds the live blocks plus
+// the rest of the process by more than the slack, give the freed part back.
+// RSS alone cannot tell: a queue still draining holds it too.
 std::size_t memory_monitor::after_burst_check(std::size_t rss, runtime::time_point now) {
-    if (now - last_check_ < trim_every) {
+    if (now - last_check_ < trim_every || now - last_trim_ < trim_every) {
         return rss;
     }
     last_check_ = now;
-    const bool grown = rss > floor_rss_ + floor_rss_ / 4 + trim_slack;
-    const bool settled = rss <= last_check_rss_ + last_check_rss_ / 64;
-    last_check_rss_ = rss;
-    if (grown && settled) {
-        give_back_memory();
-        last_trim_ = now;
-        rss = resident_bytes();
-        floor_rss_ = last_check_rss_ = rss;
-    } else {
-        floor_rss_ = std::min(floor_rss_, rss);
+    const std::size_t live = allocated_bytes();
+    if (live == 0 || rss <= floor_rss_ + live + trim_slack) {
+        return rss;
     }
-    return rss;
+    give_back_memory();
+    last_trim_ = now;
+    // What stayed is the new estimate of the rest (more connections mean more
+    // stacks; heap pages split between live blocks cannot go back either), so
+    // a load that holds it does not pay for a trim every second.
+    const std::size_t after = resident_bytes();
+    floor_rss_ = after > live ? after - live : 0;
+    return after;
 }
 
 void memory_monitor::handle_info(tick&) {

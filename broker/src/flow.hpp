@@ -90,8 +90,8 @@ class gate_waiters {
 
 /// Checks the broker's resident memory every check_interval_ms and raises the
 /// memory alarm (which holds publishers) above the high-water mark. Once a
-/// second it also gives freed memory back to the system when RSS has grown
-/// since the last time and stopped growing (a burst is over): see
+/// second it also gives freed memory back to the system when more than a
+/// few MiB of it is still resident (a burst is over, or draining): see
 /// give_back_memory() and NOTES.md "Memory after a burst (issue 14)".
 class memory_monitor : public runtime::gen_server<memory_monitor> {
   public:
@@ -112,8 +112,7 @@ class memory_monitor : public runtime::gen_server<memory_monitor> {
     std::uint32_t interval_ms_;
     runtime::time_point last_trim_{};
     runtime::time_point last_check_{};
-    std::size_t floor_rss_ = 0;       ///< lowest RSS seen since the last give-back
-    std::size_t last_check_rss_ = 0;  ///< RSS at the previous once-a-second check
+    std::size_t floor_rss_ = 0;  ///< RSS that is not live heap blocks (code, stacks), after the last trim
 };
 
 /// Resident set size of this process, in bytes (from /proc/self/statm).
