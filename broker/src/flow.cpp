@@ -81,11 +81,15 @@ const char* allocator_name() noexcept {
 
 void tune_allocator() noexcept {
 #if !defined(STAMPEDE_ALLOCATOR_JEMALLOC) && !defined(STAMPEDE_ALLOCATOR_MIMALLOC)
-    // No trimming inside free(): the monitor trims on a timer. Setting either
-    // value also pins glibc's mmap threshold, so blocks up to 16 MiB come
-    // from the arenas (and are trimmed with them) rather than from a fresh
-    // mmap, faulted in, on every allocation.
-    ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    // free() trims an arena's top only once 8 MiB of it are free (the default
+    // 128 KiB made a 64 KiB fan-out to 10-100 subscribers fault its buffers
+    // back in on every message), and the monitor returns the free chunks
+    // inside the heaps (malloc_trim). Not higher: malloc_trim cannot shrink
+    // the top of a thread's arena, only free() can, so a 1 GiB threshold
+    // left a drained burst resident there. Setting either value also pins
+    // glibc's mmap threshold, so blocks up to 16 MiB come from the arenas
+    // rather than from a fresh mmap, faulted in, on every allocation.
+    ::mallopt(M_TRIM_THRESHOLD, 8 << 20);
     ::mallopt(M_MMAP_THRESHOLD, 16 << 20);
 #endif
 }
