@@ -123,9 +123,9 @@ std::size_t resident_bytes() noexcept;
 const char* allocator_name() noexcept;
 
 /// Sets the allocator up for the broker, once, before the load: with glibc,
-/// free() no longer trims the heap top (a 64 KiB fan-out then faulted its
-/// pages back on every message) and mid-size blocks stay in the arenas;
-/// memory goes back to the system from give_back_memory() instead. Nothing
+/// free() trims an arena's top only past 8 MiB (at 128 KiB a 64 KiB fan-out
+/// faulted its pages back on every message) and mid-size blocks stay in the
+/// arenas; the free chunks inside the heaps go back from give_back_memory(). Nothing
 /// to do for jemalloc (its malloc_conf is compiled in) or mimalloc.
 void tune_allocator() noexcept;
 
