@@ -2,6 +2,7 @@
 // MESSAGE for K subscribers, without sockets.
 //
 //   bench_fanout_one [--quick] [--reps R] [--rep-ms MS] [--drain-bytes N] [--no-trim]
+//                    [--untuned] [--body-bytes N]
 //
 // Prints one JSON document. For K in {1, 10, 100, 1000} subscribers, bodies
 // of 64 B, 1 KiB, 4 KiB and 64 KiB, and both fan-out modes:
@@ -26,9 +27,11 @@
 // (every writer keeps up and drains after each message) and 32 KiB (writers
 // take batches); --drain-bytes N runs only N.
 //
-// Each cell runs in a fresh child process. --no-trim sets glibc's
-// M_TRIM_THRESHOLD to 1 GiB there, to tell the page faults of a trimmed heap
-// from the work itself (a diagnosis; the broker runs with the default).
+// Each cell runs in a fresh child process, with the allocator set up as the
+// broker sets it up (broker::tune_allocator(), issue 14). --untuned leaves
+// malloc as it comes (glibc then trims its heap top inside free(), and a
+// 64 KiB fan-out faults the pages back on every message); --no-trim sets
+// glibc's M_TRIM_THRESHOLD to 1 GiB, to tell those faults from the work.
 //
 // Left out: building the message from the SEND (once per publish, not per
 // delivery), the topic -> relay cast, the writer fiber's wake-up and the
@@ -46,6 +49,7 @@
 #include <thread>
 #include <vector>
 
+#include "flow.hpp"
 #include "message.hpp"
 #include "micro_support.hpp"
 #include "outbound.hpp"
@@ -248,6 +252,8 @@ struct settings {
     /// Drain a queue holding at least this many bytes; 1: every queue after every fan-out.
     std::vector<std::size_t> drain_policies = {1, 32 * 1024};
     bool no_trim = false;  ///< glibc never gives the heap top back (diagnosis only)
+    bool untuned = false;  ///< malloc as it comes, without broker::tune_allocator()
+    std::vector<std::size_t> body_sizes{64, 1024, 4096, 65536};  ///< --body-bytes N: only N
     bool quick = false;
 };
 
@@ -361,6 +367,8 @@ std::vector<double> measure_cell(const cell_params& p, const settings& s) {
     std::thread([] {}).join();
     if (s.no_trim) {
         ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    } else if (!s.untuned) {
+        broker::tune_allocator();  // as the broker's memory monitor does at start
     }
     cell c = make_cell(p);
     cell_result r;
@@ -449,6 +457,8 @@ void write_config(json_writer& j, const settings& s) {
     j.field("message_id", "<session id>-<delivery number>, session ids 1..K");
     j.field("subscription_id", "sub-<index>");
     j.field("malloc_trim_disabled", s.no_trim);
+    j.field("allocator", broker::allocator_name());
+    j.field("allocator_tuned_as_broker", !s.no_trim && !s.untuned);
     j.field("cells_in_fresh_child_processes", true);
     j.close_object();
 }
@@ -484,8 +494,13 @@ settings parse_settings(int argc, char** argv) {
     if (const double d = option_number(argc, argv, "--drain-bytes", 0); d >= 1) {
         s.drain_policies = {static_cast<std::size_t>(d)};
     }
+    if (const double b = option_number(argc, argv, "--body-bytes", 0); b >= 1) {
+        s.body_sizes = {static_cast<std::size_t>(b)};
+    }
     s.no_trim = std::any_of(argv + 1, argv + argc,
                             [](const char* a) { return std::string_view(a) == "--no-trim"; });
+    s.untuned = std::any_of(argv + 1, argv + argc,
+                            [](const char* a) { return std::string_view(a) == "--untuned"; });
     return s;
 }
 
@@ -494,7 +509,7 @@ std::vector<cell_result> run_all(const settings& s) {
     for (const std::size_t drain_bytes : s.drain_policies) {
         for (const bool shared : {false, true}) {
             for (const std::size_t k : {1, 10, 100, 1000}) {
-                for (const std::size_t size : {64, 1024, 4096, 65536}) {
+                for (const std::size_t size : s.body_sizes) {
                     results.push_back(run_cell({shared, k, size, drain_bytes}, s));
                     progress(
                         "drain %zu %s K=%zu body=%zu: median %.1f ns/delivery", drain_bytes,

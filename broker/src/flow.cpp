@@ -3,10 +3,26 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+
+#if defined(STAMPEDE_ALLOCATOR_MIMALLOC)
+#include <mimalloc.h>
+#endif
 
 #include "session.hpp"
 #include "stampede/runtime/log.hpp"
+
+#if defined(STAMPEDE_ALLOCATOR_JEMALLOC)
+// jemalloc reads this at start: a background thread purges freed pages after
+// about a second (its default, 10 s of decay, would miss the mark,
+// and without the thread an idle broker never purges at all).
+extern "C" {
+// NOLINTNEXTLINE: jemalloc's documented configuration symbol.
+extern const char* malloc_conf;
+const char* malloc_conf = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0";
+}
+#endif
 
 namespace stampede::broker {
 
@@ -53,14 +69,90 @@ std::size_t resident_bytes() noexcept {
     return read == 2 ? resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)) : 0;
 }
 
+const char* allocator_name() noexcept {
+#if defined(STAMPEDE_ALLOCATOR_JEMALLOC)
+    return "jemalloc";
+#elif defined(STAMPEDE_ALLOCATOR_MIMALLOC)
+    return "mimalloc";
+#else
+    return "glibc";
+#endif
+}
+
+void tune_allocator() noexcept {
+#if !defined(STAMPEDE_ALLOCATOR_JEMALLOC) && !defined(STAMPEDE_ALLOCATOR_MIMALLOC)
+    // free() trims an arena's top only once 8 MiB of it are free (the default
+    // 128 KiB made a 64 KiB fan-out to 10-100 subscribers fault its buffers
+    // back in on every message), and the monitor returns the free chunks
+    // inside the heaps (malloc_trim). Not higher: malloc_trim cannot shrink
+    // the top of a thread's arena, only free() can, so a 1 GiB threshold
+    // left a drained burst resident there. Setting either value also pins
+    // glibc's mmap threshold, so blocks up to 16 MiB come from the arenas
+    // rather than from a fresh mmap, faulted in, on every allocation.
+    ::mallopt(M_TRIM_THRESHOLD, 8 << 20);
+    ::mallopt(M_MMAP_THRESHOLD, 16 << 20);
+#endif
+}
+
+void give_back_memory() noexcept {
+#if defined(STAMPEDE_ALLOCATOR_MIMALLOC)
+    ::mi_collect(true);
+#elif !defined(STAMPEDE_ALLOCATOR_JEMALLOC)
+    ::malloc_trim(0);
+#endif
+}
+
 namespace {
-// While over the mark, at most one heap trim per this long.
+// At most one give-back per this long: trimming walks the whole heap under
+// the arenas' locks.
 constexpr auto trim_every = std::chrono::seconds(1);
+// Freed memory still resident that is worth a give-back.
+constexpr std::size_t trim_slack = 4 * 1024 * 1024;
+
+/// Bytes the program holds from the allocator (live blocks), or 0 when the
+/// allocator does not say (jemalloc and mimalloc return memory themselves).
+std::size_t allocated_bytes() noexcept {
+#if !defined(STAMPEDE_ALLOCATOR_JEMALLOC) && !defined(STAMPEDE_ALLOCATOR_MIMALLOC)
+    const struct mallinfo2 info = ::mallinfo2();
+    return info.uordblks + info.hblkhd;
+#else
+    return 0;
+#endif
+}
 }  // namespace
 
 bool memory_monitor::init(runtime::exit_reason&) {
+    tune_allocator();
+    // What is resident besides the heap's live blocks (code, stacks, rings):
+    // RSS above that plus the live blocks is freed memory glibc still holds.
+    const std::size_t rss = resident_bytes();
+    const std::size_t live = allocated_bytes();
+    floor_rss_ = rss > live ? rss - live : 0;
     send_after(std::chrono::milliseconds(interval_ms_), tick{});
     return true;
+}
+
+// A burst leaves its memory freed but resident (in glibc's arenas, once
+// free() no longer trims). Once a second: if RSS exceeds the live blocks plus
+// the rest of the process by more than the slack, give the freed part back.
+// RSS alone cannot tell: a queue still draining holds it too.
+std::size_t memory_monitor::after_burst_check(std::size_t rss, runtime::time_point now) {
+    if (now - last_check_ < trim_every || now - last_trim_ < trim_every) {
+        return rss;
+    }
+    last_check_ = now;
+    const std::size_t live = allocated_bytes();
+    if (live == 0 || rss <= floor_rss_ + live + trim_slack) {
+        return rss;
+    }
+    give_back_memory();
+    last_trim_ = now;
+    // What stayed is the new estimate of the rest (more connections mean more
+    // stacks; heap pages split between live blocks cannot go back either), so
+    // a load that holds it does not pay for a trim every second.
+    const std::size_t after = resident_bytes();
+    floor_rss_ = after > live ? after - live : 0;
+    return after;
 }
 
 void memory_monitor::handle_info(tick&) {
@@ -68,12 +160,12 @@ void memory_monitor::handle_info(tick&) {
     const runtime::time_point now = runtime::clock::now();
     if (rss > high_water_ && now - last_trim_ >= trim_every) {
         // Memory freed since (a queue drained, say) may still be resident in
-        // the allocator; hand it back before deciding. Not on every tick:
-        // trimming walks the whole heap under the arenas' locks.
-        ::malloc_trim(0);
+        // the allocator; hand it back before deciding.
+        give_back_memory();
         last_trim_ = now;
         rss = resident_bytes();
     }
+    rss = after_burst_check(rss, now);
     const bool over = rss > high_water_;
     if (over != alarm_.load(std::memory_order_relaxed)) {
         alarm_.store(over, std::memory_order_release);

@@ -89,7 +89,10 @@ class gate_waiters {
 };
 
 /// Checks the broker's resident memory every check_interval_ms and raises the
-/// memory alarm (which holds publishers) above the high-water mark.
+/// memory alarm (which holds publishers) above the high-water mark. Once a
+/// second it also gives freed memory back to the system when more than a
+/// few MiB of it is still resident (a burst is over, or draining): see
+/// give_back_memory() and NOTES.md "Memory after a burst (issue 14)".
 class memory_monitor : public runtime::gen_server<memory_monitor> {
   public:
     struct tick {};
@@ -101,13 +104,34 @@ class memory_monitor : public runtime::gen_server<memory_monitor> {
     void handle_info(tick&);
 
   private:
+    /// The once-a-second check: returns the RSS after it (lower if it trimmed).
+    std::size_t after_burst_check(std::size_t rss, runtime::time_point now);
+
     std::atomic<bool>& alarm_;
     std::size_t high_water_;
     std::uint32_t interval_ms_;
     runtime::time_point last_trim_{};
+    runtime::time_point last_check_{};
+    std::size_t floor_rss_ = 0;  ///< RSS that is not live heap blocks (code, stacks), after the last trim
 };
 
 /// Resident set size of this process, in bytes (from /proc/self/statm).
 std::size_t resident_bytes() noexcept;
+
+/// The allocator this build links (STAMPEDE_ALLOCATOR): "glibc", "jemalloc"
+/// or "mimalloc".
+const char* allocator_name() noexcept;
+
+/// Sets the allocator up for the broker, once, before the load: with glibc,
+/// free() trims an arena's top only past 8 MiB (at 128 KiB a 64 KiB fan-out
+/// faulted its pages back on every message) and mid-size blocks stay in the
+/// arenas; the free chunks inside the heaps go back from give_back_memory(). Nothing
+/// to do for jemalloc (its malloc_conf is compiled in) or mimalloc.
+void tune_allocator() noexcept;
+
+/// Hands freed memory back to the system: malloc_trim(0) with glibc (walks
+/// every arena under its lock: at most once a second, from the monitor);
+/// jemalloc's background thread purges on its own; mi_collect with mimalloc.
+void give_back_memory() noexcept;
 
 }  // namespace stampede::broker

@@ -157,6 +157,8 @@ class queue_store {
     void fire(const timer_ref& t, epoch_ms now, std::vector<stored_message>& expired,
               std::size_t& made_ready);
     void sweep_if_needed();
+    /// Frees the slot vectors of a drained store that grew past a floor.
+    void shrink_if_drained();
     /// The index in level `level` of the first element whose sequence is above `after`.
     std::size_t first_after(std::uint8_t level, std::uint64_t after) const;
 
