@@ -106,6 +106,8 @@ namespace {
 // At most one give-back per this long: trimming walks the whole heap under
 // the arenas' locks.
 constexpr auto trim_every = std::chrono::seconds(1);
+// The longest wait between give-backs while a load keeps faulting them in.
+constexpr auto max_trim_interval = std::chrono::seconds(64);
 // Freed memory still resident that is worth a give-back.
 constexpr std::size_t trim_slack = 4 * 1024 * 1024;
 
@@ -137,16 +139,36 @@ bool memory_monitor::init(runtime::exit_reason&) {
 // the rest of the process by more than the slack, give the freed part back.
 // RSS alone cannot tell: a queue still draining holds it too.
 std::size_t memory_monitor::after_burst_check(std::size_t rss, runtime::time_point now) {
-    if (now - last_check_ < trim_every || now - last_trim_ < trim_every) {
+    if (now - last_check_ < trim_every || now - last_trim_ < trim_interval_) {
         return rss;
     }
     last_check_ = now;
     const std::size_t live = allocated_bytes();
+    // Only once the heap has settled: a trim while messages flow hands back
+    // pages the next second's deliveries fault in again (a 50-subscriber
+    // fan-out ran at half speed with a trim every second). Live blocks that
+    // moved by more than a sixteenth (or 1 MiB) since the last check mean the
+    // broker is still busy; a drained burst stops moving.
+    const std::size_t moved = live > last_live_ ? live - last_live_ : last_live_ - live;
+    last_live_ = live;
+    if (moved > std::max<std::size_t>(1 << 20, live / 16)) {
+        return rss;
+    }
     if (live == 0 || rss <= floor_rss_ + live + trim_slack) {
         return rss;
     }
+    // A load that faulted most of the last give-back in again is still
+    // running: wait twice as long before the next one (up to a minute), so
+    // a steady fan-out pays for a trim rarely, not every second.
+    if (freed_last_ > 0 && rss > rss_after_trim_ + freed_last_ / 2) {
+        trim_interval_ = std::min<runtime::duration>(trim_interval_ * 2, max_trim_interval);
+    } else {
+        trim_interval_ = trim_every;
+    }
     give_back_memory();
     last_trim_ = now;
+    rss_after_trim_ = resident_bytes();
+    freed_last_ = rss > rss_after_trim_ ? rss - rss_after_trim_ : 0;
     // What stayed is the new estimate of the rest (more connections mean more
     // stacks; heap pages split between live blocks cannot go back either), so
     // a load that holds it does not pay for a trim every second.
