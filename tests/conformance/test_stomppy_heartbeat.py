@@ -28,6 +28,14 @@ class HeartbeatCases(StompPyCase):
         kwargs.setdefault("heart_beat_receive_scale", 3.0)
         return StompPyCase.open(self, **kwargs)
 
+    def wait_broker_time(self, periods):
+        """Waits for `periods` of the broker's 200 ms heart-beats on a
+        connection of its own: the broker's clock, not the test's, so a slow
+        broker makes the window longer rather than the check emptier."""
+        _, clock = self.open(heartbeats=(0, 200))
+        clock.wait(lambda: clock.heartbeats >= periods, "%d broker heart-beats" % periods,
+                   timeout=60)
+
     def assert_alive(self, conn, recorder):
         """The broker still serves `conn`: a message it sends reaches an
         observer on another connection, and it saw no ERROR or close."""
@@ -120,23 +128,24 @@ class HeartbeatCases(StompPyCase):
 
     def test_no_beats_when_the_client_asks_for_none(self):
         conn, recorder = self.open(heartbeats=(0, 0))
-        time.sleep(0.5)  # five of the broker's 100 ms periods
+        self.wait_broker_time(5)  # a second of the broker's time
         self.assertEqual(recorder.heartbeats, 0)
         self.assert_alive(conn, recorder)
 
     def test_client_beats_keep_a_quiet_connection_alive(self):
         # The broker expects traffic every max(600, 100) ms and would close
         # after 1.2 s of silence (stomp.py beating every 600 ms has 600 ms of
-        # room on a loaded machine); stay quiet for two and a half times that.
+        # room on a loaded machine); stay quiet for two and a half times that,
+        # counted in the broker's own heart-beats.
         conn, recorder = self.open(heartbeats=(600, 0))
-        time.sleep(3.0)
+        self.wait_broker_time(15)
         self.assertEqual(recorder.disconnects, 0, recorder.describe())
         self.assert_alive(conn, recorder)
 
     def test_both_directions_together(self):
         conn, recorder = self.open(heartbeats=(600, 200))  # closed after 1.2 s silent
-        time.sleep(2.5)
-        self.assertGreaterEqual(recorder.heartbeats, 2)
+        # Twice the drop window, counted in the beats this connection gets.
+        recorder.wait(lambda: recorder.heartbeats >= 12, "twelve heart-beats", timeout=60)
         self.assertEqual(recorder.heartbeat_timeouts, 0)
         self.assert_alive(conn, recorder)
 
