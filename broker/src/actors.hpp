@@ -90,6 +90,9 @@ struct destination_idle {
 };
 /// From the registry: nobody uses you; stop if you are still empty.
 struct reclaim {};
+/// From the registry: your idle report came while a connection still holds
+/// you, so you stay. Counted, so a test can wait for a refusal it can see.
+struct reclaim_refused {};
 
 /// A publisher is waiting for the destination's gate to open.
 struct await_gate {

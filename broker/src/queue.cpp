@@ -596,6 +596,7 @@ void queue_actor::handle_info(fairness_retry&) {
 // ---- idling and deletion ----
 
 void queue_actor::handle_info(runtime::receive_timeout&) {
+    ++counters_.idle_checks;
     if (store_.empty() && unacked_.empty() && consumers_.empty() && browsers_.empty()) {
         ctx_.registries[shard_].cast(destination_idle{key_, self().id()});
     }

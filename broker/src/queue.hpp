@@ -52,6 +52,7 @@ class queue_actor : public runtime::gen_server<queue_actor> {
     void handle_cast(remove_consumer& remove);
     void handle_cast(settle& done);
     void handle_cast(reclaim&);
+    void handle_cast(reclaim_refused&) { ++counters_.reclaim_refusals; }
     void handle_cast(temporary_deleted&);
     void handle_cast(await_gate& waiting);
     void handle_info(runtime::down& gone);

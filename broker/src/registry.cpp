@@ -90,7 +90,7 @@ void registry_actor::handle_cast(release_destination& release) {
 
 void registry_actor::handle_cast(destination_idle& idle) {
     const auto it = entries_.find(idle.key);
-    if (it == entries_.end() || it->second.users > 0) {
+    if (it == entries_.end()) {
         return;
     }
     const destination_handle& handle = it->second.handle;
@@ -98,6 +98,14 @@ void registry_actor::handle_cast(destination_idle& idle) {
         handle.kind == destination_kind::topic ? handle.topic.id() : handle.queue.id();
     if (current != idle.actor) {
         return;  // an older instance's report
+    }
+    if (it->second.users > 0) {
+        if (handle.kind == destination_kind::topic) {
+            handle.topic.cast(reclaim_refused{});
+        } else {
+            handle.queue.cast(reclaim_refused{});
+        }
+        return;
     }
     remove(it);
 }

@@ -31,7 +31,9 @@ nlohmann::json to_json(const destination_counters& c) {
             {"depth_bytes", c.depth_bytes},
             {"unacked", c.unacked},
             {"subscribers", c.subscribers},
-            {"held_publishers", c.held_publishers}};
+            {"held_publishers", c.held_publishers},
+            {"idle_checks", c.idle_checks},
+            {"reclaim_refusals", c.reclaim_refusals}};
 }
 
 // Bytes written to the socket that its peer has not taken yet: kernel memory

@@ -32,6 +32,8 @@ struct destination_counters {
     std::uint64_t unacked = 0;
     std::uint64_t subscribers = 0;      ///< topic subscribers or queue consumers
     std::uint64_t held_publishers = 0;  ///< publishers waiting for its gate to open
+    std::uint64_t idle_checks = 0;      ///< idle periods it has seen (reclaimable or not)
+    std::uint64_t reclaim_refusals = 0; ///< idle reports the registry refused: still in use
 };
 
 /// Counters of one connection, kept by its session.

@@ -221,6 +221,7 @@ void topic_actor::handle_cast(detach_relay& detach) {
 }
 
 void topic_actor::handle_info(runtime::receive_timeout&) {
+    ++counters_.idle_checks;
     if (relays_.empty() && delayed_.empty() && durables_.empty()) {
         ctx_.registries[shard_].cast(destination_idle{key_, self().id()});
     }

@@ -44,6 +44,7 @@ class topic_actor : public runtime::gen_server<topic_actor> {
     void handle_cast(await_gate& waiting);
     void handle_cast(dropped_for_slow_consumer& dropped) { counters_.dropped += dropped.messages; }
     void handle_cast(reclaim&);
+    void handle_cast(reclaim_refused&) { ++counters_.reclaim_refusals; }
     void handle_cast(temporary_deleted&);
     void handle_info(runtime::receive_timeout&);
     /// Durable subscriptions (durable.hpp): queues fed whatever they select.

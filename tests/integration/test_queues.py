@@ -331,13 +331,14 @@ class ReclaimTest(BrokerCase):
         pub = self.connected()
         publish(pub, destination, 3)
         pub.disconnect()
-        # Ten idle periods with nobody attached: the messages hold it.
-        deadline = time.monotonic() + 1.5
-        while time.monotonic() < deadline:
+        # Ten idle periods, counted by the queue itself, with nobody attached:
+        # the messages hold it.
+        def ten_idle_periods():
             stats = self.broker.destination_stats(destination)
             self.assertIsNotNone(stats, "a queue holding messages was reclaimed")
             self.assertEqual(stats["depth"], 3)
-            time.sleep(0.1)
+            return stats["idle_checks"] >= 10
+        self.wait_for(ten_idle_periods, "the queue has seen ten idle periods", timeout=30)
         sub = self.connected()
         sub.subscribe(destination)
         self.assertEqual([m.body for m in drain_messages(sub, 3)], [b"m0", b"m1", b"m2"])
@@ -350,8 +351,13 @@ class ReclaimTest(BrokerCase):
         sub.subscribe(destination)
         sub.expect("MESSAGE")
         sub.disconnect()
-        time.sleep(0.6)  # four idle periods
-        self.assertTrue(self.present(destination), "reclaimed while a connection holds it")
+        # The queue reports itself idle; the registry refuses while the holder
+        # holds it, and tells the queue so (counted: the barrier).
+        def refused_twice():
+            stats = self.broker.destination_stats(destination)
+            self.assertIsNotNone(stats, "reclaimed while a connection holds it")
+            return stats["reclaim_refusals"] >= 2
+        self.wait_for(refused_twice, "the registry has refused to reclaim it twice", timeout=30)
         holder.disconnect()
         self.wait_for(lambda: not self.present(destination), "it is reclaimed once let go")
 
