@@ -2,6 +2,10 @@
 # Installs what Stampede needs (only what is missing) and builds it.
 #
 #   scripts/setup.sh [--sanitize=address|thread] [--debug] [--build-dir DIR] [--no-build]
+#                    [--for-tests]
+#
+# --for-tests builds what the tests need and skips the micro benchmarks
+# (build/benchmarks/micro/bench_*; about half of the compile time).
 #
 # Idempotent: on a machine that is already set up it checks the packages,
 # lets ninja find nothing to do, and returns in seconds.
@@ -12,6 +16,7 @@ sanitize=""
 build_type=Release
 build_dir=""
 do_build=1
+micro_benchmarks=1
 
 for arg in "$@"; do
     case "$arg" in
@@ -20,7 +25,8 @@ for arg in "$@"; do
         --debug) build_type=Debug ;;
         --build-dir=*) build_dir=${arg#--build-dir=} ;;
         --no-build) do_build=0 ;;
-        -h|--help) sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --for-tests) micro_benchmarks=0 ;;
+        -h|--help) sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "setup.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -118,3 +124,6 @@ if [ ! -f "$build_dir/CMakeCache.txt" ]; then
         -DCMAKE_BUILD_TYPE="$build_type" -DSTAMPEDE_SANITIZE="$sanitize"
 fi
 cmake --build "$build_dir" --parallel "$(nproc)"
+if [ "$micro_benchmarks" -eq 1 ]; then
+    cmake --build "$build_dir" --parallel "$(nproc)" --target micro_benchmarks
+fi

@@ -24,7 +24,7 @@ for arg in "$@"; do
     esac
 done
 
-"$root/scripts/setup.sh" "${setup_args[@]}"
+"$root/scripts/setup.sh" --for-tests "${setup_args[@]}"
 
 # Tests run in parallel, one per core (STAMPEDE_TEST_JOBS overrides): each
 # starts its own broker on a kernel-chosen port, and most of a suite's time is
