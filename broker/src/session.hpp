@@ -276,6 +276,9 @@ class session : public std::enable_shared_from_this<session>, private connection
 
     // Connection state.
     bool connected_ = false;
+    // A CONNECT has arrived: from then on its own checks (the verifier, a
+    // failed login's delay) answer it, not limits.connect_timeout_ms.
+    bool connect_seen_ = false;
     bool counted_unauthenticated_ = false;
     protocol::version version_ = protocol::version::v1_0;
     heartbeat_schedule heartbeats_{{}};

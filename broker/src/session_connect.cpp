@@ -61,6 +61,7 @@ std::optional<std::string> choose_vhost(const config& cfg, std::optional<std::st
 }  // namespace
 
 void session::on_connect(const frame_view& frame) {
+    connect_seen_ = true;
     // Over WebSocket the subprotocol fixes the version (RabbitMQ's web-stomp
     // does the same): the client must also accept it in CONNECT.
     const std::string_view fixed = subprotocol_version(conn_.stream());
@@ -312,7 +313,7 @@ std::optional<std::uint32_t> session::on_heartbeat_check_tick() {
 }
 
 void session::on_connect_deadline() {
-    if (!connected_ && !conn_.closing()) {
+    if (!connected_ && !connect_seen_ && !conn_.closing()) {
         fail("no CONNECT frame within " + std::to_string(ctx_.cfg.limits.connect_timeout_ms) +
              " ms (limits.connect_timeout_ms)");
     }

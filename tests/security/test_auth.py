@@ -105,6 +105,19 @@ class DelayAndLockoutTest(unittest.TestCase):
                 c.expect_error(REFUSED)
                 self.assertGreaterEqual(time.monotonic() - sent, 0.38)  # timer rounding
 
+    def test_a_connect_being_answered_outlives_the_connect_timeout(self):
+        # The CONNECT arrived (sent straight after the TCP connect): the
+        # failed login's delay (2 s) answers it, not limits.connect_timeout_ms
+        # (500 ms), which would tell the client that no CONNECT came at all.
+        config = {"users": {"alice": hashed("wonderland")},
+                  "auth": {"failure_delay_ms": 2000, "max_failures": 100},
+                  "limits": {"connect_timeout_ms": 500}}
+        with Broker(config=config, admin=False) as broker:
+            with Client(broker.port) as c:
+                c.send_frame("CONNECT", {"accept-version": "1.2", "host": "/",
+                                         "login": "alice", "passcode": "nope"})
+                c.expect_error(REFUSED)
+
 
 class AnonymousTest(unittest.TestCase):
     def test_allow_anonymous_lets_a_connect_without_login_in(self):
