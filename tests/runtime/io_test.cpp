@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -199,7 +200,12 @@ void raise_fd_limit() {
         std::this_thread::sleep_for(10ms);
     }
     rt.stop();
-    ::_exit(failed.load() == 0 && echoed.load() == connections ? 0 : 1);
+    if (failed.load() != 0 || echoed.load() != connections) {
+        std::fprintf(stderr, "clients: %d of %d echoed, %d failed (connect or echo: error or 60 s deadline)\n",
+                     echoed.load(), connections, failed.load());
+        ::_exit(1);
+    }
+    ::_exit(0);
 }
 
 }  // namespace
