@@ -290,7 +290,8 @@ void durability::restore(broker_context& ctx) {
     for (const storage::subscription_record& sub : journal_->subscriptions()) {
         subscriptions += restore_subscription(ctx, sub) ? 1 : 0;
     }
-    std::uint64_t restored = 0;
+    std::uint64_t restored = 0;  // read into memory
+    std::uint64_t pending = 0;   // in the restored queues, paged or not
     std::size_t queues = 0;
     for (const storage::queue_summary& q : journal_->queues()) {
         if (q.quarantined) {
@@ -315,39 +316,63 @@ void durability::restore(broker_context& ctx) {
                                 " in vhost ", vhost, ": its messages stay in the journal");
             continue;
         }
-        storage::message_id from = q.first;
-        for (;;) {
-            auto batch = journal_->read_now(q.id, from, {4096, 16u << 20});
-            if (!batch || batch->empty()) {
-                if (!batch) {
-                    runtime::log::error("journal: reading queue ", escape_for_log(name), ": ",
-                                        batch.error().message());
-                }
-                break;
-            }
-            queue_restore part;
-            part.messages.reserve(batch->size());
-            for (const storage::stored_message& stored : *batch) {
-                if (auto m = decode(stored)) {
-                    part.messages.push_back(
-                        {std::move(m), stored.id, stored.properties.deliveries});
-                } else {
-                    runtime::log::warn("journal: message ", stored.id, " of ", escape_for_log(name),
-                                       " is not in the broker's encoding: left in the journal");
-                }
-            }
-            from = batch->back().id + 1;
-            restored += part.messages.size();
-            handle->handle.queue.cast(std::move(part));
-        }
+        restored += restore_queue(q, name, handle->handle.queue);
+        pending += q.messages;
         ctx.registries[shard].cast(release_destination{handle->handle.key});
         ++queues;
     }
     runtime::log::info("journal in ", cfg_.data_dir, ": recovered in ",
-                       static_cast<std::uint64_t>(report.seconds * 1000), " ms, ", restored,
-                       " message(s) in ", queues, " queue(s), ", subscriptions,
+                       static_cast<std::uint64_t>(report.seconds * 1000), " ms, ", pending,
+                       " message(s) in ", queues, " queue(s) (", pending - restored,
+                       " left on disk past the queues' memory budget), ", subscriptions,
                        " durable subscription(s), ", report.tail_cuts, " torn tail(s) cut, sync ",
                        cfg_.journal.sync);
+}
+
+// Refills one queue: its oldest messages up to its memory budget (all of them
+// without a budget), then the rest named as a paged tail, left in the journal
+// for the queue to read back (queue_pager.hpp). Returns the messages read.
+std::uint64_t durability::restore_queue(const storage::queue_summary& q, const std::string& name,
+                                        const runtime::actor_ref<queue_actor>& queue) {
+    const std::size_t budget = cfg_.queues.memory_budget;
+    std::uint64_t loaded = 0;   // records read, decodable or not
+    std::uint64_t bytes = 0;    // their headers and bodies
+    storage::message_id from = q.first;
+    while (budget == 0 || bytes < budget) {
+        const std::size_t room = budget == 0 ? std::size_t{16} << 20
+                                             : std::min<std::size_t>(16u << 20, budget - bytes);
+        auto batch = journal_->read_now(q.id, from, {4096, room});
+        if (!batch || batch->empty()) {
+            if (!batch) {
+                runtime::log::error("journal: reading queue ", escape_for_log(name), ": ",
+                                    batch.error().message());
+            }
+            break;
+        }
+        queue_restore part;
+        part.messages.reserve(batch->size());
+        for (const storage::stored_message& stored : *batch) {
+            bytes += stored.headers.size() + stored.body.size();
+            if (auto m = decode(stored)) {
+                part.messages.push_back({std::move(m), stored.id, stored.properties.deliveries});
+            } else {
+                runtime::log::warn("journal: message ", stored.id, " of ", escape_for_log(name),
+                                   " is not in the broker's encoding: left in the journal");
+            }
+        }
+        loaded += batch->size();
+        from = batch->back().id + 1;
+        queue.cast(std::move(part));
+    }
+    if (budget != 0 && loaded < q.messages) {
+        queue_restore tail;
+        tail.tail_from = from;
+        tail.tail_count = q.messages - loaded;
+        tail.tail_bytes = q.bytes / q.messages * tail.tail_count;  // record bytes, roughly
+        tail.recovered_below = q.next_id;
+        queue.cast(std::move(tail));
+    }
+    return loaded;
 }
 
 // Feeds a durable subscription's queue from its topic again.
