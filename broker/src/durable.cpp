@@ -324,24 +324,33 @@ void durability::restore(broker_context& ctx) {
     runtime::log::info("journal in ", cfg_.data_dir, ": recovered in ",
                        static_cast<std::uint64_t>(report.seconds * 1000), " ms, ", pending,
                        " message(s) in ", queues, " queue(s) (", pending - restored,
-                       " left on disk past the queues' memory budget), ", subscriptions,
+                       " left on disk, read back as consumers need them), ", subscriptions,
                        " durable subscription(s), ", report.tail_cuts, " torn tail(s) cut, sync ",
                        cfg_.journal.sync);
 }
 
-// Refills one queue: its oldest messages up to its memory budget (all of them
-// without a budget), then the rest named as a paged tail, left in the journal
-// for the queue to read back (queue_pager.hpp). Returns the messages read.
+// Refills one queue. With a memory budget (queues.memory_budget) nothing is
+// read here: the whole queue is named as its paged tail and the queue reads
+// it back through the journal's reader thread as it would any tail
+// (queue_pager.hpp), so start-up costs the journal's index, not the bodies,
+// and the listener opens as soon as the index is rebuilt. Without a budget
+// every message is read here, as before paging existed. Returns the messages
+// read here.
 std::uint64_t durability::restore_queue(const storage::queue_summary& q, const std::string& name,
                                         const runtime::actor_ref<queue_actor>& queue) {
-    const std::size_t budget = cfg_.queues.memory_budget;
-    std::uint64_t loaded = 0;   // records read, decodable or not
-    std::uint64_t bytes = 0;    // their headers and bodies
+    if (cfg_.queues.memory_budget != 0) {
+        queue_restore tail;
+        tail.tail_from = q.first;
+        tail.tail_count = q.messages;
+        tail.tail_bytes = q.bytes;  // record bytes: what the journal knows
+        tail.recovered_below = q.next_id;
+        queue.cast(std::move(tail));
+        return 0;
+    }
+    std::uint64_t loaded = 0;
     storage::message_id from = q.first;
-    while (budget == 0 || bytes < budget) {
-        const std::size_t room = budget == 0 ? std::size_t{16} << 20
-                                             : std::min<std::size_t>(16u << 20, budget - bytes);
-        auto batch = journal_->read_now(q.id, from, {4096, room});
+    for (;;) {
+        auto batch = journal_->read_now(q.id, from, {4096, 16u << 20});
         if (!batch || batch->empty()) {
             if (!batch) {
                 runtime::log::error("journal: reading queue ", escape_for_log(name), ": ",
@@ -352,7 +361,6 @@ std::uint64_t durability::restore_queue(const storage::queue_summary& q, const s
         queue_restore part;
         part.messages.reserve(batch->size());
         for (const storage::stored_message& stored : *batch) {
-            bytes += stored.headers.size() + stored.body.size();
             if (auto m = decode(stored)) {
                 part.messages.push_back({std::move(m), stored.id, stored.properties.deliveries});
             } else {
@@ -363,14 +371,6 @@ std::uint64_t durability::restore_queue(const storage::queue_summary& q, const s
         loaded += batch->size();
         from = batch->back().id + 1;
         queue.cast(std::move(part));
-    }
-    if (budget != 0 && loaded < q.messages) {
-        queue_restore tail;
-        tail.tail_from = from;
-        tail.tail_count = q.messages - loaded;
-        tail.tail_bytes = q.bytes / q.messages * tail.tail_count;  // record bytes, roughly
-        tail.recovered_below = q.next_id;
-        queue.cast(std::move(tail));
     }
     return loaded;
 }

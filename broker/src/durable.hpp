@@ -44,11 +44,11 @@ struct restored_message {
     std::uint32_t deliveries = 0;
 };
 
-/// To a queue at start-up: its messages from the journal, oldest first,
-/// before any connection can publish to it. Past the queue's memory budget
-/// (queues.memory_budget) the rest stay in the journal: the last part names
-/// them (tail_count messages from id tail_from on, tail_bytes record bytes),
-/// and the queue reads them back as its consumers get through the others.
+/// To a queue at start-up, before any connection can publish to it: its
+/// messages from the journal, oldest first (without a memory budget), or,
+/// with queues.memory_budget set, none read yet: tail_count messages from id
+/// tail_from on (tail_bytes record bytes) stay in the journal, and the queue
+/// reads them back as its paged tail (queue_pager.hpp).
 struct queue_restore {
     std::vector<restored_message> messages;
     storage::message_id tail_from = 0;

@@ -45,6 +45,10 @@ class PagedQueues(DurabilityCase):
         return d
 
     def assert_mostly_paged(self, name, count):
+        # After a restart the queue takes its tail from the journal in a
+        # message of its own: wait for that state, not for time.
+        self.wait_for(lambda: (self.data.broker.destination_stats(name) or {}).get("depth")
+                      == count)
         d = self.queue_stats(name)
         in_memory = BUDGET // SIZE + 1
         self.assertEqual(d["depth"], count, d)
@@ -159,6 +163,41 @@ class PagedQueues(DurabilityCase):
         self.drain(s, range(1, COUNT + 1), ack=True, sub_id="s")
         s.sync()
         self.assert_empty(queue)
+
+    def test_paged_messages_that_expired_on_disk_are_dropped_when_read_back(self):
+        self.data.start(admin=True)
+        p = self.client()
+        numbers = range(1, 1001)
+        for start in range(1, 1001, 100):
+            part = range(start, start + 100)
+            # Odd numbers carry a deadline long past: expired before any read.
+            for n in part:
+                h = {"destination": "/queue/ttl", "persistent": "true", "receipt": "p-%d" % n}
+                if n % 2:
+                    h["expires"] = "1"
+                p.send_frame("SEND", h, body(n, SIZE))
+            for n in part:
+                p.await_frame("RECEIPT", {"receipt-id": "p-%d" % n})
+        self.assertGreater(self.queue_stats("/queue/ttl")["paged"], 900)
+        c = self.client()
+        c.subscribe("/queue/ttl", ack="client-individual")
+        self.drain(c, [n for n in numbers if n % 2 == 0], ack=True)
+        c.sync()
+        d = self.queue_stats("/queue/ttl")
+        self.assertEqual((d["expired"], d["depth"], d["paged"]), (500, 0, 0), d)
+        # Forgotten in the journal too: nothing comes back after a restart.
+        self.data.restart(admin=True)
+        self.assertIsNone(self.data.broker.destination_stats("/queue/ttl"))
+
+    def test_without_a_budget_a_restart_reads_every_message_at_start(self):
+        self.data.extra = {"queues": {"memory_budget": 0}}
+        self.data.start(admin=True)
+        p = self.client()
+        self.fill(p, "/queue/all", range(1, 1001))
+        self.data.restart(crash=True, admin=True)
+        c = self.client()
+        c.subscribe("/queue/all")
+        self.drain(c, range(1, 1001))
 
     @unittest.skipUnless(RSS_MEANINGFUL, "RSS is not the broker's own under sanitizers")
     def test_filling_a_paged_queue_does_not_grow_the_broker_by_its_size(self):
