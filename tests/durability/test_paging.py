@@ -208,8 +208,10 @@ class PagedQueues(DurabilityCase):
         self.fill(p, "/queue/rss", range(1, COUNT + 1))
         grown = self.data.broker.rss_bytes() - before
         self.assert_mostly_paged("/queue/rss", COUNT)
-        # 20 MiB of bodies went in; held in memory they would be more than that.
-        self.assertLess(grown, 8 << 20, "RSS grew by %d bytes" % grown)
+        # 20 MiB of bodies went in (about 23 MiB of footprint had they stayed
+        # in memory). What does grow: the 256 KiB window, the journal's write
+        # batches and threads' arenas reaching their sizes (7-9 MiB measured).
+        self.assertLess(grown, 12 << 20, "RSS grew by %d bytes" % grown)
 
 
 if __name__ == "__main__":
