@@ -180,6 +180,7 @@ void read_queues(const json& j, const std::string& path, queue_config& q) {
         .on("max_deliveries", unsigned_into(q.max_deliveries, 1, 1'000'000))
         .on("max_length", unsigned_into(q.max_length, 1, 1'000'000'000'000))
         .on("max_bytes", unsigned_into(q.max_bytes, 1, 1024 * TiB))
+        .on("memory_budget", unsigned_into(q.memory_budget, 0, 1024 * TiB))
         .on("overflow",
             choice_into(q.overflow, {{"drop-head", overflow_policy::drop_head},
                                      {"reject-publish", overflow_policy::reject_publish},

@@ -290,7 +290,8 @@ void durability::restore(broker_context& ctx) {
     for (const storage::subscription_record& sub : journal_->subscriptions()) {
         subscriptions += restore_subscription(ctx, sub) ? 1 : 0;
     }
-    std::uint64_t restored = 0;
+    std::uint64_t restored = 0;  // read into memory
+    std::uint64_t pending = 0;   // in the restored queues, paged or not
     std::size_t queues = 0;
     for (const storage::queue_summary& q : journal_->queues()) {
         if (q.quarantined) {
@@ -315,39 +316,63 @@ void durability::restore(broker_context& ctx) {
                                 " in vhost ", vhost, ": its messages stay in the journal");
             continue;
         }
-        storage::message_id from = q.first;
-        for (;;) {
-            auto batch = journal_->read_now(q.id, from, {4096, 16u << 20});
-            if (!batch || batch->empty()) {
-                if (!batch) {
-                    runtime::log::error("journal: reading queue ", escape_for_log(name), ": ",
-                                        batch.error().message());
-                }
-                break;
-            }
-            queue_restore part;
-            part.messages.reserve(batch->size());
-            for (const storage::stored_message& stored : *batch) {
-                if (auto m = decode(stored)) {
-                    part.messages.push_back(
-                        {std::move(m), stored.id, stored.properties.deliveries});
-                } else {
-                    runtime::log::warn("journal: message ", stored.id, " of ", escape_for_log(name),
-                                       " is not in the broker's encoding: left in the journal");
-                }
-            }
-            from = batch->back().id + 1;
-            restored += part.messages.size();
-            handle->handle.queue.cast(std::move(part));
-        }
+        restored += restore_queue(q, name, handle->handle.queue);
+        pending += q.messages;
         ctx.registries[shard].cast(release_destination{handle->handle.key});
         ++queues;
     }
     runtime::log::info("journal in ", cfg_.data_dir, ": recovered in ",
-                       static_cast<std::uint64_t>(report.seconds * 1000), " ms, ", restored,
-                       " message(s) in ", queues, " queue(s), ", subscriptions,
+                       static_cast<std::uint64_t>(report.seconds * 1000), " ms, ", pending,
+                       " message(s) in ", queues, " queue(s) (", pending - restored,
+                       " left on disk, read back as consumers need them), ", subscriptions,
                        " durable subscription(s), ", report.tail_cuts, " torn tail(s) cut, sync ",
                        cfg_.journal.sync);
+}
+
+// Refills one queue. With a memory budget (queues.memory_budget) nothing is
+// read here: the whole queue is named as its paged tail and the queue reads
+// it back through the journal's reader thread as it would any tail
+// (queue_pager.hpp), so start-up costs the journal's index, not the bodies,
+// and the listener opens as soon as the index is rebuilt. Without a budget
+// every message is read here, as before paging existed. Returns the messages
+// read here.
+std::uint64_t durability::restore_queue(const storage::queue_summary& q, const std::string& name,
+                                        const runtime::actor_ref<queue_actor>& queue) {
+    if (cfg_.queues.memory_budget != 0) {
+        queue_restore tail;
+        tail.tail_from = q.first;
+        tail.tail_count = q.messages;
+        tail.tail_bytes = q.bytes;  // record bytes: what the journal knows
+        tail.recovered_below = q.next_id;
+        queue.cast(std::move(tail));
+        return 0;
+    }
+    std::uint64_t loaded = 0;
+    storage::message_id from = q.first;
+    for (;;) {
+        auto batch = journal_->read_now(q.id, from, {4096, 16u << 20});
+        if (!batch || batch->empty()) {
+            if (!batch) {
+                runtime::log::error("journal: reading queue ", escape_for_log(name), ": ",
+                                    batch.error().message());
+            }
+            break;
+        }
+        queue_restore part;
+        part.messages.reserve(batch->size());
+        for (const storage::stored_message& stored : *batch) {
+            if (auto m = decode(stored)) {
+                part.messages.push_back({std::move(m), stored.id, stored.properties.deliveries});
+            } else {
+                runtime::log::warn("journal: message ", stored.id, " of ", escape_for_log(name),
+                                   " is not in the broker's encoding: left in the journal");
+            }
+        }
+        loaded += batch->size();
+        from = batch->back().id + 1;
+        queue.cast(std::move(part));
+    }
+    return loaded;
 }
 
 // Feeds a durable subscription's queue from its topic again.

@@ -44,11 +44,30 @@ struct restored_message {
     std::uint32_t deliveries = 0;
 };
 
-/// To a queue at start-up: its messages from the journal, oldest first,
-/// before any connection can publish to it.
+/// To a queue at start-up, before any connection can publish to it: its
+/// messages from the journal, oldest first (without a memory budget), or,
+/// with queues.memory_budget set, none read yet: tail_count messages from id
+/// tail_from on (tail_bytes record bytes) stay in the journal, and the queue
+/// reads them back as its paged tail (queue_pager.hpp).
 struct queue_restore {
     std::vector<restored_message> messages;
+    storage::message_id tail_from = 0;
+    std::uint64_t tail_count = 0;
+    std::uint64_t tail_bytes = 0;
+    storage::message_id recovered_below = 0;  ///< ids below: recovered, not sent since start
 };
+
+/// To a queue, from the journal's reader thread: messages of its paged tail
+/// read back (queue_pager.hpp), decoded, in id order; `error` when the read
+/// failed.
+struct queue_paged_in {
+    std::vector<restored_message> messages;
+    std::string error;
+};
+
+/// To a queue, from a journal thread: one of its writes completed (a read of
+/// its tail that found nothing may find something now).
+struct journal_progress {};
 
 // ---- durable topic subscriptions ----
 //
@@ -105,6 +124,9 @@ class durability {
         return tokens_taken_.load(std::memory_order_relaxed);
     }
 
+    /// True once close() has begun: journal threads cast nothing more.
+    bool closing() const noexcept { return closing_.load(std::memory_order_acquire); }
+
     /// Completes `token` without the journal (nothing to store, or refused
     /// before any record was written). no_token is ignored.
     void complete(std::uint64_t token, std::string error = {});
@@ -143,6 +165,8 @@ class durability {
     explicit durability(const config& cfg, std::unique_ptr<storage::journal> journal);
     void dispatch(storage::completion&& done);
     bool restore_subscription(broker_context& ctx, const storage::subscription_record& sub);
+    std::uint64_t restore_queue(const storage::queue_summary& q, const std::string& name,
+                                const runtime::actor_ref<queue_actor>& queue);
 
     void part_done(std::uint64_t whole, std::string error);
 

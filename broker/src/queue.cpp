@@ -19,6 +19,11 @@ constexpr auto fairness_active_window = std::chrono::milliseconds(20);
 // spread over many turns, so the queue keeps answering meanwhile.
 constexpr std::size_t timer_batch = 10'000;
 
+// The token of a paged message's append when no session waits for it: no
+// session ever holds it (durability's tokens count up from 1), so its
+// completion reaches only the queue's own handler.
+constexpr std::uint64_t paging_token = ~std::uint64_t{0};
+
 queue_store::options store_options(const config& cfg) {
     return {cfg.queues.priorities, cfg.queues.starvation_limit, cfg.queues.selector_scan};
 }
@@ -37,7 +42,8 @@ queue_actor::queue_actor(broker_context& ctx, std::string vhost, std::string nam
       store_(store_options(ctx.cfg)),
       consumers_(ctx.cfg.limits.max_unacked_bytes, fairness_active_window),
       dead_letter_expired_(dead_letter_expired_for(ctx.cfg, name)),
-      gate_(std::move(gate)) {
+      gate_(std::move(gate)),
+      pager_(ctx.cfg.queues.memory_budget) {
     counters_.kind = destination_kind::queue;
     counters_.vhost = std::move(vhost);
     counters_.name = std::move(name);
@@ -62,6 +68,7 @@ void queue_actor::terminate(const runtime::exit_reason&) {
 
 void queue_actor::settle_turn() {
     dispatch();
+    page_in();
     update_depth();
     arm_timer();
 }
@@ -124,11 +131,16 @@ publish_outcome queue_actor::accept(const message_ptr& msg, bool reserved, std::
         ctx_.temporary_dropped.fetch_add(1, std::memory_order_relaxed);
         return publish_outcome::deleted;
     }
+    // Past the memory budget a persistent message stays in the journal only
+    // (queue_pager.hpp): it takes no room in memory, so the limits on the
+    // messages in memory do not apply to it.
+    const bool page = persistent && ctx_.durable != nullptr &&
+                      pager_.should_page(store_.bytes(), msg->footprint()) && open_journal();
     if (reserved && reserved_messages_ > 0) {
         // Room was set aside by queue_reserve: the message takes its place.
         --reserved_messages_;
         reserved_bytes_ -= std::min(reserved_bytes_, msg->footprint());
-    } else if (!make_room(msg->footprint())) {
+    } else if (!page && !make_room(msg->footprint())) {
         ++counters_.rejected;
         return publish_outcome::rejected_full;
     }
@@ -145,8 +157,12 @@ publish_outcome queue_actor::accept(const message_ptr& msg, bool reserved, std::
             return publish_outcome::not_stored;
         }
         const std::string headers = durability::encode_headers(*msg);
-        auto appended = ctx_.durable->journal().append(journal_queue_,
-                                                       durability::record_of(*msg, headers), token);
+        // A paged message's append must complete through the queue's handler
+        // even without a waiting session (journal_progress wakes a read of
+        // the tail that found nothing): a token no session holds.
+        const std::uint64_t append_token = page && token == 0 ? paging_token : token;
+        auto appended = ctx_.durable->journal().append(
+            journal_queue_, durability::record_of(*msg, headers), append_token);
         if (!appended) {
             ctx_.durable->complete(token, "persistent message to " + counters_.name +
                                               " not stored: " + appended.error().message());
@@ -156,6 +172,11 @@ publish_outcome queue_actor::accept(const message_ptr& msg, bool reserved, std::
     }
     ++counters_.messages_in;
     counters_.bytes_in += msg->body().size();
+    if (page) {
+        pager_.page_out(journal_id, msg->footprint());
+        settle_turn();
+        return publish_outcome::accepted;
+    }
     const std::size_t ready_before = store_.ready();
     store_.add(msg, routing::now_epoch_ms(), journal_id);
     if (store_.ready() > ready_before) {
@@ -597,13 +618,14 @@ void queue_actor::handle_info(fairness_retry&) {
 
 void queue_actor::handle_info(runtime::receive_timeout&) {
     ++counters_.idle_checks;
-    if (store_.empty() && unacked_.empty() && consumers_.empty() && browsers_.empty()) {
+    if (store_.empty() && unacked_.empty() && consumers_.empty() && browsers_.empty() &&
+        pager_.idle()) {
         ctx_.registries[shard_].cast(destination_idle{key_, self().id()});
     }
 }
 
 void queue_actor::handle_cast(reclaim&) {
-    if (!store_.empty() || !unacked_.empty()) {
+    if (!store_.empty() || !unacked_.empty() || !pager_.idle()) {
         runtime::log::warn("queue ", counters_.name, " reclaimed while holding messages");
     }
     waiters_.release_all();
@@ -632,8 +654,10 @@ bool queue_actor::full() const noexcept {
 // Also keeps the gate: a "block" queue closes it when full and opens it again
 // below 90% of its limits, so publishers do not flap at the edge.
 void queue_actor::update_depth() noexcept {
-    counters_.depth = store_.size() + unacked_.size();
+    counters_.depth = store_.size() + unacked_.size() + pager_.count();
     counters_.depth_bytes = store_.bytes() + unacked_bytes_;
+    counters_.paged = pager_.count();
+    counters_.paged_bytes = pager_.bytes();
     counters_.unacked = unacked_.size();
     counters_.delayed = store_.scheduled();
     if (ctx_.cfg.queues.overflow != overflow_policy::block) {
@@ -671,8 +695,18 @@ bool queue_actor::open_journal() {
     if (ctx_.durable == nullptr || !ctx_.durable->durable(counters_.name)) {
         return false;
     }
-    auto opened = ctx_.durable->journal().open_queue(durability::queue_name(key_),
-                                                     ctx_.durable->completions());
+    // Completions go to the waiting sessions (durability), and, while the
+    // pager waits for a write, tell this queue that one happened.
+    auto opened = ctx_.durable->journal().open_queue(
+        durability::queue_name(key_),
+        [inner = ctx_.durable->completions(), wake = journal_wake_, me = self(),
+         durable = ctx_.durable.get()](storage::completion&& done) {
+            if (wake->load(std::memory_order_relaxed) && !durable->closing() &&
+                wake->exchange(false, std::memory_order_acq_rel)) {
+                me.cast(journal_progress{});
+            }
+            inner(std::move(done));
+        });
     if (!opened) {
         runtime::log::error("queue ", counters_.name,
                             " cannot be opened in the journal: ", opened.error().message(),
@@ -718,10 +752,17 @@ void queue_actor::handle_cast(queue_restore& restore) {
         counters_.bytes_in += r.msg->body().size();
         store_.add(std::move(r.msg), now, r.id, std::max<std::uint32_t>(1, r.deliveries));
     }
+    if (restore.tail_count > 0) {
+        counters_.messages_in += restore.tail_count;
+        pager_.restore(restore.tail_from, restore.tail_count, restore.tail_bytes,
+                       restore.recovered_below);
+    }
     wake_parked(nullptr);
     settle_turn();
 }
 
+// The messages in memory go at once; a paged tail is read back and forgotten
+// a chunk at a time (queue_paging.cpp), and `token` completes with the last.
 void queue_actor::handle_cast(queue_purge& purge) {
     std::vector<storage::message_id> ids;
     for (const stored_message& item : store_.take_all()) {
@@ -729,7 +770,12 @@ void queue_actor::handle_cast(queue_purge& purge) {
             ids.push_back(item.journal_id);
         }
     }
-    forget(ids, purge.token);
+    if (pager_.empty()) {
+        forget(ids, purge.token);
+    } else {
+        forget(ids);
+        purge_tokens_.push_back(purge.token);
+    }
     settle_turn();
 }
 

@@ -10,6 +10,7 @@
 #include "context.hpp"
 #include "durable.hpp"
 #include "flow.hpp"
+#include "queue_pager.hpp"
 #include "queue_store.hpp"
 #include "stats.hpp"
 
@@ -43,6 +44,10 @@ class queue_actor : public runtime::gen_server<queue_actor> {
     void handle_cast(queue_restore& restore);
     /// A durable subscription removed: its messages go, for good.
     void handle_cast(queue_purge& purge);
+    /// Queues larger than memory (queue_pager.hpp): messages of the paged
+    /// tail read back, and news that the journal wrote something of ours.
+    void handle_cast(queue_paged_in& in);
+    void handle_cast(journal_progress&);
     runtime::call_result<publish_outcome> handle_call(queue_publish_sync& publish,
                                                       const runtime::from<publish_outcome>&);
     runtime::call_result<runtime::ok> handle_call(add_consumer& add,
@@ -93,6 +98,13 @@ class queue_actor : public runtime::gen_server<queue_actor> {
     /// dropped, dead-lettered) and completes `token` once that is durable.
     void forget(std::span<const storage::message_id> ids, std::uint64_t token = 0);
     void forget(const stored_message& item);
+    /// Reads the next chunk of the paged tail when the pager says so
+    /// (queue_paging.cpp); a purge reads it all.
+    void page_in();
+    /// The message a paged-in record becomes: its deliveries as stored, at
+    /// least 1 when it was recovered (whether it reached a consumer before
+    /// the restart cannot be told).
+    std::uint32_t restored_deliveries(storage::message_id id, std::uint32_t stored) const noexcept;
     bool make_room(std::size_t incoming);
     bool has_room(std::size_t messages, std::size_t bytes) const noexcept;
     void dispatch();
@@ -135,6 +147,13 @@ class queue_actor : public runtime::gen_server<queue_actor> {
     destination_counters counters_;
     bool durable_ = false;  ///< open in the journal
     storage::queue_id journal_queue_ = 0;
+    queue_pager pager_;
+    /// Set while the pager waits for a journal completion: the queue's
+    /// completion handler (on a journal thread) then casts journal_progress.
+    std::shared_ptr<std::atomic<bool>> journal_wake_ = std::make_shared<std::atomic<bool>>(false);
+    /// Purges reading the paged tail to forget it: their tokens complete
+    /// once the whole tail is forgotten.
+    std::vector<std::uint64_t> purge_tokens_;
 };
 
 }  // namespace stampede::broker

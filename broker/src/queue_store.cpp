@@ -73,6 +73,7 @@ void queue_store::add(message_ptr msg, epoch_ms now, std::uint64_t journal_id,
     if (due != 0 && now <= due) {
         slots_[index].state = slot_state::scheduled;
         ++scheduled_count_;
+        scheduled_bytes_ += slots_[index].item.msg->footprint();
         schedule(index, due + 1);
         return;
     }
@@ -183,6 +184,7 @@ void queue_store::fire(const timer_ref& t, epoch_ms now, std::vector<stored_mess
     }
     // A delayed message is due: ready now, unless it expired while it waited.
     --scheduled_count_;
+    scheduled_bytes_ -= s.item.msg->footprint();
     if (s.item.msg->expired(now)) {
         bytes_ -= s.item.msg->footprint();
         expired.push_back(std::move(s.item));
@@ -232,7 +234,7 @@ std::vector<stored_message> queue_store::take_all() {
     free_slots_.clear();
     ready_list_ = routing::priority_list<std::uint32_t>(options_.starvation_limit);
     timers_ = {};
-    live_timers_ = ready_count_ = scheduled_count_ = dead_count_ = bytes_ = 0;
+    live_timers_ = ready_count_ = scheduled_count_ = dead_count_ = bytes_ = scheduled_bytes_ = 0;
     return out;
 }
 

@@ -121,6 +121,8 @@ class queue_store {
     std::size_t scheduled() const noexcept { return scheduled_count_; }
     /// Footprint of the messages held.
     std::size_t bytes() const noexcept { return bytes_; }
+    /// Footprint of the ready messages (held less delayed).
+    std::size_t ready_bytes() const noexcept { return bytes_ - scheduled_bytes_; }
     /// Entries of the internal structures, live or not (tests and statistics).
     std::size_t timer_entries() const noexcept { return timers_.size(); }
     std::size_t tombstones() const noexcept { return dead_count_; }
@@ -172,6 +174,7 @@ class queue_store {
     std::size_t scheduled_count_ = 0;
     std::size_t dead_count_ = 0;
     std::size_t bytes_ = 0;
+    std::size_t scheduled_bytes_ = 0;  ///< of bytes_, the delayed messages'
     std::uint64_t next_sequence_ = 1;
 };
 

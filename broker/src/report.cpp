@@ -58,7 +58,8 @@ std::uint64_t sum_of(const nlohmann::json& list, const char* field) {
 nlohmann::json totals_of(const nlohmann::json& destinations, const nlohmann::json& connections) {
     nlohmann::json totals = nlohmann::json::object();
     for (const char* field : {"messages_in", "messages_out", "bytes_in", "bytes_out", "dropped",
-                              "rejected", "redelivered", "dead_lettered", "depth", "unacked"}) {
+                              "rejected", "redelivered", "dead_lettered", "depth", "unacked", "paged",
+                              "paged_bytes"}) {
         totals[field] = sum_of(destinations, field);
     }
     std::uint64_t slow = 0;
@@ -212,6 +213,10 @@ constexpr destination_metric destination_metrics[] = {
      "Messages moved to a dead-letter queue."},
     {"depth", "stampede_destination_depth", "gauge", "Messages held (ready and unacknowledged)."},
     {"depth_bytes", "stampede_destination_depth_bytes", "gauge", "Bytes of the messages held."},
+    {"paged", "stampede_destination_paged", "gauge",
+     "Queue messages past the memory budget, in the journal only (in depth)."},
+    {"paged_bytes", "stampede_destination_paged_bytes", "gauge",
+     "Bytes of the paged queue messages (not in depth_bytes)."},
     {"unacked", "stampede_destination_unacked", "gauge", "Deliveries awaiting acknowledgement."},
     {"subscribers", "stampede_destination_subscribers", "gauge", "Subscribers or consumers."},
     {"held_publishers", "stampede_destination_held_publishers", "gauge",

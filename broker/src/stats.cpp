@@ -29,6 +29,8 @@ nlohmann::json to_json(const destination_counters& c) {
             {"delayed", c.delayed},
             {"depth", c.depth},
             {"depth_bytes", c.depth_bytes},
+            {"paged", c.paged},
+            {"paged_bytes", c.paged_bytes},
             {"unacked", c.unacked},
             {"subscribers", c.subscribers},
             {"held_publishers", c.held_publishers},
@@ -74,7 +76,8 @@ nlohmann::json to_json(const connection_counters& c) {
 constexpr const char* summed_fields[] = {
     "messages_in", "messages_out", "bytes_in",        "bytes_out", "dropped",
     "rejected",    "redelivered",  "dead_lettered",   "depth",     "depth_bytes",
-    "unacked",     "subscribers",  "held_publishers", "expired",   "delayed"};
+    "unacked",     "subscribers",  "held_publishers", "expired",   "delayed",
+    "paged",       "paged_bytes"};
 
 }  // namespace
 

@@ -28,7 +28,9 @@ struct destination_counters {
     std::uint64_t expired = 0;  ///< never delivered: past their deadline (dead-lettered or not)
     std::uint64_t depth = 0;    ///< queue: messages held (ready + delayed + unacknowledged)
     std::uint64_t delayed = 0;  ///< queue, topic: waiting for their AMQ_SCHEDULED_DELAY
-    std::uint64_t depth_bytes = 0;
+    std::uint64_t depth_bytes = 0;  ///< queue: of the messages in memory
+    std::uint64_t paged = 0;        ///< queue: messages in the journal only (queue_pager.hpp), in depth
+    std::uint64_t paged_bytes = 0;  ///< queue: their bytes, not in depth_bytes
     std::uint64_t unacked = 0;
     std::uint64_t subscribers = 0;      ///< topic subscribers or queue consumers
     std::uint64_t held_publishers = 0;  ///< publishers waiting for its gate to open

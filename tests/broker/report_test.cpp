@@ -28,6 +28,8 @@ json destination(const std::string& name, std::uint64_t in, std::uint64_t out = 
             {"dead_lettered", 0},
             {"depth", 2},
             {"depth_bytes", 20},
+            {"paged", 0},
+            {"paged_bytes", 0},
             {"unacked", 0},
             {"subscribers", 1},
             {"held_publishers", 0}};

@@ -155,5 +155,16 @@ class KillLoop(DurabilityCase):
                  len(left)))
 
 
+class PagedKillLoop(KillLoop):
+    """The same loop with a memory budget of one byte: every persistent
+    message is paged (kept in the journal only) and read back before it is
+    delivered, so the kills land on reads of the paged tail too, and each
+    restart comes back with the whole queue on disk."""
+
+    def setUp(self):
+        super().setUp()
+        self.data.extra = {"queues": {"memory_budget": 1}}
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -71,6 +71,12 @@ struct queue_config {
     std::uint32_t max_deliveries = 5;  ///< then the message goes to /queue/DLQ.<name>
     std::size_t max_length = 1'000'000;
     std::size_t max_bytes = 512 * 1024 * 1024;
+    /// Queues larger than memory: a durable queue keeps at most this many
+    /// bytes of messages in memory; past it, its persistent messages stay in
+    /// the journal only and are read back ahead of the consumers. Paged
+    /// messages count against neither max_length nor max_bytes (the disk
+    /// bounds them). 0: never page.
+    std::size_t memory_budget = 64 * 1024 * 1024;
     overflow_policy overflow = overflow_policy::drop_head;
     /// Order ready messages by their `priority` header (0-9, higher first).
     /// Off: one FIFO, as RabbitMQ without x-max-priority and ActiveMQ without
