@@ -147,6 +147,7 @@ void scheduler::switch_to_scheduler(detail::fiber_ctl* fiber) {
     if (fiber->state == detail::fiber_state::running) {
         fiber->state = detail::fiber_state::suspended;  // else yield() made it ready already
     }
+    fiber->suspended_frame = static_cast<const char*>(__builtin_frame_address(0));
     detail::sanitizer::start_switch(&fiber->asan_fake_stack, main_stack_bottom_, main_stack_size_);
     detail::sanitizer::switch_to(main_tsan_fiber_);
     fiber->caller = std::move(fiber->caller).resume();
@@ -446,6 +447,41 @@ std::vector<fiber_kind_stats> scheduler::collect_stack_stats() const {
     return out;
 }
 
+// ---- Giving stack pages back ----
+
+namespace {
+
+// Below a suspended fiber's recorded frame the context switch itself still
+// pushes its saved registers and return addresses (Boost.Context's
+// jump_fcontext: under 100 bytes; more with sanitizers' frames): what lies
+// this far below the frame is free for sure.
+constexpr std::size_t switch_margin = 1024;
+
+// The caller's own case: a frame of this non-inlined function is below
+// every frame of the caller; the madvise wrapper runs below it, on pages
+// that fault back in (one, at most).
+[[gnu::noinline]] std::size_t release_own_stack(const fiber_stack& stack) noexcept {
+    const char* here = static_cast<const char*>(__builtin_frame_address(0));
+    return release_stack_below(stack, here - switch_margin);
+}
+
+}  // namespace
+
+std::size_t release_unused_stack(fiber_handle handle) noexcept {
+    detail::fiber_ctl* fiber = handle.get();
+    if (fiber == nullptr) {
+        return 0;
+    }
+    assert(fiber->home == this_scheduler());
+    if (fiber == detail::tls.fiber) {
+        return release_own_stack(fiber->stack);
+    }
+    if (fiber->state != detail::fiber_state::suspended || fiber->suspended_frame == nullptr) {
+        return 0;  // ready to run, or never ran: it is about to use its stack anyway
+    }
+    return release_stack_below(fiber->stack, fiber->suspended_frame - switch_margin);
+}
+
 // ---- this_fiber ----
 
 namespace this_fiber {
@@ -467,6 +503,10 @@ std::size_t stack_high_water() noexcept {
 
 std::size_t stack_size() noexcept {
     return on_fiber() ? detail::tls.fiber->stack.usable_size() : 0;
+}
+
+fiber_handle handle() noexcept {
+    return fiber_handle(detail::tls.fiber);
 }
 
 void yield() {
