@@ -143,7 +143,7 @@ void scheduler::resume(detail::fiber_ctl* fiber) {
     }
 }
 
-void scheduler::switch_to_scheduler(detail::fiber_ctl* fiber) {
+[[gnu::noinline]] void scheduler::switch_to_scheduler(detail::fiber_ctl* fiber) {
     if (fiber->state == detail::fiber_state::running) {
         fiber->state = detail::fiber_state::suspended;  // else yield() made it ready already
     }
@@ -453,9 +453,11 @@ namespace {
 
 // Below a suspended fiber's recorded frame the context switch itself still
 // pushes its saved registers and return addresses (Boost.Context's
-// jump_fcontext: under 100 bytes; more with sanitizers' frames): what lies
-// this far below the frame is free for sure.
-constexpr std::size_t switch_margin = 1024;
+// jump_fcontext: 72 bytes; switch_to_scheduler's own registers and locals
+// sit just below its frame address, and it is never inlined): what lies this
+// far below the frame is free for sure. With 1 KiB an idle session reader
+// kept a second page resident; with 512 bytes it keeps its top page only.
+constexpr std::size_t switch_margin = 512;
 
 // The caller's own case: a frame of this non-inlined function is below
 // every frame of the caller; the madvise wrapper runs below it, on pages

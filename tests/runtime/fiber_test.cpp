@@ -164,7 +164,7 @@ TEST_CASE("a fiber that once ran deep gives those stack pages back", "[runtime][
     CHECK(released >= 16 * 1024);
     CHECK(after_suspended <= 8 * 1024);
     CHECK(own_released >= 16 * 1024);
-    CHECK(own_after <= 8 * 1024);
+    CHECK(after_own <= 8 * 1024);
     CHECK(survived);
 }
 
