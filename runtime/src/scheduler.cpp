@@ -457,7 +457,11 @@ namespace {
 // sit just below its frame address, and it is never inlined): what lies this
 // far below the frame is free for sure. With 1 KiB an idle session reader
 // kept a second page resident; with 512 bytes it keeps its top page only.
+#if defined(STAMPEDE_ASAN) || defined(STAMPEDE_TSAN)
+constexpr std::size_t switch_margin = 4096;  // instrumented frames, ucontext's switch (TSan)
+#else
 constexpr std::size_t switch_margin = 512;
+#endif
 
 // The caller's own case: a frame of this non-inlined function is below
 // every frame of the caller; the madvise wrapper runs below it, on pages

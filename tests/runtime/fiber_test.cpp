@@ -160,11 +160,18 @@ TEST_CASE("a fiber that once ran deep gives those stack pages back", "[runtime][
             }
             return std::tuple{high, given, after, own, own_after, done};
         });
+#if defined(STAMPEDE_ASAN) || defined(STAMPEDE_TSAN)
+    // Sanitizer builds keep a page more below the frame (scheduler.cpp) and
+    // have deeper frames.
+    constexpr std::size_t kept = 16 * 1024;
+#else
+    constexpr std::size_t kept = 8 * 1024;
+#endif
     CHECK(deep >= 24 * 1024);
-    CHECK(released >= 16 * 1024);
-    CHECK(after_suspended <= 8 * 1024);
-    CHECK(own_released >= 16 * 1024);
-    CHECK(after_own <= 8 * 1024);
+    CHECK(released >= 24 * 1024 - kept);
+    CHECK(after_suspended <= kept);
+    CHECK(own_released >= 24 * 1024 - kept);
+    CHECK(after_own <= kept);
     CHECK(survived);
 }
 
