@@ -8,6 +8,7 @@ Three kinds, one interface (start() returns a Running, whose stop() ends it):
              is sampled only when --broker-pid names its process
 """
 
+import json
 import os
 import shutil
 import signal
@@ -36,6 +37,8 @@ DURABILITY = {
                 "holds persistent messages only; 512 MiB heap",
 }
 DEFAULT_LOGIN = {"rabbitmq": ("guest", "guest")}
+# Where STOMP over WebSocket is served (RabbitMQ web-stomp's default path).
+WS_PATH = "/ws"
 
 
 class BrokerError(Exception):
@@ -57,6 +60,7 @@ class Options:
     vhost: str = "/"
     start_timeout: float = 60.0
     log_dir: str = None
+    transport: str = "tcp"       # tcp | ws: what the driver speaks (see ws_port)
 
 
 @dataclass
@@ -76,6 +80,8 @@ class Running:
     durability: str = None
     log: str = None
     data_dir: str = None         # kept across restarts (crash and restart phases)
+    transport: str = "tcp"       # tcp, or ws: the driver connects to ws_port, path WS_PATH
+    ws_port: int = None
     _stop: object = None
     _restart: object = None
 
@@ -190,6 +196,18 @@ def _start_stampede(opts, phase, durable=False):
         admin_port = free_port()
         admin = "127.0.0.1:%d" % admin_port
     cmd = stampede_command(opts, port, admin_port)
+    ws_port = None
+    if opts.transport == "ws":
+        if opts.config:
+            raise BrokerError("--transport ws gives stampede a config of its own (a websocket "
+                              "listener): it cannot be combined with --broker-config")
+        ws_port = free_port()
+        config = os.path.join(opts.log_dir or tempfile.mkdtemp(prefix="stampede-ws-"),
+                              "stampede-ws-%s.json" % phase)
+        with open(config, "w") as f:
+            json.dump({"listeners": [{"name": "ws", "listen": "127.0.0.1:%d" % ws_port,
+                                      "websocket": {"path": WS_PATH}}]}, f)
+        cmd += ["--config", config]
     data_dir = None
     if durable:
         data_dir = tempfile.mkdtemp(prefix="stampede-data-")
@@ -198,10 +216,11 @@ def _start_stampede(opts, phase, durable=False):
     log = os.path.join(opts.log_dir or "/tmp", "stampede-%s.log" % phase)
     started = time.monotonic()
     procs = [_spawn_stampede(cmd, log, "wb")]
-    if not wait_for_port(port, opts.start_timeout, lambda: procs[0].poll() is None):
-        _terminate(procs[0])
-        raise BrokerError("stampede did not accept on 127.0.0.1:%d within %.0f s (exit %s); "
-                          "see %s" % (port, opts.start_timeout, procs[0].returncode, log))
+    for p in (port, ws_port) if ws_port else (port,):
+        if not wait_for_port(p, opts.start_timeout, lambda: procs[0].poll() is None):
+            _terminate(procs[0])
+            raise BrokerError("stampede did not accept on 127.0.0.1:%d within %.0f s (exit %s); "
+                              "see %s" % (p, opts.start_timeout, procs[0].returncode, log))
 
     def restart(how):
         down = _end_stampede(procs[0], how)
@@ -223,7 +242,7 @@ def _start_stampede(opts, phase, durable=False):
                    startup_seconds=time.monotonic() - started,
                    durability=PERSISTENT_DURABILITY["stampede"] if durable
                    else DURABILITY["stampede"], log=log, data_dir=data_dir,
-                   _stop=stop, _restart=restart)
+                   transport=opts.transport, ws_port=ws_port, _stop=stop, _restart=restart)
 
 
 def _spawn_stampede(cmd, log, mode):
@@ -262,7 +281,12 @@ def _start_peer(name, opts):
     # A broker left over from an interrupted run would hold the port.
     peers("stop", name)
     started = time.monotonic()
-    out = peers("start", name, "--timeout", str(int(opts.start_timeout)))
+    extra = []
+    if opts.transport == "ws":
+        if name != "rabbitmq":
+            raise BrokerError("--transport ws: of the peers only rabbitmq (web-stomp) is set up")
+        extra = ["--web-stomp-port", str(free_port())]
+    out = peers("start", name, "--timeout", str(int(opts.start_timeout)), *extra)
     if out.returncode != 0:
         raise BrokerError("scripts/peers.sh start %s failed:\n%s" % (name, out.stderr.strip()))
     info = _key_values(out.stdout)
@@ -291,6 +315,8 @@ def _start_peer(name, opts):
                    vhost=opts.vhost, admin=None, command=[PEERS, "start", name],
                    startup_seconds=time.monotonic() - started,
                    durability=DURABILITY[name], log=info.get("dir"), data_dir=info.get("dir"),
+                   transport=opts.transport,
+                   ws_port=int(info["web_stomp"].rsplit(":", 1)[1]) if extra else None,
                    _stop=lambda: peers("stop", name), _restart=restart)
 
 
@@ -305,7 +331,9 @@ def _external(spec, opts):
                           % spec)
     if host not in ("127.0.0.1", "localhost"):
         raise BrokerError("only 127.0.0.1 is allowed here, not %r" % host)
+    # With --transport ws, PORT is the broker's WebSocket port.
     return Running(name=spec, kind="external", host="127.0.0.1", port=int(port), pid=opts.pid,
-                   version=None, login=opts.login, passcode=opts.passcode, vhost=opts.vhost,
+                   transport=opts.transport,
+                   ws_port=int(port) if opts.transport == "ws" else None, version=None, login=opts.login, passcode=opts.passcode, vhost=opts.vhost,
                    admin=opts.admin if opts.admin != "auto" else None,
                    durability="unknown (a broker this harness did not start)")

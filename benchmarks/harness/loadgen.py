@@ -8,7 +8,7 @@ import tempfile
 import time
 import urllib.request
 
-from harness.brokers import ROOT
+from harness.brokers import ROOT, WS_PATH
 
 NATIVE = os.environ.get("STAMPEDE_BENCH_NATIVE") or os.path.join(ROOT, "build", "stampede-load")
 PYTHON = os.path.join(ROOT, "benchmarks", "driver", "stampede_load.py")
@@ -28,7 +28,11 @@ def command(kind, scenario, broker, params):
     """The driver's command line: scenario, broker address, then params as
     --flag value pairs (underscores become dashes)."""
     cmd = [NATIVE] if kind == "native" else [PYTHON_BIN, PYTHON]
-    cmd += [scenario, "--host", broker.host, "--port", str(broker.port), "--vhost", broker.vhost]
+    port = broker.port
+    if getattr(broker, "transport", "tcp") == "ws":
+        port = broker.ws_port
+        params = dict(params, transport="ws", ws_path=WS_PATH)
+    cmd += [scenario, "--host", broker.host, "--port", str(port), "--vhost", broker.vhost]
     if broker.login is not None:
         cmd += ["--login", broker.login, "--passcode", broker.passcode or ""]
     for key, value in params.items():

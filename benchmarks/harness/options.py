@@ -14,6 +14,10 @@ def add_broker_args(p):
                    help="stampede | rabbitmq | activemq | HOST:PORT (default stampede)")
     p.add_argument("--driver", choices=("native", "python", "auto"), default="auto",
                    help="load driver (default: native if build/stampede-load exists)")
+    p.add_argument("--transport", choices=("tcp", "ws"), default="tcp",
+                   help="how the driver reaches the broker: tcp, or ws (STOMP over WebSocket, "
+                        "path /ws: stampede gets a websocket listener, rabbitmq its web-stomp "
+                        "plugin; native driver, or --driver python)")
     p.add_argument("--broker-config", metavar="FILE", help="stampede --config FILE")
     p.add_argument("--broker-arg", action="append", default=[], metavar="ARG",
                    help="one more argument for build/stampede (repeatable)")
@@ -38,7 +42,7 @@ def broker_options(args, log_dir):
         config=args.broker_config, args=args.broker_arg, schedulers=args.schedulers,
         io=args.io, stack_size=args.stack_size, admin=args.admin, pid=args.broker_pid,
         login=args.login, passcode=args.passcode, vhost=args.vhost,
-        start_timeout=args.start_timeout, log_dir=log_dir)
+        start_timeout=args.start_timeout, log_dir=log_dir, transport=args.transport)
 
 
 def results_dir(args):

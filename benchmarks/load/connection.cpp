@@ -18,6 +18,7 @@ namespace rt = stampede::runtime;
 
 constexpr std::size_t carry_chunk = 4096;  // appended to a split frame at a time
 constexpr std::size_t reader_stack = 64 * 1024;
+constexpr std::size_t ws_read_chunk = 64 * 1024;  // WebSocket payload per read
 
 std::string_view trimmed(std::string_view s) {
     const auto first = s.find_first_not_of(" \t\r\n");
@@ -49,6 +50,15 @@ std::unique_ptr<connection> connection::open(const broker_address& to, std::stri
     }
     constexpr std::size_t max_frame = std::size_t{1} << 30;  // a benchmark's body can be large
     auto conn = std::make_unique<connection>(std::move(*stream), max_frame);
+    if (to.websocket) {
+        // Upgraded before the reader starts: the handshake reads on this fiber.
+        conn->ws_ = ws_link::open(conn->stream_, to.host, to.ws_path, after(to.connect_timeout),
+                                  why);
+        if (!conn->ws_) {
+            conn->reader_done_ = true;
+            return nullptr;
+        }
+    }
     connection* self = conn.get();
     auto spawned = rt::this_scheduler()->spawn_here([self] { self->reader_main(); },
                                                     {reader_stack, "load.reader"});
@@ -148,6 +158,13 @@ bool connection::send(std::span<const char> bytes, std::int64_t* blocked_ns) {
 // does, the fiber never suspends. Otherwise the runtime writes the rest, and
 // that wait is the publisher being held back.
 bool connection::write_all(std::span<const char> bytes, std::int64_t* blocked_ns) {
+    if (ws_) {
+        if (auto written = ws_->write(bytes, blocked_ns); !written) {
+            fail("connection lost: " + written.error().message());
+            return false;
+        }
+        return true;
+    }
     const ssize_t n =
         ::send(stream_.native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n == static_cast<ssize_t>(bytes.size())) {
@@ -205,6 +222,9 @@ bool connection::read_normally() {
         held_offset_ = 0;
         return !closed_;
     }
+    if (ws_) {
+        return read_websocket();
+    }
     auto rx = stream_.receive();
     if (!rx) {
         on_read_end(rx.error());
@@ -218,6 +238,26 @@ bool connection::read_normally() {
     return !closed_;
 }
 
+// The next WebSocket payload bytes (whatever messages they belong to: the
+// frames delimit themselves), parsed or held as read_normally() does.
+bool connection::read_websocket() {
+    if (ws_input_.empty()) {
+        ws_input_.resize(ws_read_chunk);
+    }
+    auto got = ws_->read_some(ws_input_);
+    if (!got) {
+        on_read_end(got.error());
+        return false;
+    }
+    const std::span<char> in(ws_input_.data(), *got);
+    if (mode_ != read_mode::normal) {
+        held_.insert(held_.end(), in.begin(), in.end());
+        return true;
+    }
+    feed(in);
+    return !closed_;
+}
+
 // One trickle tick: at most trickle_bytes_ (held bytes first), then sleep
 // out the tick.
 bool connection::trickle_tick() {
@@ -227,6 +267,14 @@ bool connection::trickle_tick() {
         const std::size_t at = held_offset_;
         held_offset_ += n;
         feed({held_.data() + at, n});
+    } else if (ws_) {
+        // Beast's reads take no deadline: a quiet broker stretches this tick.
+        auto got = ws_->read_some({trickle_buffer_.get(), trickle_bytes_});
+        if (!got) {
+            on_read_end(got.error());
+            return false;
+        }
+        feed({trickle_buffer_.get(), *got});
     } else {
         auto got = stream_.read_some({trickle_buffer_.get(), trickle_bytes_}, tick_end);
         if (got) {

@@ -18,6 +18,7 @@
 #include "stampede/protocol/parser.hpp"
 #include "stampede/runtime/io.hpp"
 #include "stampede/runtime/sync.hpp"
+#include "ws_link.hpp"
 
 namespace stampede::load {
 
@@ -30,6 +31,9 @@ struct broker_address {
     std::optional<std::string> login;
     std::optional<std::string> passcode;
     double connect_timeout = 30.0;
+    std::string host;              ///< as given (--host): the WebSocket Host header
+    bool websocket = false;        ///< --transport ws: STOMP over WebSocket
+    std::string ws_path = "/ws";   ///< --ws-path: where the upgrade goes
 };
 
 /// Receives a connection's MESSAGE frames on its reader fiber.
@@ -120,7 +124,11 @@ class connection {
     void fail(std::string reason);
     void shutdown();
 
+    bool read_websocket();
+
     runtime::tcp_stream stream_;
+    std::unique_ptr<ws_link> ws_;    // --transport ws: frames go through it
+    std::vector<char> ws_input_;     // where WebSocket payload is read into
     protocol::parser parser_;
     message_handler* handler_ = nullptr;
 

@@ -79,6 +79,10 @@ std::vector<flag_spec> common_flags() {
         {"run-id", flag_kind::text, "", {}},
         // The native driver's own: the runtime's I/O backend.
         {"io", flag_kind::text, "auto", {"auto", "uring", "asio"}},
+        // STOMP over WebSocket (Boost.Beast's client); --port is then the
+        // broker's websocket listener. wss is the Python driver's only.
+        {"transport", flag_kind::text, "tcp", {"tcp", "ws"}},
+        {"ws-path", flag_kind::text, "/ws", {}},
     };
 }
 

@@ -263,6 +263,9 @@ broker_address address_of(const args& a) {
     to.login = a.optional_text("login");
     to.passcode = a.optional_text("passcode");
     to.connect_timeout = a.real("connect-timeout");
+    to.host = a.text("host");
+    to.websocket = a.text("transport") == "ws";
+    to.ws_path = a.text("ws-path");
     return to;
 }
 

@@ -40,7 +40,7 @@ sys.path.insert(0, os.path.join(BENCH, "driver"))
 
 import accounting  # noqa: E402
 from stomp_wire import FrameParser, WsStompConnection, encode_frame  # noqa: E402
-from harness import brokers, loadgen, phases  # noqa: E402
+from harness import brokers, cli, loadgen, phases  # noqa: E402
 
 BROKER_SPEC = os.environ.get("STAMPEDE_BENCH_BROKER")
 # Binaries of another build tree than build/ (the harness reads these globals).
@@ -593,12 +593,14 @@ class WebSocketDriverSmokeTest(unittest.TestCase):
         if cls.broker is not None or hasattr(cls, "dir"):
             cls.dir.cleanup()
 
-    def run_ws(self, name, transport="ws"):
+    def run_ws(self, name, transport="ws", driver="python"):
+        if driver == "native" and not os.access(loadgen.NATIVE, os.X_OK):
+            self.skipTest("build/stampede-load is not built")
         phase = phases.BY_NAME[name]
         port = self.ws_port if transport == "ws" else self.wss_port
         ws = dataclasses.replace(self.broker, port=port)
         params = dict(SMOKE[name], transport=transport, ws_path="/ws")
-        result, status, cmd = loadgen.run("python", phase.scenario, ws, params, timeout=180)
+        result, status, cmd = loadgen.run(driver, phase.scenario, ws, params, timeout=180)
         self.assertIsNotNone(result, "no JSON from %s (exit %s)" % (" ".join(cmd), status))
         self.assertEqual(missing_fields(result, self.fields), [])
         self.assertEqual(result["params"]["transport"], transport)
@@ -622,12 +624,64 @@ class WebSocketDriverSmokeTest(unittest.TestCase):
         self.assertEqual(r["lost"], 0)
         self.assertEqual(r["consumed"], 2000)
 
+    def test_native_fanout_over_websocket(self):
+        r = self.run_ws("fanout", driver="native")
+        self.assertTrue(r["complete"])
+        self.assertEqual((r["published"], r["delivered"], r["missing"]), (500, 2500, 0))
+
+    def test_native_queue_over_websocket(self):
+        r = self.run_ws("queue", driver="native")
+        self.assertEqual(r["lost"], 0)
+        self.assertEqual(r["consumed"], 2000)
+
+    def test_native_wrong_path_is_a_clear_failure(self):
+        if not os.access(loadgen.NATIVE, os.X_OK):
+            self.skipTest("build/stampede-load is not built")
+        ws = dataclasses.replace(self.broker, port=self.ws_port)
+        result, status, cmd = loadgen.run("native", "fanout", ws,
+                                          dict(SMOKE["fanout"], transport="ws",
+                                               ws_path="/nowhere"), timeout=60)
+        self.assertNotEqual(status, 0)
+
     def test_a_wrong_path_is_a_clear_failure(self):
         ws = dataclasses.replace(self.broker, port=self.ws_port)
         result, status, cmd = loadgen.run("python", "fanout", ws,
                                           dict(SMOKE["fanout"], transport="ws",
                                                ws_path="/nowhere"), timeout=60)
         self.assertNotEqual(status, 0)
+
+
+class HarnessWebSocketTransportTest(unittest.TestCase):
+    """run.sh --transport ws: the harness starts stampede with a websocket
+    listener of its own and points the driver at it, with --transport ws."""
+
+    def test_a_stampede_started_for_ws_takes_the_driver_over_websocket(self):
+        if BROKER_SPEC not in (None, "stampede"):
+            self.skipTest("runs against build/stampede only")
+        if not os.access(brokers.STAMPEDE, os.X_OK):
+            self.skipTest("build/stampede is not built")
+        with tempfile.TemporaryDirectory() as d:
+            broker = brokers.start("stampede", brokers.Options(transport="ws", log_dir=d),
+                                   "smoke-transport-ws")
+            try:
+                self.assertEqual(broker.transport, "ws")
+                self.assertIsNotNone(broker.ws_port)
+                cmd = loadgen.command("python", "fanout", broker, {})
+                self.assertEqual(cmd[cmd.index("--port") + 1], str(broker.ws_port))
+                self.assertEqual(cmd[cmd.index("--transport") + 1], "ws")
+                result, status, _ = loadgen.run(loadgen.choose("auto"), "fanout", broker,
+                                                dict(SMOKE["fanout"]), timeout=180)
+                self.assertEqual(status, 0)
+                self.assertEqual(result["params"]["transport"], "ws")
+                self.assertEqual((result["delivered"], result["missing"]), (2500, 0))
+            finally:
+                broker.stop()
+
+    def test_ws_refuses_the_phases_that_write_raw_bytes(self):
+        with self.assertRaises(SystemExit) as e:
+            cli.run_main(["--transport", "ws", "--phases", "fanout,abuse-receipts",
+                          "--results", tempfile.mkdtemp()])
+        self.assertIn("--transport ws", str(e.exception))
 
 
 class HarnessRestartTest(unittest.TestCase):

@@ -6,10 +6,12 @@
 #   benchmarks/websocket/fanout_ws_vs_tcp.sh [--rounds 3] [--subscribers 20]
 #       [--messages 5000] [--body-size 1024] [--stampede build/stampede]
 #       [--broker-ws HOST:PORT --broker-tcp HOST:PORT]   (a running broker instead)
-#       [--login L --passcode P]
+#       [--login L --passcode P] [--driver python|native] [--policy block|drop]
 #
-# The Python driver (benchmarks/driver/stampede_load.py) is used for both:
-# the native driver has no WebSocket transport. The broker's slow-consumer
+# One driver for both transports: the Python one (default;
+# benchmarks/driver/stampede_load.py) or the native one (build/stampede-load,
+# Boost.Beast's client over WebSocket), which finds the broker's ceiling
+# rather than the Python client's. The broker's slow-consumer
 # policy is `block` here, so that a client slowed by the loaded machine holds
 # the publisher instead of losing topic messages: every run must be complete
 # and the rate compares like with like. The broker's own CPU time per
@@ -17,7 +19,8 @@
 # from the Python client's.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-ROUNDS=3 SUBS=20 MSGS=5000 BODY=1024 STAMPEDE=$ROOT/build/stampede WS= TCP= AUTH=()
+ROUNDS=3 SUBS=20 MSGS=5000 BODY=1024 STAMPEDE=$ROOT/build/stampede WS= TCP= AUTH=() DRIVER=python
+POLICY=block
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) ROUNDS=$2; shift 2;;
@@ -29,7 +32,9 @@ while [ $# -gt 0 ]; do
     --broker-tcp) TCP=$2; shift 2;;
     --login) AUTH+=(--login "$2"); shift 2;;
     --passcode) AUTH+=(--passcode "$2"); shift 2;;
-    *) sed -n 2,17p "$0"; exit 2;;
+    --driver) DRIVER=$2; shift 2;;
+    --policy) POLICY=$2; shift 2;;
+    *) sed -n 2,19p "$0"; exit 2;;
   esac
 done
 WORK=$(mktemp -d)
@@ -41,7 +46,7 @@ if [ -z "$WS" ]; then
   TP=$(free_port); WP=$(free_port); AP=$(free_port)
   cat > "$WORK/config.json" <<JSON
 {"listeners": [{"name": "stomp", "port": $TP}, {"name": "web", "port": $WP, "websocket": {"path": "/ws"}}],
- "outbound": {"slow_consumer": "block"}}
+ "outbound": {"slow_consumer": "$POLICY"}}
 JSON
   "$STAMPEDE" --config "$WORK/config.json" --admin 127.0.0.1:$AP >"$WORK/broker.log" 2>&1 &
   BROKER_PID=$!
@@ -55,7 +60,9 @@ cpu_ticks() {  # the broker's user+system CPU in clock ticks (-1: a broker not o
 run() {  # transport host:port -> one line of JSON summary
   local t=$1 hp=$2 c0 c1
   c0=$(cpu_ticks)
-  python3 "$ROOT/benchmarks/driver/stampede_load.py" fanout --host "${hp%:*}" --port "${hp##*:}" \
+  local cmd=(python3 "$ROOT/benchmarks/driver/stampede_load.py")
+  [ "$DRIVER" = native ] && cmd=("$ROOT/build/stampede-load")
+  "${cmd[@]}" fanout --host "${hp%:*}" --port "${hp##*:}" \
       "${AUTH[@]}" --transport "$t" --subscribers "$SUBS" --messages "$MSGS" --body-size "$BODY" \
       --drain-timeout 20 2>/dev/null > "$WORK/$t.json" || true
   c1=$(cpu_ticks)
@@ -65,6 +72,8 @@ d = json.load(open(sys.argv[2]))
 c0, c1 = int(sys.argv[3]), int(sys.argv[4])
 cpu_s = (c1 - c0) / os.sysconf("SC_CLK_TCK") if c0 >= 0 else None
 print(json.dumps({"transport": sys.argv[1], "delivery_rate": d["delivery_rate"],
+                  "dropped": d.get("broker_dropped", d.get("dropped")),
+                  "missing": d.get("missing"),
                   "broker_cpu_us_per_delivery":
                       cpu_s * 1e6 / max(1, d["delivered"]) if cpu_s is not None else None,
                   "publish_rate": d["publish_rate"], "complete": d["complete"],

@@ -46,6 +46,7 @@ connection::connection(std::unique_ptr<transport::stream> stream, const protocol
 // ---- reading ----
 
 void connection::read_loop(connection_events& events) {
+    reader_fiber_ = runtime::this_fiber::handle();
     while (!closing_) {
         auto data = stream_->receive();
         if (!data) {
@@ -253,6 +254,7 @@ void connection::writer_loop(connection_events& events) {
                 out_.release_memory(0);
                 std::vector<iovec>().swap(iovecs_);
                 std::vector<std::uint32_t>().swap(sizes_);
+                release_reader_stack();
                 return;
             }
             break;
@@ -279,6 +281,16 @@ void connection::writer_loop(connection_events& events) {
         }
     }
     end_writer();
+}
+
+// The connection has been quiet for writer_idle_time: the reader, waiting
+// for input, gives back the stack pages that the handshakes (TLS, the
+// WebSocket upgrade), CONNECT and the first frames touched below where it
+// waits. Idle, it then holds its top page instead of two or three.
+void connection::release_reader_stack() noexcept {
+    if (!reader_done_) {
+        (void)runtime::release_unused_stack(reader_fiber_);
+    }
 }
 
 // Everything that will be written is: end our side, give the peer a moment

@@ -13,6 +13,7 @@
 
 #include "outbound.hpp"
 #include "stampede/protocol/parser.hpp"
+#include "stampede/runtime/scheduler.hpp"
 #include "stampede/runtime/sync.hpp"
 #include "stampede/runtime/timer.hpp"
 #include "stampede/transport/stream.hpp"
@@ -98,6 +99,7 @@ class connection {
     runtime::result<void> write_batch(const byte_buffer& batch,
                                       const std::vector<outbound_entry>& entries);
     void end_writer();
+    void release_reader_stack() noexcept;
 
     std::unique_ptr<transport::stream> stream_;
     protocol::parser parser_;
@@ -110,6 +112,7 @@ class connection {
     runtime::time_point last_received_;
     bool reader_done_ = false;
     runtime::event reader_exited_;
+    runtime::fiber_handle reader_fiber_;  ///< valid until reader_done_
 
     // Writing.
     outbound_queue out_;

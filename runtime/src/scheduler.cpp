@@ -143,10 +143,11 @@ void scheduler::resume(detail::fiber_ctl* fiber) {
     }
 }
 
-void scheduler::switch_to_scheduler(detail::fiber_ctl* fiber) {
+[[gnu::noinline]] void scheduler::switch_to_scheduler(detail::fiber_ctl* fiber) {
     if (fiber->state == detail::fiber_state::running) {
         fiber->state = detail::fiber_state::suspended;  // else yield() made it ready already
     }
+    fiber->suspended_frame = static_cast<const char*>(__builtin_frame_address(0));
     detail::sanitizer::start_switch(&fiber->asan_fake_stack, main_stack_bottom_, main_stack_size_);
     detail::sanitizer::switch_to(main_tsan_fiber_);
     fiber->caller = std::move(fiber->caller).resume();
@@ -446,6 +447,47 @@ std::vector<fiber_kind_stats> scheduler::collect_stack_stats() const {
     return out;
 }
 
+// ---- Giving stack pages back ----
+
+namespace {
+
+// Below a suspended fiber's recorded frame the context switch itself still
+// pushes its saved registers and return addresses (Boost.Context's
+// jump_fcontext: 72 bytes; switch_to_scheduler's own registers and locals
+// sit just below its frame address, and it is never inlined): what lies this
+// far below the frame is free for sure. With 1 KiB an idle session reader
+// kept a second page resident; with 512 bytes it keeps its top page only.
+#if defined(STAMPEDE_ASAN) || defined(STAMPEDE_TSAN)
+constexpr std::size_t switch_margin = 4096;  // instrumented frames, ucontext's switch (TSan)
+#else
+constexpr std::size_t switch_margin = 512;
+#endif
+
+// The caller's own case: a frame of this non-inlined function is below
+// every frame of the caller; the madvise wrapper runs below it, on pages
+// that fault back in (one, at most).
+[[gnu::noinline]] std::size_t release_own_stack(const fiber_stack& stack) noexcept {
+    const char* here = static_cast<const char*>(__builtin_frame_address(0));
+    return release_stack_below(stack, here - switch_margin);
+}
+
+}  // namespace
+
+std::size_t release_unused_stack(fiber_handle handle) noexcept {
+    detail::fiber_ctl* fiber = handle.get();
+    if (fiber == nullptr) {
+        return 0;
+    }
+    assert(fiber->home == this_scheduler());
+    if (fiber == detail::tls.fiber) {
+        return release_own_stack(fiber->stack);
+    }
+    if (fiber->state != detail::fiber_state::suspended || fiber->suspended_frame == nullptr) {
+        return 0;  // ready to run, or never ran: it is about to use its stack anyway
+    }
+    return release_stack_below(fiber->stack, fiber->suspended_frame - switch_margin);
+}
+
 // ---- this_fiber ----
 
 namespace this_fiber {
@@ -467,6 +509,10 @@ std::size_t stack_high_water() noexcept {
 
 std::size_t stack_size() noexcept {
     return on_fiber() ? detail::tls.fiber->stack.usable_size() : 0;
+}
+
+fiber_handle handle() noexcept {
+    return fiber_handle(detail::tls.fiber);
 }
 
 void yield() {

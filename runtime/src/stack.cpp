@@ -79,6 +79,24 @@ std::size_t stack_resident_bytes(const fiber_stack& stack) noexcept {
     return resident_pages * page_size();
 }
 
+std::size_t release_stack_below(const fiber_stack& stack, const char* deepest_in_use) noexcept {
+    if (deepest_in_use <= stack.bottom() || deepest_in_use > stack.top()) {
+        return 0;  // not on this stack: nothing is known to be free
+    }
+    const std::size_t page = page_size();
+    const auto offset = static_cast<std::size_t>(deepest_in_use - stack.bottom());
+    const std::size_t free_bytes = offset / page * page;  // whole pages below it
+    if (free_bytes == 0) {
+        return 0;
+    }
+    const std::size_t resident = stack_resident_bytes(stack);
+    if (::madvise(stack.bottom(), free_bytes, MADV_DONTNEED) != 0) {
+        return 0;
+    }
+    const std::size_t after = stack_resident_bytes(stack);
+    return resident > after ? resident - after : 0;
+}
+
 stack_pool::~stack_pool() {
     for (auto& stack : cache_) {
         ::munmap(stack.mapping, stack.mapping_size);  // unpoisoned when cached

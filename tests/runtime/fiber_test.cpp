@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "stampede/runtime/runtime.hpp"
+#include "stampede/runtime/sync.hpp"
 #include "test_support.hpp"
 
 using namespace stampede::runtime;
@@ -123,6 +124,55 @@ TEST_CASE("the stack high-water mark follows what a fiber touched", "[runtime][f
     CHECK(shallow <= 8 * 1024);
     CHECK(deep >= 24 * 1024);
     CHECK(deep < size);
+}
+
+TEST_CASE("a fiber that once ran deep gives those stack pages back", "[runtime][fiber][stack]") {
+    STAMPEDE_EACH_BACKEND(backend);
+    const auto [deep, released, after_suspended, own_released, after_own, survived] =
+        test::run_in_runtime(backend, 1, [](runtime&) {
+            std::size_t high = 0;
+            std::size_t own = 0;
+            std::size_t own_after = 0;
+            bool parked = false;
+            bool done = false;
+            event go_on;
+            fiber_handle handle;
+            this_scheduler()->spawn([&] {
+                handle = this_fiber::handle();
+                touch_stack(24 * 1024);
+                high = this_fiber::stack_high_water();
+                parked = true;
+                (void)go_on.wait();  // suspended here while the other fiber trims
+                // Its own stack, from the inside: the frames above still work.
+                touch_stack(24 * 1024);
+                own = release_unused_stack(this_fiber::handle());
+                own_after = this_fiber::stack_high_water();
+                done = true;
+            });
+            while (!parked) {
+                this_fiber::yield();
+            }
+            const std::size_t given = release_unused_stack(handle);
+            const std::size_t after = stack_high_water(handle.get()->stack);
+            go_on.notify_all();
+            while (!done) {
+                this_fiber::yield();
+            }
+            return std::tuple{high, given, after, own, own_after, done};
+        });
+#if defined(STAMPEDE_ASAN) || defined(STAMPEDE_TSAN)
+    // Sanitizer builds keep a page more below the frame (scheduler.cpp) and
+    // have deeper frames.
+    constexpr std::size_t kept = 16 * 1024;
+#else
+    constexpr std::size_t kept = 8 * 1024;
+#endif
+    CHECK(deep >= 24 * 1024);
+    CHECK(released >= 24 * 1024 - kept);
+    CHECK(after_suspended <= kept);
+    CHECK(own_released >= 24 * 1024 - kept);
+    CHECK(after_own <= kept);
+    CHECK(survived);
 }
 
 TEST_CASE("spawning on another scheduler runs the fiber there", "[runtime][fiber]") {

@@ -191,6 +191,29 @@ class scheduler {
     friend class runtime;
 };
 
+/// A fiber of the calling scheduler, named so that another fiber can act on
+/// it (release_unused_stack). Valid while that fiber runs; the holder must
+/// know it has not ended.
+class fiber_handle {
+  public:
+    fiber_handle() noexcept = default;
+    explicit fiber_handle(detail::fiber_ctl* fiber) noexcept : fiber_(fiber) {}
+    explicit operator bool() const noexcept { return fiber_ != nullptr; }
+    detail::fiber_ctl* get() const noexcept { return fiber_; }
+
+  private:
+    detail::fiber_ctl* fiber_ = nullptr;
+};
+
+/// Gives back to the kernel the stack pages `fiber` has touched below where
+/// it is now: a suspended fiber's pages below its suspension point, or, for
+/// the calling fiber, the pages below the caller. A fiber that once ran deep
+/// (a handshake, a large frame) keeps those pages resident for its life
+/// otherwise. One madvise(MADV_DONTNEED) and two mincore calls: call it when
+/// a fiber goes idle, not per operation. Returns the bytes given back.
+/// Must run on the fiber's scheduler; the fiber must be alive.
+std::size_t release_unused_stack(fiber_handle fiber) noexcept;
+
 /// The scheduler running the calling thread, or nullptr outside the runtime.
 inline scheduler* this_scheduler() noexcept {
     return detail::tls.sched;
@@ -215,6 +238,10 @@ std::size_t stack_high_water() noexcept;
 
 /// The calling fiber's usable stack size in bytes (0 outside a fiber).
 std::size_t stack_size() noexcept;
+
+/// The calling fiber, for release_unused_stack() from another fiber (empty
+/// outside a fiber).
+fiber_handle handle() noexcept;
 
 }  // namespace this_fiber
 

@@ -39,6 +39,13 @@ std::size_t stack_high_water(const fiber_stack& stack) noexcept;
 /// Bytes of `stack` currently resident in memory.
 std::size_t stack_resident_bytes(const fiber_stack& stack) noexcept;
 
+/// Returns to the kernel the resident pages of `stack` that lie wholly
+/// below `deepest_in_use` (an address on the stack, with everything above it
+/// still in use), keeping the guard page as it is. The next touch of such a
+/// page faults in a zero page, as on a fresh stack. Returns the bytes given
+/// back (0 when nothing was).
+std::size_t release_stack_below(const fiber_stack& stack, const char* deepest_in_use) noexcept;
+
 /// A cache of guarded stacks for one scheduler. Not thread-safe.
 ///
 /// acquire() reuses a cached stack of the same size or maps a new one; release()

@@ -33,6 +33,9 @@ class fiber_ctl {
     boost::context::fiber context;  ///< the fiber itself while it is not running
     boost::context::fiber caller;   ///< the scheduler's context while the fiber runs
     fiber_state state = fiber_state::ready;
+    /// A frame address near the bottom of the stack while suspended: nothing
+    /// below it (less a margin for the context switch) is in use.
+    const char* suspended_frame = nullptr;
 
     bool is_worker = false;           ///< runs actors' handlers (see scheduler.cpp)
     actor_cell* actor = nullptr;      ///< whose handler runs on this fiber right now
