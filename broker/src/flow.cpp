@@ -148,7 +148,7 @@ std::size_t memory_monitor::after_burst_check(std::size_t rss, runtime::time_poi
     }
     give_back_memory();
     const std::size_t after = resident_bytes();
-    policy_->gave_back(s, after);
+    policy_->gave_back(s, after, process_cpu_time());
     last_trim_ = now;
     return after;
 }

@@ -57,8 +57,10 @@ bool give_back_policy::look(const heap_sample& s) {
     return true;
 }
 
-void give_back_policy::gave_back(const heap_sample& before, std::size_t rss_after) {
+void give_back_policy::gave_back(const heap_sample& before, std::size_t rss_after,
+                                 std::chrono::nanoseconds cpu_after) {
     last_give_back_ = before.now;
+    last_cpu_ = std::max(last_cpu_, cpu_after);
     rss_after_ = rss_after;
     freed_last_ = before.rss > rss_after ? before.rss - rss_after : 0;
     // What stayed is the new estimate of the rest (more connections mean more

@@ -42,8 +42,12 @@ class give_back_policy {
     /// it looks at most once per check_every.
     bool due(const heap_sample& s);
 
-    /// After a give-back decided by due(): `rss_after` is what stayed.
-    void gave_back(const heap_sample& before, std::size_t rss_after);
+    /// After a give-back decided by due(): `rss_after` is what stayed and
+    /// `cpu_after` the process's CPU time once it was done, so that the
+    /// give-back's own work (madvise over the freed pages) does not make the
+    /// next look see a busy broker.
+    void gave_back(const heap_sample& before, std::size_t rss_after,
+                   std::chrono::nanoseconds cpu_after);
 
     clock::duration interval() const noexcept { return interval_; }
 

@@ -43,7 +43,7 @@ TEST_CASE("an idle broker holding freed memory gives it back within a look", "[g
     give_back_policy policy(p.sample());
     burst_over(p);
     CHECK(policy.due(p.second()));
-    policy.gave_back(p.sample(), 9 * mib);
+    policy.gave_back(p.sample(), 9 * mib, p.cpu);
     p.rss = 9 * mib;
     CHECK_FALSE(policy.due(p.second()));  // nothing left worth it
     CHECK(policy.last_reason() == give_back_policy::reason::little_freed);
@@ -108,7 +108,7 @@ TEST_CASE("a load that faults each give-back back in waits twice as long each ti
         if (policy.due(p.second(1ms))) {
             waits.push_back(p.clock.now() - last);
             last = p.clock.now();
-            policy.gave_back(p.sample(), 9 * mib);
+            policy.gave_back(p.sample(), 9 * mib, p.cpu);
             p.rss = 108 * mib;  // faulted back in by the next look
         }
     }
@@ -118,11 +118,24 @@ TEST_CASE("a load that faults each give-back back in waits twice as long each ti
     CHECK(waits[3] == 4s);
     CHECK(waits[7] == 64s);  // capped
     // Once a give-back stays given back, the wait is back to a second.
-    policy.gave_back(p.sample(), 9 * mib);
+    policy.gave_back(p.sample(), 9 * mib, p.cpu);
     p.rss = 9 * mib;
     CHECK_FALSE(policy.due(p.second()));
     p.rss = 40 * mib;  // a later, smaller burst
     for (int i = 0; i < 70 && !policy.due(p.second()); ++i) {
     }
     CHECK(policy.interval() == 1s);
+}
+
+TEST_CASE("a give-back's own CPU time does not make the next look busy", "[give_back]") {
+    process p;
+    give_back_policy policy(p.sample());
+    p.rss = 60 * mib;
+    REQUIRE(policy.due(p.second()));
+    const heap_sample before = p.sample();
+    p.cpu += 80ms;  // the trim itself: madvise over the freed pages
+    policy.gave_back(before, 30 * mib, p.cpu);
+    p.rss = 60 * mib;  // a second wave of freed memory, the broker idle again
+    CHECK(policy.due(p.second()));
+    CHECK(policy.last_reason() == give_back_policy::reason::none);
 }
