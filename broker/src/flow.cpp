@@ -1,6 +1,7 @@
 #include "flow.hpp"
 
 #include <malloc.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -103,14 +104,6 @@ void give_back_memory() noexcept {
 }
 
 namespace {
-// At most one give-back per this long: trimming walks the whole heap under
-// the arenas' locks.
-constexpr auto trim_every = std::chrono::seconds(1);
-// The longest wait between give-backs while a load keeps faulting them in.
-constexpr auto max_trim_interval = std::chrono::seconds(64);
-// Freed memory still resident that is worth a give-back.
-constexpr std::size_t trim_slack = 4 * 1024 * 1024;
-
 /// Bytes the program holds from the allocator (live blocks), or 0 when the
 /// allocator does not say (jemalloc and mimalloc return memory themselves).
 std::size_t allocated_bytes() noexcept {
@@ -121,66 +114,49 @@ std::size_t allocated_bytes() noexcept {
     return 0;
 #endif
 }
+
+/// CPU time of the whole process (every scheduler) so far.
+std::chrono::nanoseconds process_cpu_time() noexcept {
+    timespec ts{};
+    if (::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) {
+        return std::chrono::nanoseconds(0);
+    }
+    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+heap_sample sample_heap(runtime::time_point now, std::size_t rss) noexcept {
+    return {now, rss, allocated_bytes(), process_cpu_time()};
+}
 }  // namespace
 
 bool memory_monitor::init(runtime::exit_reason&) {
     tune_allocator();
-    // What is resident besides the heap's live blocks (code, stacks, rings):
-    // RSS above that plus the live blocks is freed memory glibc still holds.
-    const std::size_t rss = resident_bytes();
-    const std::size_t live = allocated_bytes();
-    floor_rss_ = rss > live ? rss - live : 0;
+    policy_.emplace(sample_heap(runtime::clock::now(), resident_bytes()));
     send_after(std::chrono::milliseconds(interval_ms_), tick{});
     return true;
 }
 
 // A burst leaves its memory freed but resident (in glibc's arenas, once
-// free() no longer trims). Once a second: if RSS exceeds the live blocks plus
-// the rest of the process by more than the slack, give the freed part back.
-// RSS alone cannot tell: a queue still draining holds it too.
+// free() no longer trims). give_back_policy decides when handing it back is
+// worth it: more than a few MiB freed, the heap settled, and the broker idle
+// (a busy one faults the pages straight back in). RSS alone cannot tell: a
+// queue still draining holds it too.
 std::size_t memory_monitor::after_burst_check(std::size_t rss, runtime::time_point now) {
-    if (now - last_check_ < trim_every || now - last_trim_ < trim_interval_) {
+    const heap_sample s = sample_heap(now, rss);
+    if (!policy_->due(s)) {
         return rss;
-    }
-    last_check_ = now;
-    const std::size_t live = allocated_bytes();
-    // Only once the heap has settled: a trim while messages flow hands back
-    // pages the next second's deliveries fault in again (a 50-subscriber
-    // fan-out ran at half speed with a trim every second). Live blocks that
-    // moved by more than a sixteenth (or 1 MiB) since the last check mean the
-    // broker is still busy; a drained burst stops moving.
-    const std::size_t moved = live > last_live_ ? live - last_live_ : last_live_ - live;
-    last_live_ = live;
-    if (moved > std::max<std::size_t>(1 << 20, live / 16)) {
-        return rss;
-    }
-    if (live == 0 || rss <= floor_rss_ + live + trim_slack) {
-        return rss;
-    }
-    // A load that faulted most of the last give-back in again is still
-    // running: wait twice as long before the next one (up to a minute), so
-    // a steady fan-out pays for a trim rarely, not every second.
-    if (freed_last_ > 0 && rss > rss_after_trim_ + freed_last_ / 2) {
-        trim_interval_ = std::min<runtime::duration>(trim_interval_ * 2, max_trim_interval);
-    } else {
-        trim_interval_ = trim_every;
     }
     give_back_memory();
-    last_trim_ = now;
-    rss_after_trim_ = resident_bytes();
-    freed_last_ = rss > rss_after_trim_ ? rss - rss_after_trim_ : 0;
-    // What stayed is the new estimate of the rest (more connections mean more
-    // stacks; heap pages split between live blocks cannot go back either), so
-    // a load that holds it does not pay for a trim every second.
     const std::size_t after = resident_bytes();
-    floor_rss_ = after > live ? after - live : 0;
+    policy_->gave_back(s, after, process_cpu_time());
+    last_trim_ = now;
     return after;
 }
 
 void memory_monitor::handle_info(tick&) {
     std::size_t rss = resident_bytes();
     const runtime::time_point now = runtime::clock::now();
-    if (rss > high_water_ && now - last_trim_ >= trim_every) {
+    if (rss > high_water_ && now - last_trim_ >= give_back_policy::check_every) {
         // Memory freed since (a queue drained, say) may still be resident in
         // the allocator; hand it back before deciding.
         give_back_memory();

@@ -4,9 +4,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 
 #include "actors.hpp"
+#include "give_back_policy.hpp"
 #include "stampede/broker/config.hpp"
 
 namespace stampede::broker {
@@ -110,13 +112,8 @@ class memory_monitor : public runtime::gen_server<memory_monitor> {
     std::atomic<bool>& alarm_;
     std::size_t high_water_;
     std::uint32_t interval_ms_;
-    runtime::time_point last_trim_{};
-    runtime::time_point last_check_{};
-    std::size_t last_live_ = 0;  ///< live heap blocks at the last check
-    runtime::duration trim_interval_ = std::chrono::seconds(1);  ///< doubles while loads refault
-    std::size_t rss_after_trim_ = 0;  ///< RSS just after the last give-back
-    std::size_t freed_last_ = 0;      ///< what the last give-back returned
-    std::size_t floor_rss_ = 0;  ///< RSS that is not live heap blocks (code, stacks), after the last trim
+    runtime::time_point last_trim_{};  ///< the last give-back (either path)
+    std::optional<give_back_policy> policy_;  ///< made in init()
 };
 
 /// Resident set size of this process, in bytes (from /proc/self/statm).
