@@ -4,10 +4,11 @@
 // header (Bearer, Basic and its base64), and query strings.
 //
 // The input is the bytes a client sends. Beyond not crashing (ASan, UBSan):
-// - whether the input is refused, and if not the requests, are the same
-//   whether
+// - the requests are the same whether
 //   the input arrives whole, in two reads cut at a point derived from the
-//   input, or (short inputs) byte by byte;
+//   input, or (short inputs) byte by byte (Beast may refuse a malformed
+//   head that is still incomplete sooner when it arrives in pieces: found
+//   by this target; the head is refused either way once it is complete);
 // - a Basic header parse_authorization accepts decodes to user:password that,
 //   encoded again, gives the same text: decode_base64 takes only canonical
 //   base64, and the user holds no ':';
@@ -159,16 +160,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const outcome whole = run(bytes, {n});
     const std::size_t k = n == 0 ? 0 : (static_cast<std::size_t>(data[0]) * 131 + n * 7) % (n + 1);
     const outcome split = run(bytes, {k, n});
-    check(split.error == whole.error, "a split read changed whether the input is refused");
-    check(whole.error || split == whole, "a split read gave other requests");
+    check(split.requests == whole.requests, "a split read gave other requests");
     if (n <= 1024) {
         std::vector<std::size_t> cuts;
         for (std::size_t i = 1; i <= n; ++i) {
             cuts.push_back(i);
         }
         const outcome bytewise = run(bytes, cuts);
-        check(bytewise.error == whole.error, "byte-by-byte reads changed the verdict");
-        check(whole.error || bytewise == whole, "byte-by-byte reads gave other requests");
+        check(bytewise.requests == whole.requests, "byte-by-byte reads gave other requests");
     }
     for (const seen& r : whole.requests) {
         check_credentials(r.authorization);
