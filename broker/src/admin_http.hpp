@@ -27,7 +27,8 @@ enum class feed_status { done, need_more, error };
 
 /// Feeds the bytes of `input` to `parser`, erasing what it used (bytes past
 /// the request stay in `input`: the next, pipelined, request). done: the
-/// request is complete; need_more: read more; error: `ec` says why.
+/// request is complete; need_more: read more; error: `ec` says why (a
+/// request with a body is an error: unexpected_body, before any of it is read).
 feed_status feed(std::string& input, request_parser& parser, boost::beast::error_code& ec);
 
 /// What an Authorization header holds.
