@@ -83,8 +83,7 @@ std::string_view to_string(verdict v) noexcept {
 
 credential_verifier::credential_verifier(std::shared_ptr<const user_table> users,
                                          verifier_options options, clock_fn now)
-    : options_(options),
-      cache_(options.cache_entries, options.cache_ttl, std::move(now)) {
+    : options_(options), cache_(options.cache_entries, options.cache_ttl, std::move(now)) {
     init_sodium();
     users_[static_cast<std::size_t>(realm::stomp)] = std::move(users);
     const unsigned threads = options_.threads == 0 ? 1 : options_.threads;

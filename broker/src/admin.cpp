@@ -108,9 +108,9 @@ bool delay_failure(broker_context& ctx, const std::string& peer, std::string_vie
     std::uint64_t suppressed = 0;
     if (client_error_budget().take(suppressed)) {
         runtime::log::info("admin endpoint: failed login from ", peer, ": ", what,
-                           suppressed > 0 ? " (" + std::to_string(suppressed) +
-                                                " similar lines suppressed)"
-                                          : std::string());
+                           suppressed > 0
+                               ? " (" + std::to_string(suppressed) + " similar lines suppressed)"
+                               : std::string());
     }
     return static_cast<bool>(runtime::this_fiber::sleep_until(answer_at));
 }
@@ -280,9 +280,8 @@ bool read_request(transport::stream& stream, std::string& input,
             case admin_http::feed_status::done:
                 return true;
             case admin_http::feed_status::error:
-                (void)write_all(stream,
-                                to_wire(text(http::status::bad_request,
-                                             "bad request: " + ec.message() + "\n")));
+                (void)write_all(stream, to_wire(text(http::status::bad_request,
+                                                     "bad request: " + ec.message() + "\n")));
                 return false;
             case admin_http::feed_status::need_more:
                 break;
@@ -332,8 +331,8 @@ std::unique_ptr<transport::stream> open_stream(const listener_state& endpoint,
         std::uint64_t suppressed = 0;
         if (client_error_budget().take(suppressed)) {
             runtime::log::info("admin endpoint: TLS handshake with ",
-                               peer ? peer->to_string() : "?", " failed: ",
-                               secured.error().message());
+                               peer ? peer->to_string() : "?",
+                               " failed: ", secured.error().message());
         }
         return nullptr;
     }

@@ -57,8 +57,8 @@ std::string encode_base64(std::string_view in) {
         const unsigned v = unsigned(std::uint8_t(in[i])) << 16;
         out += {digits[v >> 18], digits[(v >> 12) & 63], '=', '='};
     } else if (in.size() - i == 2) {
-        const unsigned v = (unsigned(std::uint8_t(in[i])) << 16) |
-                           (unsigned(std::uint8_t(in[i + 1])) << 8);
+        const unsigned v =
+            (unsigned(std::uint8_t(in[i])) << 16) | (unsigned(std::uint8_t(in[i + 1])) << 8);
         out += {digits[v >> 18], digits[(v >> 12) & 63], digits[(v >> 6) & 63], '='};
     }
     return out;

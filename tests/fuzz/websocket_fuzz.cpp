@@ -221,7 +221,8 @@ void check_upgrade(const http::request<http::empty_body>& req) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view text(reinterpret_cast<const char*>(data), size);
-    const std::size_t k = size == 0 ? 0 : (static_cast<std::size_t>(data[0]) * 131 + size * 7) % (size + 1);
+    const std::size_t k =
+        size == 0 ? 0 : (static_cast<std::size_t>(data[0]) * 131 + size * 7) % (size + 1);
 
     check_headers({data, size});
     check_utf8(text, k);
