@@ -114,8 +114,9 @@ result<argon2id_cost> check_stored_hash(std::string_view stored) noexcept {
     return cost;
 }
 
-std::string stored_passcode_problem(std::string_view user, boost::system::error_code why) {
-    std::string out = "users: the passcode of '" + std::string(user) + "' ";
+std::string stored_passcode_problem(std::string_view user, boost::system::error_code why,
+                                    std::string_view key) {
+    std::string out = std::string(key) + ": the passcode of '" + std::string(user) + "' ";
     if (why == errc::plaintext_passcode) {
         out +=
             "is in plain text; store its argon2id hash instead, made with: "

@@ -83,13 +83,9 @@ std::string_view to_string(verdict v) noexcept {
 
 credential_verifier::credential_verifier(std::shared_ptr<const user_table> users,
                                          verifier_options options, clock_fn now)
-    : options_(options),
-      cache_(options.cache_entries, options.cache_ttl, std::move(now)),
-      users_(std::move(users)) {
+    : options_(options), cache_(options.cache_entries, options.cache_ttl, std::move(now)) {
     init_sodium();
-    if (!users_) {
-        throw std::invalid_argument("credential_verifier: no user table");
-    }
+    users_[static_cast<std::size_t>(realm::stomp)] = std::move(users);
     const unsigned threads = options_.threads == 0 ? 1 : options_.threads;
     threads_.reserve(threads);
     for (unsigned i = 0; i < threads; ++i) {
@@ -115,9 +111,14 @@ credential_verifier::~credential_verifier() {
 }
 
 std::optional<verdict> credential_verifier::verify(std::string_view login,
-                                                   std::string_view passcode, callback done) {
-    // The keyed hash is computed outside the lock; the lookup is one map probe.
-    const cache_key key = cache_.key_of(login, passcode);
+                                                   std::string_view passcode, callback done,
+                                                   realm where) {
+    // The realm goes first in the keyed hash's login, so that "ops" of the
+    // admin list and "ops" of the STOMP list are different entries. Computed
+    // outside the lock; the lookup is one map probe.
+    std::string tagged(1, static_cast<char>(where));
+    tagged.append(login);
+    const cache_key key = cache_.key_of(tagged, passcode);
     if (cache_.contains(key)) {
         cache_hits_.fetch_add(1, std::memory_order_relaxed);
         return verdict::accepted;
@@ -127,24 +128,25 @@ std::optional<verdict> credential_verifier::verify(std::string_view login,
         if (stopping_) {
             return verdict::shutting_down;
         }
+        if (!users_[static_cast<std::size_t>(where)]) {
+            rejected_.fetch_add(1, std::memory_order_relaxed);
+            return verdict::rejected;
+        }
         if (queue_.size() >= options_.queue_limit) {
             busy_.fetch_add(1, std::memory_order_relaxed);
             return verdict::busy;
         }
         queue_.push_back(request{std::string(login), std::string(passcode), key,
-                                 cache_.generation(), std::move(done)});
+                                 cache_.generation(), std::move(done), where});
     }
     wake_.notify_one();
     return std::nullopt;
 }
 
-void credential_verifier::replace_users(std::shared_ptr<const user_table> users) {
-    if (!users) {
-        return;
-    }
+void credential_verifier::replace_users(std::shared_ptr<const user_table> users, realm where) {
     {
         const std::lock_guard lock(mutex_);
-        users_ = std::move(users);
+        users_[static_cast<std::size_t>(where)] = std::move(users);
     }
     cache_.clear();
 }
@@ -175,7 +177,13 @@ void credential_verifier::check(request& r) {
     std::shared_ptr<const user_table> users;
     {
         const std::lock_guard lock(mutex_);
-        users = users_;
+        users = users_[static_cast<std::size_t>(r.where)];
+    }
+    if (!users) {  // the realm's users were removed by a reload meanwhile
+        ::sodium_memzero(r.passcode.data(), r.passcode.size());
+        rejected_.fetch_add(1, std::memory_order_relaxed);
+        r.done(verdict::rejected);
+        return;
     }
     const std::string* stored = users->find(r.login);
     const bool matches =

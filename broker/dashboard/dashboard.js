@@ -490,52 +490,79 @@
     window.stampedeDashboard = { ...seen, updates: (seen.updates || 0) + 1, snapshot: snap, rates };
   }
 
-  // ---- the admin token ----
-  // The page is static and served to anyone; /stats needs the token. The
-  // token comes from the URL fragment (#token=..., which browsers never send
-  // to the server) or from the form, lives in this tab's sessionStorage only,
-  // and travels as a bearer header.
-  const TOKEN_KEY = 'stampede.admin.token';
-  let token = '';
-  try { token = sessionStorage.getItem(TOKEN_KEY) || ''; } catch (e) { /* storage off: ask each time */ }
+  // ---- the admin credentials ----
+  // The page is static and served to anyone; /stats needs credentials when
+  // the broker has an admin token (admin.token_file) or admin users
+  // (admin.users, HTTP Basic). The token comes from the URL fragment
+  // (#token=..., which browsers never send to the server) or from the form,
+  // a user and password from the form; the Authorization header made of them
+  // lives in this tab's sessionStorage only. Our requests say they are the
+  // page's (X-Stampede-Dashboard), so the broker names the schemes it takes
+  // in X-Stampede-Auth instead of a Basic challenge, which would make the
+  // browser open its own password dialog over this form.
+  const AUTH_KEY = 'stampede.admin.authorization';
+  let authorization = '';
+  try { authorization = sessionStorage.getItem(AUTH_KEY) || ''; } catch (e) { /* storage off: ask each time */ }
 
   function takeTokenFromFragment() {
     const params = new URLSearchParams(location.hash.slice(1));
     const given = params.get('token');
     if (given === null) return;
-    setToken(given);
+    setAuthorization(`Bearer ${given.trim()}`);
     // Out of the address bar and the history, so it is not copied or shared.
     window.history.replaceState(null, '', location.pathname + location.search);
   }
-  function setToken(value) {
-    token = value.trim();
-    try { sessionStorage.setItem(TOKEN_KEY, token); } catch (e) { /* tab memory only */ }
+  function setAuthorization(value) {
+    authorization = value;
+    try { sessionStorage.setItem(AUTH_KEY, authorization); } catch (e) { /* tab memory only */ }
   }
-  function askForToken(refused) {
-    text($('login-why'), refused
-      ? 'The broker refused this token: enter the admin token (admin.token_file).'
-      : "This broker's admin endpoint needs its token (admin.token_file).");
+  // HTTP Basic (RFC 7617) with the user and password as UTF-8.
+  function basic(user, password) {
+    let binary = '';
+    new TextEncoder().encode(`${user}:${password}`).forEach((b) => { binary += String.fromCharCode(b); });
+    return `Basic ${btoa(binary)}`;
+  }
+  // Shows the fields for the schemes the broker takes (both if it did not say).
+  function askForLogin(refused, schemes, throttled) {
+    const takes = (schemes || 'basic, bearer').toLowerCase();
+    const wantsBasic = takes.includes('basic');
+    const wantsBearer = takes.includes('bearer');
+    $('login-basic').classList.toggle('hidden', !wantsBasic);
+    $('login-bearer').classList.toggle('hidden', !wantsBearer);
+    const what = [wantsBasic && 'an admin user and password (admin.users)',
+      wantsBearer && 'the admin token (admin.token_file)'].filter(Boolean).join(' or ');
+    text($('login-why'), throttled
+      ? 'Too many failed logins from this address: the broker refuses it for a while.'
+      : refused
+        ? `The broker refused these credentials: enter ${what}.`
+        : `This broker's admin endpoint needs ${what}.`);
     $('login').classList.remove('hidden');
-    $('login-token').focus();
+    $(wantsBasic ? 'login-user' : 'login-token').focus();
   }
   $('login').addEventListener('submit', (ev) => {
     ev.preventDefault();
-    setToken($('login-token').value);
-    $('login-token').value = '';
+    const user = $('login-user').value;
+    if (!$('login-basic').classList.contains('hidden') && user !== '') {
+      setAuthorization(basic(user, $('login-password').value));
+    } else {
+      setAuthorization(`Bearer ${$('login-token').value.trim()}`);
+    }
+    for (const id of ['login-user', 'login-password', 'login-token']) $(id).value = '';
     $('login').classList.add('hidden');
     lastError = '';
     poll();
   });
 
-  // Polls until the broker refuses the token; then waits for the form (a
-  // refused token is not retried once a second).
+  // Polls until the broker refuses the credentials; then waits for the form
+  // (refused credentials are not retried once a second).
   async function poll() {
     try {
-      const headers = token ? { Authorization: `Bearer ${token}` } : {};
+      const headers = { 'X-Stampede-Dashboard': '1' };
+      if (authorization) headers.Authorization = authorization;
       const res = await fetch('stats?limit=1000', { cache: 'no-store', headers });
-      if (res.status === 401) {
-        lastError = 'the admin token is needed';
-        askForToken(token !== '');
+      if (res.status === 401 || res.status === 429) {
+        lastError = res.status === 429 ? 'too many failed logins' : 'credentials are needed';
+        askForLogin(authorization !== '', res.headers.get('X-Stampede-Auth'), res.status === 429);
         setStatus();
         const seen = window.stampedeDashboard || { updates: 0 };
         window.stampedeDashboard = { ...seen, refused: (seen.refused || 0) + 1 };

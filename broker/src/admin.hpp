@@ -3,6 +3,7 @@
 #include <string>
 
 #include "context.hpp"
+#include "listener.hpp"
 
 namespace stampede::broker {
 
@@ -13,7 +14,10 @@ namespace stampede::broker {
 ///                  destination and connection lists (default limit 1000),
 ///                  with totals, so that nothing is silently left out
 ///   GET /metrics   the snapshot in Prometheus text format
-/// Must run on a fiber.
-void serve_admin(broker_context& ctx, runtime::tcp_listener& listener, std::string broker_listen);
+/// Over TLS when `endpoint` has a TLS context. /stats and /metrics need the
+/// bearer token or an admin user's password (HTTP Basic) when either is
+/// configured. Must run on a fiber.
+void serve_admin(broker_context& ctx, runtime::tcp_listener& listener,
+                 const listener_state& endpoint, std::string broker_listen);
 
 }  // namespace stampede::broker

@@ -51,19 +51,28 @@ broker_auth::~broker_auth() {
 void broker_auth::reload(const config& fresh) {
     auto permissions = compile_permissions(fresh);
     std::shared_ptr<const auth::user_table> users;
+    std::shared_ptr<const auth::user_table> admin_users;
     if (!fresh.users.empty()) {
         auth::init_sodium();
         users = auth::user_table::make(fresh.users);
     }
+    if (fresh.admin.enabled && !fresh.admin.users.empty()) {
+        auth::init_sodium();
+        admin_users = auth::user_table::make(fresh.admin.users);
+    }
     // Everything built: swap.
     permissions_.store(std::move(permissions));
     users_.store(users);
-    if (!users) {
+    admin_users_.store(admin_users);
+    if (!users && !admin_users) {
         verifier_.store(nullptr);
     } else if (auto current = verifier_.load()) {
-        current->replace_users(users);
+        current->replace_users(users, auth::realm::stomp);
+        current->replace_users(admin_users, auth::realm::admin);
     } else {
-        verifier_.store(std::make_shared<auth::credential_verifier>(users, verifier_options_));
+        auto fresh_verifier = std::make_shared<auth::credential_verifier>(users, verifier_options_);
+        fresh_verifier->replace_users(admin_users, auth::realm::admin);
+        verifier_.store(std::move(fresh_verifier));
     }
     generation.fetch_add(1, std::memory_order_release);
 }

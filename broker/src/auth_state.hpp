@@ -35,18 +35,22 @@ class broker_auth {
     explicit broker_auth(const config& cfg);
     ~broker_auth();
 
-    /// The verifier, or nullptr when no `users` are configured (every
-    /// connection is anonymous then).
+    /// The verifier (both realms: STOMP `users` and `admin.users`), or
+    /// nullptr when neither list has a user.
     std::shared_ptr<auth::credential_verifier> verifier() const noexcept {
         return verifier_.load();
     }
     std::shared_ptr<const auth::user_table> users() const noexcept { return users_.load(); }
+    /// The admin endpoint's users (`admin.users`), or nullptr: no HTTP Basic.
+    std::shared_ptr<const auth::user_table> admin_users() const noexcept {
+        return admin_users_.load();
+    }
     std::shared_ptr<const auth::permission_table> permissions() const noexcept {
         return permissions_.load();
     }
     auth::login_throttle& throttle() noexcept { return throttle_; }
 
-    /// Swaps in the users and permissions of `fresh` (SIGHUP). Throws, and
+    /// Swaps in the users, admin users and permissions of `fresh` (SIGHUP). Throws, and
     /// keeps the old ones, if they cannot be used.
     void reload(const config& fresh);
 
@@ -69,6 +73,13 @@ class broker_auth {
     std::atomic<std::uint64_t> reloads{0};          ///< SIGHUP reloads that took effect
     std::atomic<std::uint64_t> reload_failures{0};  ///< ... that kept the old users (logged why)
 
+    /// Admin endpoint requests by how their credentials fared (HTTP Basic
+    /// and bearer alike); a request without credentials is not counted.
+    std::atomic<std::uint64_t> admin_accepted{0};
+    std::atomic<std::uint64_t> admin_failed{0};     ///< wrong user, password or token (delayed)
+    std::atomic<std::uint64_t> admin_throttled{0};  ///< refused at once: the IP is blocked
+    std::atomic<std::uint64_t> admin_busy{0};       ///< refused at once: verifier queue full
+
     /// Counts one denial of `missing` (the total and its kind).
     void count_denial(auth::permission missing) noexcept;
 
@@ -76,6 +87,7 @@ class broker_auth {
     auth::verifier_options verifier_options_;
     auth::login_throttle throttle_;
     std::atomic<std::shared_ptr<const auth::user_table>> users_;
+    std::atomic<std::shared_ptr<const auth::user_table>> admin_users_;
     std::atomic<std::shared_ptr<auth::credential_verifier>> verifier_;
     std::atomic<std::shared_ptr<const auth::permission_table>> permissions_;
 };

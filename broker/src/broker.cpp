@@ -152,6 +152,11 @@ void broker::start_admin() {
     if (!cfg_.admin.enabled) {
         return;
     }
+    listener_config endpoint;
+    endpoint.name = "admin";
+    endpoint.listen = cfg_.admin.listen;
+    endpoint.tls = cfg_.admin.tls;
+    admin_state_ = std::make_unique<listener_state>(std::move(endpoint));  // loads TLS files
     const auto at = runtime::endpoint::parse(cfg_.admin.listen);
     auto listener = rt_->run_on(0, [&] { return runtime::tcp_listener::listen(*at, 64); });
     if (!listener) {
@@ -166,14 +171,16 @@ void broker::start_admin() {
     admin_listening_ = listener->local_endpoint();
     broker_context* ctx = ctx_.get();
     rt_->at(0).spawn(
-        [ctx, listen = listening_.to_string(), l = std::move(*listener)]() mutable {
+        [ctx, state = admin_state_.get(), listen = listening_.to_string(),
+         l = std::move(*listener)]() mutable {
             ctx->here().admin_listener = &l;
-            serve_admin(*ctx, l, listen);
+            serve_admin(*ctx, l, *state, listen);
             ctx->here().admin_listener = nullptr;
         },
         {0, "admin.acceptor"});
+    admin_state_->bound = *admin_listening_;
     runtime::log::info("admin listening on ", admin_listening_->to_string(),
-                       " (/healthz, /stats, /metrics)");
+                       admin_state_->tls() ? " over TLS" : "", " (/healthz, /stats, /metrics)");
 }
 
 std::size_t broker::open_connections() {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -246,32 +247,6 @@ void read_destination_policies(const json& v, const std::string& key,
     }
 }
 
-void read_admin(const json& j, const std::string& path, admin_config& a) {
-    object_reader(j, path)
-        .on("enabled", bool_into(a.enabled))
-        .on("listen", string_into(a.listen))
-        .on("metrics_destinations", unsigned_into(a.metrics_destinations, 0, 100'000))
-        .on("token_file",
-            [&](const json& v, const std::string& key) {
-                string_into(a.token_file)(v, key);
-                std::ifstream in(a.token_file);
-                std::string token;
-                if (!in || !std::getline(in, token)) {
-                    throw config_error("'" + key + "': cannot read '" + a.token_file + "'");
-                }
-                while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) {
-                    token.pop_back();
-                }
-                if (token.size() < 16) {
-                    throw config_error("'" + key + "': the token in '" + a.token_file +
-                                       "' must be at least 16 characters");
-                }
-                a.token = std::move(token);
-            })
-        .reject_unknown();
-    a.required = true;
-}
-
 const std::vector<std::pair<std::string, slow_consumer_policy>> slow_consumer_choices = {
     {"drop", slow_consumer_policy::drop},
     {"disconnect", slow_consumer_policy::disconnect},
@@ -417,6 +392,64 @@ void read_listeners(const json& v, const std::string& key, std::vector<listener_
     }
 }
 
+// The first line of a token file, without its line end. Only a regular file
+// is read, and only its first 4 KiB: a path such as /dev/zero or a FIFO
+// cannot hang start-up or fill memory.
+std::string read_token_file(const std::string& file, const std::string& key) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(file, ec)) {
+        throw config_error("'" + key + "': '" + file + "' is not a readable regular file");
+    }
+    std::ifstream in(file);
+    std::string token(4096, '\0');
+    in.read(token.data(), static_cast<std::streamsize>(token.size()));
+    if (in.bad() || in.gcount() == 0) {
+        throw config_error("'" + key + "': cannot read '" + file + "'");
+    }
+    token.resize(static_cast<std::size_t>(in.gcount()));
+    token.resize(std::min(token.size(), token.find('\n')));
+    while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) {
+        token.pop_back();
+    }
+    if (token.size() < 16) {
+        throw config_error("'" + key + "': the token in '" + file +
+                           "' must be at least 16 characters on its first line");
+    }
+    return token;
+}
+
+// `users` and `admin.users`: login -> argon2id string (checked in validate()).
+void read_users(const json& v, const std::string& key, std::map<std::string, std::string>& out) {
+    if (!v.is_object()) {
+        throw config_error("'" + key + "' must map logins to passcodes");
+    }
+    for (const auto& [login, passcode] : v.items()) {
+        if (!passcode.is_string()) {
+            throw config_error("'" + key + "." + login + "' must be a string");
+        }
+        out[login] = passcode.get<std::string>();
+    }
+}
+
+void read_admin(const json& j, const std::string& path, admin_config& a) {
+    object_reader(j, path)
+        .on("enabled", bool_into(a.enabled))
+        .on("listen", string_into(a.listen))
+        .on("metrics_destinations", unsigned_into(a.metrics_destinations, 0, 100'000))
+        .on("token_file",
+            [&](const json& v, const std::string& key) {
+                string_into(a.token_file)(v, key);
+                a.token = read_token_file(a.token_file, key);
+            })
+        .on("users", [&](const json& v, const std::string& key) { read_users(v, key, a.users); })
+        .on("tls", [&](const json& v, const std::string& key) {
+            read_listener_tls(v, key, a.tls.emplace());
+        })
+        .reject_unknown();
+    a.required = true;
+}
+
+
 void read_auth(const json& j, const std::string& path, auth_config& a) {
     object_reader(j, path)
         .on("allow_anonymous", bool_into(a.allow_anonymous))
@@ -490,18 +523,7 @@ void read_root(const json& j, config& c) {
         .on("stack_size", unsigned_into(c.stack_size, 16 * 1024, 64 * 1024 * 1024))
         .on("log_level", string_into(c.log_level))
         .on("virtual_hosts", strings_into(c.virtual_hosts, "virtual host names"))
-        .on("users",
-            [&](const json& v, const std::string& key) {
-                if (!v.is_object()) {
-                    throw config_error("'" + key + "' must map logins to passcodes");
-                }
-                for (const auto& [login, passcode] : v.items()) {
-                    if (!passcode.is_string()) {
-                        throw config_error("'" + key + "." + login + "' must be a string");
-                    }
-                    c.users[login] = passcode.get<std::string>();
-                }
-            })
+        .on("users", [&](const json& v, const std::string& key) { read_users(v, key, c.users); })
         .on("auth", [&](const json& v, const std::string& k) { read_auth(v, k, c.auth); })
         .on("permissions",
             [&](const json& v, const std::string& k) {
@@ -556,7 +578,9 @@ config parse_config(std::string_view json_text, const parse_options& options) {
     json document;
     try {
         document = json::parse(json_text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
+        // parse_error, and out_of_range for a number past a double's range
+        // (1e400): found by config_fuzz.
         throw config_error(std::string("configuration is not valid JSON: ") + e.what());
     }
     // `--admin off` wins over the file: a section for an endpoint that will
@@ -615,6 +639,11 @@ void validate_auth(const config& c) {
             throw config_error(auth::stored_passcode_problem(login, cost.error()));
         }
     }
+    for (const auto& [login, stored] : c.admin.users) {
+        if (auto cost = auth::check_stored_hash(stored); !cost) {
+            throw config_error(auth::stored_passcode_problem(login, cost.error(), "admin.users"));
+        }
+    }
     auth::permission_table::spec spec;
     for (const auto& [login, vhosts] : c.permissions) {
         for (const auto& [vhost, entry] : vhosts) {
@@ -630,6 +659,34 @@ void validate_auth(const config& c) {
         (void)auth::permission_table::make(spec);
     } catch (const auth::permission_config_error& e) {
         throw config_error(std::string("'permissions': ") + e.what());
+    }
+}
+
+// Off loopback the admin endpoint needs credentials, and HTTP Basic (which
+// sends the password in clear) needs TLS under it.
+void validate_admin_credentials(const admin_config& a) {
+    if (!a.enabled) {
+        return;
+    }
+    const std::string& l = a.listen;
+    const bool loopback =
+        l.rfind("127.", 0) == 0 || l.rfind("[::1]:", 0) == 0 || l.rfind("localhost:", 0) == 0;
+    if (loopback) {
+        return;
+    }
+    if (a.token.empty() && a.users.empty()) {
+        throw config_error("'admin.listen' " + l +
+                           " is not a loopback address: the admin endpoint would serve anyone "
+                           "without credentials; set 'admin.users' (logins with argon2id "
+                           "hashes, for HTTP Basic over TLS) or 'admin.token_file' (a file "
+                           "holding a bearer token), or listen on 127.0.0.1");
+    }
+    if (!a.users.empty() && !a.tls) {
+        throw config_error("'admin.listen' " + l +
+                           " is not a loopback address and 'admin.users' log in with HTTP "
+                           "Basic, which sends the password in clear: add a 'tls' block to "
+                           "'admin' ({\"certificate\": \"cert.pem\", \"private_key\": "
+                           "\"key.pem\"}), or listen on 127.0.0.1");
     }
 }
 
@@ -690,17 +747,7 @@ void validate(const config& c) {
     }
     validate_listeners(c);
     validate_auth(c);
-    if (c.admin.enabled && c.admin.token.empty()) {
-        const std::string& l = c.admin.listen;
-        const bool loopback = l.rfind("127.", 0) == 0 || l.rfind("[::1]:", 0) == 0 ||
-                              l.rfind("localhost:", 0) == 0;
-        if (!loopback) {
-            throw config_error("'admin.listen' " + l +
-                               " is not a loopback address: the admin endpoint would serve "
-                               "anyone without credentials; set 'admin.token_file' (a file "
-                               "holding a bearer token) or listen on 127.0.0.1");
-        }
-    }
+    validate_admin_credentials(c.admin);
     if (c.admin.enabled && !runtime::endpoint::parse(c.admin.listen)) {
         throw config_error("'admin.listen' must be HOST:PORT with a numeric host, not '" +
                            c.admin.listen + "'");

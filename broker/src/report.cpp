@@ -118,7 +118,19 @@ nlohmann::json compose_snapshot(const broker_context& ctx, const std::vector<nlo
                          {"write", count(ctx.auth->denied_write)},
                          {"read", count(ctx.auth->denied_read)}}},
                        {"reloads", count(ctx.auth->reloads)},
-                       {"reload_failures", count(ctx.auth->reload_failures)}};
+                       {"reload_failures", count(ctx.auth->reload_failures)},
+                       {"admin_accepted", count(ctx.auth->admin_accepted)},
+                       {"admin_failed", count(ctx.auth->admin_failed)},
+                       {"admin_throttled", count(ctx.auth->admin_throttled)},
+                       {"admin_busy", count(ctx.auth->admin_busy)}};
+        if (const auto verifier = ctx.auth->verifier()) {
+            // The pool's own figures (STOMP and admin logins together).
+            const auto v = verifier->stats();
+            out["auth"]["verifier"] = {{"hashes", v.hashes},     {"cache_hits", v.cache_hits},
+                                       {"accepted", v.accepted}, {"rejected", v.rejected},
+                                       {"busy", v.busy},         {"queued", v.queued},
+                                       {"cached", v.cached}};
+        }
     }
     if (ctx.durable) {
         // The journal's counters (issue 10). `tokens`: durable operations
@@ -290,6 +302,15 @@ void auth_metrics(std::ostringstream& out, const nlohmann::json& snapshot) {
     out << "stampede_auth_reloads_total{outcome=\"ok\"} " << a.value("reloads", 0ULL) << '\n';
     out << "stampede_auth_reloads_total{outcome=\"failed\"} "
         << a.value("reload_failures", 0ULL) << '\n';
+    family(out, "stampede_admin_logins_total", "counter",
+           "Admin endpoint requests with credentials (HTTP Basic or bearer) by outcome: "
+           "accepted, failed (wrong user, password or token), locked_out, busy.");
+    for (const auto& [outcome, field] :
+         {std::pair{"accepted", "admin_accepted"}, std::pair{"failed", "admin_failed"},
+          std::pair{"locked_out", "admin_throttled"}, std::pair{"busy", "admin_busy"}}) {
+        out << "stampede_admin_logins_total{outcome=\"" << outcome << "\"} "
+            << a.value(field, 0ULL) << '\n';
+    }
 }
 
 }  // namespace

@@ -40,11 +40,12 @@ struct answer {
     verdict v;
     bool immediate;
 };
-answer check(credential_verifier& verifier, std::string_view login, std::string_view passcode) {
+answer check(credential_verifier& verifier, std::string_view login, std::string_view passcode,
+             realm where = realm::stomp) {
     auto promise = std::make_shared<std::promise<verdict>>();
     auto future = promise->get_future();
-    if (auto now =
-            verifier.verify(login, passcode, [promise](verdict v) { promise->set_value(v); })) {
+    if (auto now = verifier.verify(
+            login, passcode, [promise](verdict v) { promise->set_value(v); }, where)) {
         return {*now, true};
     }
     return {future.get(), false};
@@ -140,6 +141,34 @@ TEST_CASE("new users forget every cached success", "[auth][verifier]") {
     verifier.replace_users(users({{"alice", "new"}}));
     CHECK(check(verifier, "alice", "old").v == verdict::rejected);
     CHECK(check(verifier, "alice", "new").v == verdict::accepted);
+}
+
+TEST_CASE("the admin realm has its own users and cache entries", "[auth][verifier]") {
+    credential_verifier verifier(users({{"alice", "wonderland"}}));
+    // No admin users yet: refused at once, nothing hashed.
+    const auto before = verifier.stats().hashes;
+    CHECK(check(verifier, "alice", "wonderland", realm::admin).v == verdict::rejected);
+    CHECK(check(verifier, "alice", "wonderland", realm::admin).immediate);
+    CHECK(verifier.stats().hashes == before);
+
+    verifier.replace_users(users({{"ops", "console"}}), realm::admin);
+    CHECK(check(verifier, "ops", "console", realm::admin).v == verdict::accepted);
+    CHECK(check(verifier, "ops", "console", realm::admin).immediate);  // cached
+    // Neither list's login is the other's, cached or not.
+    CHECK(check(verifier, "ops", "console").v == verdict::rejected);
+    CHECK(check(verifier, "alice", "wonderland").v == verdict::accepted);
+    CHECK(check(verifier, "alice", "wonderland", realm::admin).v == verdict::rejected);
+
+    // An unknown admin login costs one argon2id computation, as a known one does.
+    const auto hashed = verifier.stats().hashes;
+    CHECK(check(verifier, "nobody", "console", realm::admin).v == verdict::rejected);
+    CHECK(check(verifier, "ops", "wrong", realm::admin).v == verdict::rejected);
+    CHECK(verifier.stats().hashes == hashed + 2);
+
+    // Removing the STOMP users leaves the admin realm working.
+    verifier.replace_users(nullptr, realm::stomp);
+    CHECK(check(verifier, "alice", "wonderland").v == verdict::rejected);
+    CHECK(check(verifier, "ops", "console", realm::admin).v == verdict::accepted);
 }
 
 TEST_CASE("a full queue refuses at once and says so", "[auth][verifier]") {

@@ -318,3 +318,9 @@ TEST_CASE("the command line refuses unknown, incomplete, repeated and abbreviate
     CHECK(cl.config_file == "x.json");
     REQUIRE(cl.overrides.size() == 2);
 }
+
+TEST_CASE("a number past a double's range is a configuration error, not a crash",
+          "[config]") {
+    // Found by config_fuzz: nlohmann::json throws out_of_range, not parse_error.
+    REQUIRE_THROWS_AS(parse_config(R"({"schedulers": 1e400})"), config_error);
+}

@@ -16,6 +16,7 @@
 
 #include "stampede/runtime/log.hpp"
 #include "websocket_frame.hpp"
+#include "websocket_request.hpp"
 #include "websocket_stream.hpp"
 
 namespace stampede::transport {
@@ -24,16 +25,16 @@ namespace {
 
 namespace http = boost::beast::http;
 using runtime::result;
+using ws::for_each_token;
+using ws::iequals;
+using ws::trim;
+using ws::view;
 
 constexpr std::string_view ws_guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 // How long a refused client is given to read our answer and close before
 // we close under it.
 constexpr auto refusal_linger = std::chrono::seconds(1);
-
-std::string_view view(boost::beast::string_view s) noexcept {
-    return {s.data(), s.size()};
-}
 
 std::string base64(const unsigned char* data, std::size_t size) {
     std::string out(4 * ((size + 2) / 3), '\0');
@@ -64,50 +65,6 @@ std::string make_key() {
         }
     }
     return base64(nonce.data(), nonce.size());
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-        return std::tolower(static_cast<unsigned char>(x)) ==
-               std::tolower(static_cast<unsigned char>(y));
-    });
-}
-
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
-// Calls `fn` on each comma-separated token of every `field` header.
-template <class Fields, class Fn>
-void for_each_token(const Fields& fields, http::field field, Fn fn) {
-    auto [it, end] = fields.equal_range(field);
-    for (; it != end; ++it) {
-        std::string_view list = view(it->value());
-        while (!list.empty()) {
-            const auto comma = list.find(',');
-            const std::string_view token = trim(list.substr(0, comma));
-            if (!token.empty()) {
-                fn(token);
-            }
-            list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-        }
-    }
-}
-
-// A Sec-WebSocket-Key must be the base64 of 16 bytes: 22 characters and "==".
-bool valid_key(std::string_view key) noexcept {
-    if (key.size() != 24 || key.substr(22) != "==") {
-        return false;
-    }
-    return std::all_of(key.begin(), key.begin() + 22, [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '+' || c == '/';
-    });
 }
 
 // Reads an HTTP head (request or response) from `inner` into `parser`:
@@ -160,63 +117,6 @@ result<void> write_all(stream& inner, std::string_view bytes, runtime::time_poin
 }
 
 // ---- the server side ----
-
-struct verdict {
-    websocket_errc refusal{};  ///< zero: accepted
-    std::string subprotocol;
-    std::string origin;
-};
-
-bool origin_allowed(const websocket_options& options, std::string_view origin) {
-    if (origin.empty()) {
-        return !options.require_origin;
-    }
-    if (!options.allowed_origins) {
-        return true;
-    }
-    return std::any_of(options.allowed_origins->begin(), options.allowed_origins->end(),
-                       [&](const std::string& allowed) { return iequals(allowed, origin); });
-}
-
-// The highest STOMP subprotocol the client offered, or empty.
-std::string choose_subprotocol(const http::request<http::empty_body>& req) {
-    std::size_t best = std::size(stomp_subprotocols);
-    for_each_token(req, http::field::sec_websocket_protocol, [&](std::string_view offered) {
-        for (std::size_t i = 0; i < best; ++i) {
-            if (offered == stomp_subprotocols[i]) {
-                best = i;
-                break;
-            }
-        }
-    });
-    return best < std::size(stomp_subprotocols) ? std::string(stomp_subprotocols[best])
-                                                : std::string();
-}
-
-verdict judge(const http::request<http::empty_body>& req, const websocket_options& options) {
-    verdict v;
-    if (!boost::beast::websocket::is_upgrade(req) || req.count(http::field::host) == 0 ||
-        !valid_key(view(req[http::field::sec_websocket_key]))) {
-        v.refusal = websocket_errc::bad_request;
-        return v;
-    }
-    if (view(req[http::field::sec_websocket_version]) != "13") {
-        v.refusal = websocket_errc::unsupported_version;
-        return v;
-    }
-    const std::string_view target = view(req.target());
-    if (target.substr(0, target.find('?')) != options.path) {
-        v.refusal = websocket_errc::wrong_path;
-        return v;
-    }
-    v.origin = std::string(view(req[http::field::origin]));
-    if (!origin_allowed(options, v.origin)) {
-        v.refusal = websocket_errc::origin_refused;
-        return v;
-    }
-    v.subprotocol = choose_subprotocol(req);
-    return v;
-}
 
 std::string switching_protocols(std::string_view key, std::string_view subprotocol) {
     std::string out =
@@ -300,7 +200,7 @@ result<std::unique_ptr<websocket_stream>> websocket_accept(std::unique_ptr<strea
         return early.error();
     }
     const auto& req = parser.get();
-    verdict v = judge(req, options);
+    ws::request_verdict v = ws::judge_request(req, options);
     if (v.refusal != websocket_errc{}) {
         refuse(std::move(inner), v.refusal, deadline);
         return v.refusal;

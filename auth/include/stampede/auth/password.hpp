@@ -51,9 +51,11 @@ void init_sodium();
 /// errc::bad_hash_parameters.
 [[nodiscard]] result<argon2id_cost> check_stored_hash(std::string_view stored) noexcept;
 
-/// The start-up error for user `user` whose configured passcode failed
-/// check_stored_hash with `why`: says how to fix it, never repeats the passcode.
-std::string stored_passcode_problem(std::string_view user, boost::system::error_code why);
+/// The start-up error for user `user` (of the list `key`: "users", or
+/// "admin.users") whose configured passcode failed check_stored_hash with
+/// `why`: says how to fix it, never repeats the passcode.
+std::string stored_passcode_problem(std::string_view user, boost::system::error_code why,
+                                    std::string_view key = "users");
 
 /// `stampede --hash-password`: reads one passcode (a line, without its line
 /// end) from `in` and writes its argon2id string and a newline to `out`.

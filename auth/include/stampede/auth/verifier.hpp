@@ -59,6 +59,12 @@ enum class verdict : std::uint8_t {
 };
 std::string_view to_string(verdict v) noexcept;
 
+/// Which list of users a pair is checked against: STOMP logins (`users`) or
+/// the admin endpoint's (`admin.users`). One pool and one cache serve both;
+/// a login is a different entry in each (the cache key includes the realm).
+enum class realm : std::uint8_t { stomp = 0, admin = 1 };
+inline constexpr std::size_t realm_count = 2;
+
 struct verifier_options {
     unsigned threads = 2;          ///< concurrent argon2id computations (each holds its m)
     std::size_t queue_limit = 64;  ///< waiting requests beyond the running ones
@@ -74,6 +80,8 @@ class credential_verifier {
     using callback = std::function<void(verdict)>;
     using clock_fn = verification_cache::clock_fn;
 
+    /// `users` are the STOMP realm's (nullptr: none, every pair of that
+    /// realm is rejected at once); replace_users() sets the admin realm's.
     credential_verifier(std::shared_ptr<const user_table> users, verifier_options options = {},
                         clock_fn now = verification_cache::steady_now);
 
@@ -90,13 +98,14 @@ class credential_verifier {
     /// called. Otherwise returns nullopt and calls `done` exactly once, on a
     /// verifier thread, with accepted or rejected (or shutting_down); `done`
     /// must not block (post the answer back: actor cast, scheduler::execute).
+    /// A realm without users answers rejected at once.
     [[nodiscard]] std::optional<verdict> verify(std::string_view login, std::string_view passcode,
-                                                callback done);
+                                                callback done, realm where = realm::stomp);
 
-    /// Swaps in new users (a configuration reload) and forgets every cached
-    /// success. Verifications already running finish against the old table
-    /// and are not cached.
-    void replace_users(std::shared_ptr<const user_table> users);
+    /// Swaps in new users for `where` (a configuration reload; nullptr: none)
+    /// and forgets every cached success. Verifications already running finish
+    /// against the old table and are not cached.
+    void replace_users(std::shared_ptr<const user_table> users, realm where = realm::stomp);
 
     struct statistics {
         std::uint64_t hashes = 0;      ///< argon2id verifications run
@@ -116,6 +125,7 @@ class credential_verifier {
         cache_key key;
         std::uint64_t generation;
         callback done;
+        realm where = realm::stomp;
     };
 
     void run();
@@ -127,7 +137,8 @@ class credential_verifier {
     mutable std::mutex mutex_;
     std::condition_variable wake_;
     std::deque<request> queue_;
-    std::shared_ptr<const user_table> users_;  // guarded by mutex_
+    /// By realm; guarded by mutex_.
+    std::array<std::shared_ptr<const user_table>, realm_count> users_;
     bool stopping_ = false;
 
     std::atomic<std::uint64_t> hashes_{0};

@@ -75,6 +75,7 @@ class broker {
     std::vector<std::unique_ptr<listener_state>> listeners_;
     runtime::endpoint listening_;
     std::optional<runtime::endpoint> admin_listening_;
+    std::unique_ptr<listener_state> admin_state_;  ///< the admin endpoint's address and TLS
     bool stopped_ = false;
 };
 

@@ -179,6 +179,19 @@ struct topic_config {
     std::size_t max_delayed_bytes = 64 * 1024 * 1024;
 };
 
+
+/// Whether a TLS listener asks clients for a certificate (listeners[].tls.verify_client).
+enum class client_verification { none, optional, required };
+
+/// A listener's `tls` block: the server certificate (PEM, then its chain), its
+/// private key, and the CAs client certificates must chain to.
+struct listener_tls_config {
+    std::string certificate;
+    std::string private_key;
+    std::string ca;  ///< needed unless verify_client is none
+    client_verification verify_client = client_verification::none;
+};
+
 /// The admin HTTP endpoint (/healthz, /stats, /metrics).
 struct admin_config {
     bool enabled = true;
@@ -191,22 +204,17 @@ struct admin_config {
     /// busiest); the rest are summed into one, so its size stays bounded.
     std::size_t metrics_destinations = 100;
     /// A file holding the bearer token /stats, /metrics and the dashboard
-    /// need (`Authorization: Bearer TOKEN`; /healthz stays open). Required
-    /// when `listen` is not a loopback address.
+    /// need (`Authorization: Bearer TOKEN`; /healthz stays open). This or
+    /// `users` is required when `listen` is not a loopback address.
     std::string token_file;
     std::string token;  ///< read from token_file when the configuration is read
-};
-
-/// Whether a TLS listener asks clients for a certificate (listeners[].tls.verify_client).
-enum class client_verification { none, optional, required };
-
-/// A listener's `tls` block: the server certificate (PEM, then its chain), its
-/// private key, and the CAs client certificates must chain to.
-struct listener_tls_config {
-    std::string certificate;
-    std::string private_key;
-    std::string ca;  ///< needed unless verify_client is none
-    client_verification verify_client = client_verification::none;
+    /// Admin logins and their argon2id strings, checked from HTTP Basic
+    /// (`Authorization: Basic`) on the verifier pool. A separate list from
+    /// the STOMP `users`. Basic sends the password in clear, so on a
+    /// non-loopback address it needs `tls`.
+    std::map<std::string, std::string> users;
+    /// The endpoint over TLS (the listeners' `tls` block).
+    std::optional<listener_tls_config> tls;
 };
 
 /// A listener's `websocket` block: STOMP over WebSocket (RFC 6455).
