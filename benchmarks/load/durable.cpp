@@ -538,6 +538,7 @@ durable_result worker(link& l, const args& a, const broker_address& to, bool cra
     }
     run_all(std::move(jobs));
     produced = true;
+    const std::int64_t produced_ns = now_ns();  // every producer has its last RECEIPT
     if (!consume_during) {
         start_consumers();  // after a kill: connecting again while the broker restarts
     }
@@ -553,6 +554,14 @@ durable_result worker(link& l, const args& a, const broker_address& to, bool cra
     while (consumers.pending() > 0 && consumers.wait()) {
     }
     r.fields = verdict(lg, lg.consumed_series.counts());
+    // The burst's own rate (the persistent phase's headline): receipted SENDs
+    // over the time from the start to the last producer's last RECEIPT.
+    const double publish_seconds = static_cast<double>(produced_ns - t0) / 1e9;
+    r.fields["publish_seconds"] = publish_seconds;
+    r.fields["publish_rate"] =
+        publish_seconds > 0 ? static_cast<double>(r.fields.value("receipted", std::uint64_t{0})) /
+                                  publish_seconds
+                            : 0.0;
     return r;
 }
 
