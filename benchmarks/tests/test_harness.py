@@ -81,7 +81,8 @@ SMOKE = {
                              settle=0.5),
     "crash": dict(producers=1, consumers=1, messages=600, drain_timeout=3),
     "restart": dict(producers=1, consumers=1, rate=200, duration=2, drain_timeout=3),
-    "persistent": dict(producers=2, consumers=2, messages=600, window=10, consume_during=1,
+    # 12 producers: the driver once read only the first digit of "P11".
+    "persistent": dict(producers=12, consumers=2, messages=600, window=10, consume_during=1,
                        drain_timeout=3),
 }
 NATIVE_ONLY = [n for n in SMOKE if phases.BY_NAME[n].native_only]
