@@ -235,7 +235,7 @@ def _start_stampede(opts, phase, durable=False):
 def _names_data_dir(opts):
     """Whether the user's --broker-arg or --broker-config chose the data
     directory (then the harness leaves it alone)."""
-    if "--data-dir" in (opts.args or []):
+    if any(a == "--data-dir" or a.startswith("--data-dir=") for a in (opts.args or [])):
         return True
     if opts.config:
         try:

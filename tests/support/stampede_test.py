@@ -59,7 +59,8 @@ def data_dir_args(data_dir, args=(), config=None):
     data directory, or `data_dir` is None. Every helper that starts a broker
     passes this (or its own directory): the broker's default is `data/` under
     its working directory, which parallel tests would share."""
-    if data_dir is None or "--data-dir" in args or (config and "data_dir" in config):
+    named = any(a == "--data-dir" or a.startswith("--data-dir=") for a in args)
+    if data_dir is None or named or (config and "data_dir" in config):
         return []
     return ["--data-dir", data_dir]
 
