@@ -63,6 +63,23 @@ class DefaultDataDirectory(unittest.TestCase):
         c.subscribe("/queue/locked-default")
         c.expect_message("still")
 
+    def test_only_acks_of_persistent_messages_wait_for_the_journal(self):
+        broker = Broker(cwd=self.cwd, config=SMALL, data_dir=None, admin=True).start()
+        self.addCleanup(broker.stop)
+        c = self.client(broker)
+        c.subscribe("/queue/acks", ack="client-individual")
+        tokens = lambda: broker.stats()["journal"]["tokens"]  # noqa: E731
+        c.send("/queue/acks", "plain", receipt="s1")
+        m = c.await_frame("MESSAGE")
+        c.send_frame("ACK", {"id": m.get("ack"), "receipt": "a1"})
+        c.await_frame("RECEIPT", {"receipt-id": "a1"})
+        self.assertEqual(tokens(), 0)  # neither the SEND nor its ACK touched the journal
+        c.send("/queue/acks", "kept", {"persistent": "true"}, receipt="s2")
+        m = c.await_frame("MESSAGE")
+        c.send_frame("ACK", {"id": m.get("ack"), "receipt": "a2"})
+        c.await_frame("RECEIPT", {"receipt-id": "a2"})
+        self.assertEqual(tokens(), 2)  # the persistent SEND and its ACK
+
     def check_memory_only(self, **kwargs):
         first = self.broker(**kwargs).start()
         self.assertIn("no data directory (--data-dir none): memory only", first.log())
