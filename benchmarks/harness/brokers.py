@@ -27,8 +27,9 @@ PEER_NAMES = ("rabbitmq", "activemq")
 # What each broker does with the messages this harness sends (the driver sets
 # no `persistent` header), stated next to every figure (PEERS.md).
 DURABILITY = {
-    "stampede": "in memory; no persistence configured by the harness (see the broker "
-                "config, if any, recorded with the run)",
+    "stampede": "in memory (messages without persistent:true never reach the journal); "
+                "the broker runs with a fresh private --data-dir per phase, as a user's "
+                "broker runs with its default data/",
     "rabbitmq": "transient messages (no `persistent` header, delivery mode 1); /queue/ "
                 "destinations are durable classic queues, /topic/ subscriptions exclusive "
                 "auto-delete queues; receipts on SEND wait for publisher confirms",
@@ -109,8 +110,12 @@ class Running:
 
 def start(spec, opts, phase="broker", durable=False):
     """Starts a fresh broker named by `spec`; raises BrokerError on failure.
-    `durable`: the phase restarts it and needs its data kept (stampede gets a
-    private --data-dir when this build has the flag)."""
+    Stampede gets a private --data-dir of its own per phase (when this build
+    has the flag and neither --broker-arg nor --broker-config names one),
+    removed when the phase's broker stops: no phase inherits another's
+    messages, and nothing lands in data/ under the working directory.
+    `durable`: the phase sends persistent messages (the durability text
+    recorded with the run says so)."""
     if spec == "stampede":
         return _start_stampede(opts, phase, durable)
     if spec in PEER_NAMES:
@@ -121,9 +126,10 @@ def start(spec, opts, phase="broker", durable=False):
 # What the crash and restart phases send (persistent:true, receipts), and what
 # each broker does with it.
 PERSISTENT_DURABILITY = {
-    "stampede": "persistent:true SENDs to /queue/; durable when the broker runs with "
-                "--data-dir (the harness gives it a private one when this build has the "
-                "flag; otherwise nothing survives a restart)",
+    "stampede": "persistent:true SENDs to /queue/, journalled in the phase's private "
+                "--data-dir (journal.sync always unless the config says otherwise: the "
+                "receipt follows the fdatasync); a build without --data-dir keeps them "
+                "in memory only",
     "rabbitmq": "persistent:true (delivery mode 2) to /queue/x, a durable classic queue; the "
                 "receipt follows the publisher confirm, i.e. the message store's fsync",
     "activemq": "persistent:true to KahaDB (default: the broker syncs persistent sends "
@@ -209,10 +215,9 @@ def _start_stampede(opts, phase, durable=False):
                                       "websocket": {"path": WS_PATH}}]}, f)
         cmd += ["--config", config]
     data_dir = None
-    if durable:
-        data_dir = tempfile.mkdtemp(prefix="stampede-data-")
-        if stampede_has_data_dir():
-            cmd += ["--data-dir", data_dir]
+    if stampede_has_data_dir() and not _names_data_dir(opts):
+        data_dir = tempfile.mkdtemp(prefix="stampede-data-%s-" % phase)
+        cmd += ["--data-dir", data_dir]
     log = os.path.join(opts.log_dir or "/tmp", "stampede-%s.log" % phase)
     started = time.monotonic()
     procs = [_spawn_stampede(cmd, log, "wb")]
@@ -243,6 +248,20 @@ def _start_stampede(opts, phase, durable=False):
                    durability=PERSISTENT_DURABILITY["stampede"] if durable
                    else DURABILITY["stampede"], log=log, data_dir=data_dir,
                    transport=opts.transport, ws_port=ws_port, _stop=stop, _restart=restart)
+
+
+def _names_data_dir(opts):
+    """Whether the user's --broker-arg or --broker-config chose the data
+    directory (then the harness leaves it alone)."""
+    if any(a == "--data-dir" or a.startswith("--data-dir=") for a in (opts.args or [])):
+        return True
+    if opts.config:
+        try:
+            with open(opts.config) as f:
+                return "data_dir" in json.load(f)
+        except (OSError, ValueError):
+            return False  # the broker will say what is wrong with it
+    return False
 
 
 def _spawn_stampede(cmd, log, mode):

@@ -291,6 +291,23 @@ DURABILITY_PHASES = [
                      "lower"),
                     ("broker ready after restart", "derived.restart_ready_s", "s", "lower")],
           native_only=True, action="restart", seconds=lambda p: 240),
+    # No kill, no restart: the same driver's burst as a throughput phase.
+    Phase("persistent", "crash", "a burst of persistent:true SENDs with receipts (a window of W "
+          "unreceipted per producer) to one durable queue, consumers acknowledging "
+          "(client-individual) throughout",
+          full=dict(producers=4, consumers=4, messages=100000, body_size=512, window=100,
+                    consume_during=1),
+          quick=dict(producers=2, consumers=2, messages=4000, body_size=512, window=100,
+                     consume_during=1),
+          headline=[("receipted SENDs/s", "result.publish_rate", "msg/s", "higher"),
+                    ("receipted", "result.receipted", "", None),
+                    ("receipted but lost", "result.receipted_lost", "", "lower"),
+                    ("consumed", "result.consumed", "", None),
+                    ("duplicates", "result.duplicates", "", "lower"),
+                    ("latency p50", LAT + "p50", "ms", "lower"),
+                    ("latency p99", LAT + "p99", "ms", "lower"),
+                    ("RSS peak", "rss.peak_bytes", "MiB", "lower")],
+          native_only=True, seconds=lambda p: 240),
 ]
 PHASES += LOAD_PHASES + ABUSE_PHASES + DURABILITY_PHASES
 BY_NAME = {p.name: p for p in PHASES}

@@ -45,13 +45,16 @@ def run_phase(phase, broker_spec, opts, settings):
             return doc
     log("%s on %s: starting a fresh broker" % (phase.name, broker_spec))
     try:
-        broker = brokers.start(broker_spec, opts, phase.name, durable=bool(phase.action))
+        # The crash scenario's phases (crash, persistent) and restart send
+        # persistent:true: the durability text recorded says what each broker does.
+        persistent = phase.scenario in ("crash", "restart")
+        broker = brokers.start(broker_spec, opts, phase.name, durable=persistent)
     except (brokers.BrokerError, OSError) as e:
         doc["error"] = "broker did not start: %s" % e
         log(doc["error"])
         return doc
     doc["broker"] = broker.describe()
-    if phase.action and broker.name in brokers.PERSISTENT_DURABILITY:
+    if persistent and broker.name in brokers.PERSISTENT_DURABILITY:
         doc["broker"]["durability"] = brokers.PERSISTENT_DURABILITY[broker.name]
     events = []
     try:

@@ -16,6 +16,7 @@
 // bodies, the first delivery after the loss, and the longest gap in deliveries.
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -29,6 +30,18 @@
 namespace stampede::load {
 
 namespace {
+
+// The producer a body's stream names ("P<index>", name_of): every digit, not
+// only the first (with 10 or more producers "P12" is producer 12, not 1).
+// -1 when the stream is not a producer's.
+long producer_of(std::string_view stream) noexcept {
+    if (stream.size() < 2 || stream[0] != 'P') {
+        return -1;
+    }
+    long p = 0;
+    const auto [end, ec] = std::from_chars(stream.data() + 1, stream.data() + stream.size(), p);
+    return ec == std::errc{} && end == stream.data() + stream.size() ? p : -1;
+}
 
 namespace rt = stampede::runtime;
 
@@ -172,7 +185,7 @@ class checker final : public message_handler {
             ++lg_.flagged;
         }
         const auto id = parse_body_id(frame.body);
-        if (id && id->stream.size() > 1 && id->stream[0] == 'P') {
+        if (id && producer_of(id->stream) >= 0) {
             record(*id, frame.body);
         } else {
             ++lg_.corrupted;
@@ -181,7 +194,7 @@ class checker final : public message_handler {
             begin_frame(acks_, "ACK");
             add_header_escaped(acks_, "id", *ack, conn.version());
             end_frame(acks_);
-            batch_.emplace_back(id ? id->stream[1] - '0' : -1, id ? id->seq : 0);
+            batch_.emplace_back(id ? static_cast<int>(producer_of(id->stream)) : -1, id ? id->seq : 0);
         }
     }
 
@@ -223,7 +236,7 @@ class checker final : public message_handler {
 
   private:
     void record(const body_id& id, std::string_view body) {
-        const auto p = static_cast<std::size_t>(id.stream[1] - '0');
+        const auto p = static_cast<std::size_t>(producer_of(id.stream));
         if (p >= lg_.got.size() || id.seq >= lg_.got[p].size()) {
             ++lg_.corrupted;
             return;
@@ -538,6 +551,7 @@ durable_result worker(link& l, const args& a, const broker_address& to, bool cra
     }
     run_all(std::move(jobs));
     produced = true;
+    const std::int64_t produced_ns = now_ns();  // every producer has its last RECEIPT
     if (!consume_during) {
         start_consumers();  // after a kill: connecting again while the broker restarts
     }
@@ -553,6 +567,14 @@ durable_result worker(link& l, const args& a, const broker_address& to, bool cra
     while (consumers.pending() > 0 && consumers.wait()) {
     }
     r.fields = verdict(lg, lg.consumed_series.counts());
+    // The burst's own rate (the persistent phase's headline): receipted SENDs
+    // over the time from the start to the last producer's last RECEIPT.
+    const double publish_seconds = static_cast<double>(produced_ns - t0) / 1e9;
+    r.fields["publish_seconds"] = publish_seconds;
+    r.fields["publish_rate"] =
+        publish_seconds > 0 ? static_cast<double>(r.fields.value("receipted", std::uint64_t{0})) /
+                                  publish_seconds
+                            : 0.0;
     return r;
 }
 

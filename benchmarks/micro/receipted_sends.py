@@ -14,7 +14,11 @@ queues grow, which both kinds pay alike.
 
 Prints one JSON document: receipted SENDs/s per (kind, P), median of the
 repetitions, plus the journal's syncs and appends over the persistent runs
-(GET /stats, journal section) so messages per sync can be read off.
+(GET /stats, journal section) so messages per sync can be read off, and the
+SEND-to-RECEIPT round trip each publisher saw (p50, p99, p99.9 over every
+SEND of the repetitions, and each repetition's p99): with P=1 that is the
+receipt latency of a producer waiting for each receipt. The client's own
+time (one Python loop) is in it: an upper bound on the broker's.
 
 One asyncio loop drives every connection: with 64 publishers the client, not
 the broker, may be the limit for memory-only SENDs. Read the persistent/memory
@@ -45,7 +49,7 @@ async def read_frame(reader):
     return raw.lstrip(b"\r\n")
 
 
-async def publisher(port, index, persistent, stop_at, counts):
+async def publisher(port, index, persistent, stop_at, counts, rtts):
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(frame("CONNECT", {"accept-version": "1.2", "host": "/"}))
     await writer.drain()
@@ -58,8 +62,10 @@ async def publisher(port, index, persistent, stop_at, counts):
     n = 0
     while time.monotonic() < stop_at:
         headers["receipt"] = str(n)
+        sent = time.perf_counter_ns()
         writer.write(frame("SEND", headers, body))
         got = await read_frame(reader)
+        rtts.append(time.perf_counter_ns() - sent)
         if not got.startswith(b"RECEIPT"):
             raise RuntimeError("expected a RECEIPT, got %r" % got[:200])
         n += 1
@@ -67,13 +73,19 @@ async def publisher(port, index, persistent, stop_at, counts):
     writer.close()
 
 
-async def run_kind(port, publishers, persistent, seconds):
+async def run_kind(port, publishers, persistent, seconds, rtts):
     counts = [0] * publishers
     start = time.monotonic()
     stop_at = start + seconds
-    await asyncio.gather(*(publisher(port, i, persistent, stop_at, counts)
+    await asyncio.gather(*(publisher(port, i, persistent, stop_at, counts, rtts)
                            for i in range(publishers)))
     return sum(counts) / (time.monotonic() - start)
+
+
+def percentile_ms(sorted_ns, q):
+    if not sorted_ns:
+        return None
+    return round(sorted_ns[min(len(sorted_ns) - 1, int(q * len(sorted_ns)))] / 1e6, 3)
 
 
 def main():
@@ -89,7 +101,7 @@ def main():
     for p in [int(x) for x in args.publishers.split(",")]:
         for persistent in (True, False):
             key = "%s P=%d" % ("persistent" if persistent else "memory", p)
-            rates, syncs, appends = [], 0, 0
+            rates, syncs, appends, all_rtts, rep_p99 = [], 0, 0, [], []
             for _ in range(args.reps):
                 data = tempfile.mkdtemp(prefix="stampede-receipted-")
                 broker = stampede_test.Broker(
@@ -97,7 +109,12 @@ def main():
                     admin=True).start()
                 try:
                     before = broker.stats()["journal"]
-                    rates.append(asyncio.run(run_kind(broker.port, p, persistent, args.seconds)))
+                    rtts = []
+                    rates.append(asyncio.run(run_kind(broker.port, p, persistent, args.seconds,
+                                                      rtts)))
+                    rtts.sort()
+                    rep_p99.append(percentile_ms(rtts, 0.99))
+                    all_rtts += rtts
                     after = broker.stats()["journal"]
                     syncs += after["syncs"] - before["syncs"]
                     appends += after["appends"] - before["appends"]
@@ -108,6 +125,11 @@ def main():
                             "sends_per_s": [round(r) for r in rates],
                             "journal_syncs": syncs, "journal_appends": appends,
                             "appends_per_sync": round(appends / syncs, 2) if syncs else None}
+            all_rtts.sort()
+            results[key]["receipt_ms"] = {"p50": percentile_ms(all_rtts, 0.5),
+                                          "p99": percentile_ms(all_rtts, 0.99),
+                                          "p999": percentile_ms(all_rtts, 0.999),
+                                          "p99_per_rep": rep_p99}
             print(key, results[key], file=sys.stderr)
     print(json.dumps({"seconds": args.seconds, "reps": args.reps, "results": results}, indent=2))
 

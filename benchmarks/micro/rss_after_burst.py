@@ -83,9 +83,17 @@ def drive(scenario, port, params):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def memory_only_args(binary):
+    """`--data-dir none` for a build that has a journal (its default is data/
+    under the working directory): this measures memory, not the journal, and
+    must leave nothing behind. Older builds have no such flag."""
+    out = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=10)
+    return ["--data-dir", "none"] if "--data-dir" in out.stdout else []
+
+
 def one_run(binary, env, after, schedulers):
     port = free_port()
-    cmd = [binary, "--listen", "127.0.0.1:%d" % port]
+    cmd = [binary, "--listen", "127.0.0.1:%d" % port] + memory_only_args(binary)
     if schedulers:
         cmd += ["--schedulers", str(schedulers)]
     log = tempfile.TemporaryFile()

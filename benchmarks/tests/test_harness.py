@@ -81,6 +81,9 @@ SMOKE = {
                              settle=0.5),
     "crash": dict(producers=1, consumers=1, messages=600, drain_timeout=3),
     "restart": dict(producers=1, consumers=1, rate=200, duration=2, drain_timeout=3),
+    # 12 producers: the driver once read only the first digit of "P11".
+    "persistent": dict(producers=12, consumers=2, messages=600, window=10, consume_during=1,
+                       drain_timeout=3),
 }
 NATIVE_ONLY = [n for n in SMOKE if phases.BY_NAME[n].native_only]
 
@@ -452,6 +455,14 @@ class SmokeBase:
         self.assertEqual((r["receipted_lost"], r["corrupted"], r["duplicates"]), (0, 0, 0))
         self.assertEqual(status, 0)
 
+    def test_persistent_phase_reports_its_receipted_rate(self):
+        r, status = self.run_phase("persistent")
+        self.assertEqual((r["published"], r["receipted"], r["consumed"]), (600, 600, 600))
+        self.assertEqual((r["receipted_lost"], r["duplicates"]), (0, 0))
+        self.assertGreater(r["publish_seconds"], 0)
+        self.assertAlmostEqual(r["publish_rate"], 600 / r["publish_seconds"], delta=1e-6 * 600)
+        self.assertEqual(status, 0)
+
     def test_restart_without_a_restart_loses_nothing(self):
         r, status = self.run_phase("restart")
         self.assertEqual((r["published"], r["receipted"], r["consumed"]), (400, 400, 400))
@@ -725,6 +736,50 @@ class HarnessRestartTest(unittest.TestCase):
                                         + doc["result"]["producer_receipt_timeouts"]
                                         + (1 if doc["result"]["first_loss_ns"] else 0), 1)
                 self.assertEqual(doc["result"]["corrupted"], 0)
+
+
+class HarnessDataDirTest(unittest.TestCase):
+    """Each phase's Stampede gets a data directory of its own, gone with it:
+    no phase inherits another's journal, and nothing lands in the default
+    data/ of the working directory."""
+
+    def setUp(self):
+        if BROKER_SPEC not in (None, "stampede"):
+            raise unittest.SkipTest("runs against build/stampede only")
+        if not os.access(brokers.STAMPEDE, os.X_OK) or not brokers.stampede_has_data_dir():
+            raise unittest.SkipTest("%s is not built or has no --data-dir" % brokers.STAMPEDE)
+        self.opts = brokers.Options(log_dir=tempfile.gettempdir())
+
+    def test_every_phase_gets_a_fresh_private_data_dir_removed_at_stop(self):
+        first = brokers.start("stampede", self.opts, "datadir-a")
+        try:
+            second = brokers.start("stampede", self.opts, "datadir-b")
+            try:
+                dirs = (first.data_dir, second.data_dir)
+                self.assertNotEqual(*dirs)
+                for running in (first, second):
+                    self.assertIn("--data-dir", running.command)
+                    self.assertEqual(running.command[running.command.index("--data-dir") + 1],
+                                     running.data_dir)
+                    self.assertTrue(os.path.exists(os.path.join(running.data_dir, "LOCK")))
+            finally:
+                second.stop()
+        finally:
+            first.stop()
+        for d in dirs:
+            self.assertFalse(os.path.exists(d), d)
+
+    def test_a_data_dir_the_user_names_is_left_alone(self):
+        with tempfile.TemporaryDirectory() as mine:
+            opts = dataclasses.replace(self.opts, args=["--data-dir", mine])
+            running = brokers.start("stampede", opts, "datadir-user")
+            try:
+                self.assertIsNone(running.data_dir)
+                self.assertEqual(running.command.count("--data-dir"), 1)
+                self.assertTrue(os.path.exists(os.path.join(mine, "LOCK")))
+            finally:
+                running.stop()
+            self.assertTrue(os.path.isdir(mine))
 
 
 class HarnessEndToEndTest(unittest.TestCase):

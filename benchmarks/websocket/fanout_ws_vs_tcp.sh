@@ -38,6 +38,10 @@ while [ $# -gt 0 ]; do
   esac
 done
 WORK=$(mktemp -d)
+# Memory only (the default is a journal in data/ under the working directory):
+# this measures sockets, not the journal, and leaves nothing behind.
+MEMORY_ONLY=()
+"$STAMPEDE" --help 2>/dev/null | grep -q -- --data-dir && MEMORY_ONLY=(--data-dir none)
 BROKER_PID=
 cleanup() { [ -n "$BROKER_PID" ] && kill "$BROKER_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -48,7 +52,7 @@ if [ -z "$WS" ]; then
 {"listeners": [{"name": "stomp", "port": $TP}, {"name": "web", "port": $WP, "websocket": {"path": "/ws"}}],
  "outbound": {"slow_consumer": "$POLICY"}}
 JSON
-  "$STAMPEDE" --config "$WORK/config.json" --admin 127.0.0.1:$AP >"$WORK/broker.log" 2>&1 &
+  "$STAMPEDE" "${MEMORY_ONLY[@]}" --config "$WORK/config.json" --admin 127.0.0.1:$AP >"$WORK/broker.log" 2>&1 &
   BROKER_PID=$!
   for _ in $(seq 100); do curl -sf 127.0.0.1:$AP/healthz >/dev/null && break; sleep 0.1; done
   WS=127.0.0.1:$WP TCP=127.0.0.1:$TP

@@ -31,6 +31,10 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -le $((COUNT + 100)) ]; t
   echo "ulimit -n is $(ulimit -n): too low for $COUNT connections" >&2; exit 2
 fi
 WORK=$(mktemp -d)
+# Memory only (the default is a journal in data/ under the working directory):
+# this measures sockets, not the journal, and leaves nothing behind.
+MEMORY_ONLY=()
+"$STAMPEDE" --help 2>/dev/null | grep -q -- --data-dir && MEMORY_ONLY=(--data-dir none)
 BROKER_PID= CLIENT_PID=
 cleanup() {
   [ -n "$CLIENT_PID" ] && kill "$CLIENT_PID" 2>/dev/null
@@ -69,7 +73,7 @@ for T in ${TRANSPORTS//,/ }; do
                 "tls": {"certificate": "$WORK/cert.pem", "private_key": "$WORK/key.pem"}}],
  "limits": {"max_connections": $((COUNT * 2))}}
 JSON
-  "$STAMPEDE" --config "$WORK/config.json" --io "$IO" --admin 127.0.0.1:$AP >"$WORK/broker-$T.log" 2>&1 &
+  "$STAMPEDE" "${MEMORY_ONLY[@]}" --config "$WORK/config.json" --io "$IO" --admin 127.0.0.1:$AP >"$WORK/broker-$T.log" 2>&1 &
   BROKER_PID=$!
   for _ in $(seq 100); do curl -sf 127.0.0.1:$AP/healthz >/dev/null && break; sleep 0.1; done
   sleep 1

@@ -1,5 +1,6 @@
 #include "stampede/broker/broker.hpp"
 
+#include <filesystem>
 #include <stdexcept>
 #include <thread>
 
@@ -62,10 +63,17 @@ const std::string& broker::io_backend() const {
 
 void broker::start() {
     validate(cfg_);
-    // First: a second broker on the same data_dir stops here, naming it.
+    // First: a second broker on the same data_dir stops here, naming it
+    // (absolute, so that the default `data` says where it is).
     std::unique_ptr<durability> durable;
     if (!cfg_.data_dir.empty()) {
+        cfg_.data_dir = std::filesystem::absolute(cfg_.data_dir).lexically_normal().string();
         durable = durability::open(cfg_);
+        runtime::log::info("data directory ", cfg_.data_dir, " (journal.sync ", cfg_.journal.sync,
+                           "): persistent messages to durable destinations survive a restart");
+    } else {
+        runtime::log::info("no data directory (--data-dir none): memory only, persistent "
+                           "messages are lost when the broker stops");
     }
     for (auto& l : effective_listeners(cfg_)) {
         listeners_.push_back(std::make_unique<listener_state>(std::move(l)));  // loads TLS files
@@ -80,8 +88,6 @@ void broker::start() {
     start_actors();
     if (ctx_->durable) {
         ctx_->durable->restore(*ctx_);  // before any connection can publish
-    } else {
-        runtime::log::info("no data_dir: persistent messages are kept in memory only");
     }
     start_listeners();
     start_admin();

@@ -30,7 +30,7 @@ po::options_description describe() {
         "admin HTTP endpoint (/healthz, /stats, /metrics), or \"off\" (default 127.0.0.1:61680)")(
         "data-dir", po::value<std::string>()->value_name("DIR"),
         "journal directory for persistent messages and durable subscriptions, locked while "
-        "the broker runs (default: none, memory only)")(
+        "the broker runs (default: data, under the working directory); none: memory only")(
         "hash-password", "read a passcode from stdin, print its argon2id string for \"users\", exit")(
         "help,h", "print this and exit")("version", "print the version and exit");
     return options;
@@ -122,7 +122,7 @@ void apply_flag(config& cfg, const std::string& flag, const std::string& value) 
         }
         cfg.admin.required = cfg.admin.enabled;
     } else if (flag == "--data-dir") {
-        cfg.data_dir = value;
+        cfg.data_dir = parse_data_dir(value, "--data-dir");
     } else {
         throw config_error("unknown option '" + flag + "' (see --help)");
     }

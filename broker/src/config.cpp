@@ -556,7 +556,17 @@ void read_root(const json& j, config& c) {
         .on("memory", [&](const json& v, const std::string& k) { read_memory(v, k, c.memory); })
         .on("fanout",
             choice_into(c.fanout, {{"copy", fanout_mode::copy}, {"shared", fanout_mode::shared}}))
-        .on("data_dir", string_into(c.data_dir))
+        .on("data_dir",
+            [&](const json& v, const std::string& key) {
+                if (v.is_null()) {
+                    c.data_dir.clear();  // memory only
+                } else if (v.is_string()) {
+                    c.data_dir = parse_data_dir(v.get<std::string>(), key);
+                } else {
+                    throw config_error("'" + key +
+                                       "' must be a directory (a string) or null (memory only)");
+                }
+            })
         .on("journal", [&](const json& v, const std::string& k) { read_journal(v, k, c.journal); })
         .reject_unknown();
     if (bind || port) {
@@ -573,6 +583,14 @@ void read_root(const json& j, config& c) {
 }
 
 }  // namespace
+
+std::string parse_data_dir(std::string_view value, std::string_view key) {
+    if (value.empty()) {
+        throw config_error("'" + std::string(key) +
+                           "' is empty: name a directory, or none (memory only)");
+    }
+    return value == "none" ? std::string() : std::string(value);
+}
 
 config parse_config(std::string_view json_text, const parse_options& options) {
     json document;

@@ -330,9 +330,17 @@ void session::apply_settlement(settlement& done, bool positive) {
         // for no receipt could come back after a crash that followed a
         // DISCONNECT's RECEIPT. A queue the configuration does not make
         // durable never journals anything: its ACKs take no token, and their
-        // RECEIPTs do not wait on a round trip to the queue.
+        // RECEIPTs do not wait on a round trip to the queue. Nor do ACKs that
+        // settle only messages without persistent:true: a queue journals a
+        // message only when it is persistent, so there is nothing to remove
+        // (with the default data/ this was a token per ACK of every queue).
+        const bool any_persistent =
+            std::any_of(done.items.begin(), done.items.end(), [](const unacked_delivery& item) {
+                return item.message != nullptr && is_persistent(*item.message);
+            });
         std::uint64_t token = 0;
-        if (positive && ctx_.durable != nullptr && ctx_.durable->durable(sub.destination.name)) {
+        if (positive && any_persistent && ctx_.durable != nullptr &&
+            ctx_.durable->durable(sub.destination.name)) {
             wait_for_durable(max_pending_durable);
             token = expect_durable();
         }

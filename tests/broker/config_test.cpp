@@ -324,3 +324,29 @@ TEST_CASE("a number past a double's range is a configuration error, not a crash"
     // Found by config_fuzz: nlohmann::json throws out_of_range, not parse_error.
     REQUIRE_THROWS_AS(parse_config(R"({"schedulers": 1e400})"), config_error);
 }
+
+TEST_CASE("the data directory is data/ by default; none or null means memory only",
+          "[config][command_line]") {
+    const config defaults;
+    CHECK(defaults.data_dir == "data");
+    CHECK(parse_config("{}").data_dir == "data");
+    CHECK(parse_config(R"({"data_dir": null})").data_dir.empty());
+    CHECK(parse_config(R"({"data_dir": "none"})").data_dir.empty());
+    CHECK(parse_config(R"({"data_dir": "/var/lib/stampede"})").data_dir == "/var/lib/stampede");
+    CHECK(parse_config(R"({"data_dir": "./none"})").data_dir == "./none");
+    for (const char* bad : {R"({"data_dir": ""})", R"({"data_dir": 1})", R"({"data_dir": []})"}) {
+        INFO(bad);
+        try {
+            (void)parse_config(bad);
+            FAIL("accepted");
+        } catch (const config_error& e) {
+            CHECK_THAT(e.what(), Catch::Contains("data_dir"));
+        }
+    }
+    config c;
+    apply_flag(c, "--data-dir", "none");
+    CHECK(c.data_dir.empty());
+    apply_flag(c, "--data-dir", "/tmp/x");
+    CHECK(c.data_dir == "/tmp/x");
+    CHECK_THAT(flag_error("--data-dir", ""), Catch::Contains("--data-dir"));
+}

@@ -77,7 +77,8 @@ def run_all(port):
 def main():
     """Starts the broker on 127.0.0.1:61613 and prints run_all()'s results."""
     broker = subprocess.Popen([STAMPEDE_BIN, "--listen", "127.0.0.1:%d" % README_PORT,
-                               "--io", STAMPEDE_IO, "--schedulers", "2", "--admin", "off"],
+                               "--io", STAMPEDE_IO, "--schedulers", "2", "--admin", "off",
+                               "--data-dir", "none"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 10

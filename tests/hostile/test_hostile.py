@@ -249,7 +249,8 @@ class HostileCase(unittest.TestCase):
         import json, tempfile
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump({"limits": {"max_destinations": 0}}, f)
-        run = subprocess.run([STAMPEDE_BIN, "--config", f.name], capture_output=True,
+        run = subprocess.run([STAMPEDE_BIN, "--config", f.name, "--data-dir", "none"],
+                             capture_output=True,
                              text=True, timeout=20)
         self.assertNotEqual(run.returncode, 0)
         self.assertIn("max_destinations", run.stderr + run.stdout)

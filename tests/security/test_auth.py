@@ -12,7 +12,8 @@ import time
 import unittest
 import json
 
-from stampede_test import (FAST_AUTH, STAMPEDE_BIN, Broker, Client, ConnectionClosed, hashed)
+from stampede_test import (FAST_AUTH, STAMPEDE_BIN, Broker, Client, ConnectionClosed,
+                           data_dir_args, hashed)
 
 REFUSED = "authentication failed"
 
@@ -25,7 +26,8 @@ def start_fails(config, admin="off"):
         json.dump(config, out)
     try:
         done = subprocess.run([STAMPEDE_BIN, "--config", path, "--listen", "127.0.0.1:0",
-                               "--admin", admin], capture_output=True, text=True, timeout=30)
+                               "--admin", admin] + data_dir_args("none", (), config),
+                              capture_output=True, text=True, timeout=30)
     finally:
         os.unlink(path)
     return done.returncode, done.stderr

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import unittest
 
-from stampede_test import STAMPEDE_BIN, Broker, Client, ConnectionClosed
+from stampede_test import STAMPEDE_BIN, Broker, Client, ConnectionClosed, data_dir_args
 from stampede_transports import (Pki, TlsClient, WebSocketClient, WebSocketRefused,
                                  listener_port)
 
@@ -157,7 +157,8 @@ class ListenerConfiguration(unittest.TestCase):
         with os.fdopen(handle, "w") as out:
             json.dump(config, out)
         try:
-            return subprocess.run([STAMPEDE_BIN, "--config", path, "--admin", "off"] + list(args),
+            return subprocess.run([STAMPEDE_BIN, "--config", path, "--admin", "off"] + list(args)
+                                  + data_dir_args("none", args, config),
                                   capture_output=True, text=True, timeout=30)
         finally:
             os.unlink(path)

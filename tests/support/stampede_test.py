@@ -54,6 +54,17 @@ def hashed(passcode):
 FAST_AUTH = {"failure_delay_ms": 20, "max_failures": 100000}
 
 
+def data_dir_args(data_dir, args=(), config=None):
+    """`--data-dir DATA_DIR` unless `args` or the `config` dict already name a
+    data directory, or `data_dir` is None. Every helper that starts a broker
+    passes this (or its own directory): the broker's default is `data/` under
+    its working directory, which parallel tests would share."""
+    named = any(a == "--data-dir" or a.startswith("--data-dir=") for a in args)
+    if data_dir is None or named or (config and "data_dir" in config):
+        return []
+    return ["--data-dir", data_dir]
+
+
 class Broker:
     """A stampede process on 127.0.0.1 and a kernel-chosen port.
 
@@ -65,10 +76,15 @@ class Broker:
     its default port unless configured otherwise); False passes `--admin off`;
     True passes `--admin 127.0.0.1:0` and sets `admin_port` from the log, so
     that stats() can read GET /stats.
+
+    `data_dir`: the `--data-dir` value, "none" (memory only) unless `args` or
+    `config` name a data directory themselves: tests run many brokers at once
+    from one working directory, so none may fall back on the broker's default
+    `data/` there. None passes no flag (the broker's default, in `cwd`).
     """
 
     def __init__(self, config=None, schedulers=2, io=None, args=(), start_timeout=10,
-                 admin=None):
+                 admin=None, data_dir="none", cwd=None):
         self.config = config
         self.schedulers = schedulers
         self.io = io or STAMPEDE_IO
@@ -78,6 +94,8 @@ class Broker:
         self.port = None
         self.admin = admin
         self.admin_port = None
+        self.data_dir = data_dir
+        self.cwd = cwd
         self._lines = []
         self._lock = threading.Lock()
         self._config_file = None
@@ -95,9 +113,10 @@ class Broker:
             cmd += ["--admin", "127.0.0.1:0"]
         elif self.admin is False:
             cmd += ["--admin", "off"]
+        cmd += data_dir_args(self.data_dir, self.args, self.config)
         cmd += self.args
         self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                        text=True, errors="replace")
+                                        text=True, errors="replace", cwd=self.cwd)
         self._drainer = threading.Thread(target=self._drain, daemon=True)
         self._drainer.start()
         deadline = time.monotonic() + self.start_timeout

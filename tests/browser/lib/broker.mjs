@@ -15,6 +15,9 @@ export const repoRoot = path.resolve(here, '..', '..', '..');
 // once it logs them: { process, stompPort, adminPort, port(name), stop() }.
 // `config` (an object) is written as the JSON configuration file; its
 // `listeners` ("port": 0) are found in the log by name with port(name).
+// Memory only (`--data-dir none`) unless `extraArgs` or `config` name a data
+// directory: the broker's default is data/ under the working directory,
+// which tests running in parallel would share.
 export function startBroker({ config = null, extraArgs = [], io = process.env.STAMPEDE_IO || 'auto',
   schedulers = 2, listen = '127.0.0.1:0' } = {}) {
   const bin = process.env.STAMPEDE_BIN || path.join(repoRoot, 'build', 'stampede');
@@ -26,6 +29,9 @@ export function startBroker({ config = null, extraArgs = [], io = process.env.ST
     configFile = path.join(dir, 'config.json');
     fs.writeFileSync(configFile, JSON.stringify(config));
     args.push('--config', configFile);
+  }
+  if (!extraArgs.includes('--data-dir') && !(config && 'data_dir' in config)) {
+    args.push('--data-dir', 'none');
   }
   args.push(...extraArgs);
   const names = (config?.listeners || []).map((l) => l.name).filter(Boolean);

@@ -278,6 +278,10 @@ struct journal_config {
     std::uint64_t segment_bytes = 64ull * 1024 * 1024;
 };
 
+/// The journal's directory when neither `--data-dir` nor `data_dir` names
+/// one: `data/` under the broker's working directory.
+inline constexpr std::string_view default_data_dir = "data";
+
 struct config {
     std::string listen = "127.0.0.1:61613";
     /// Every listener; empty: one plain listener on `listen`. The `--listen`
@@ -314,11 +318,18 @@ struct config {
     publisher_config publishers;
     memory_config memory;
     fanout_mode fanout = fanout_mode::copy;
-    /// Where the journal lives (`--data-dir`). Empty: no journal, every
-    /// message is kept in memory only.
-    std::string data_dir;
+    /// Where the journal lives (`--data-dir`), relative to the working
+    /// directory unless absolute. Empty (`--data-dir none`, `"data_dir": null`):
+    /// no journal, every message is kept in memory only.
+    std::string data_dir = std::string(default_data_dir);
     journal_config journal;
 };
+
+/// What `--data-dir` or `data_dir` holds: "none" (or JSON null, handled by
+/// the caller) is memory only and becomes the empty string; anything else is
+/// a directory (write `./none` for a directory of that name). Throws
+/// config_error naming `key` for an empty value.
+std::string parse_data_dir(std::string_view value, std::string_view key);
 
 /// The listeners the broker serves: `listeners`, or one plain listener on `listen`.
 std::vector<listener_config> effective_listeners(const config& c);
