@@ -13,7 +13,7 @@ def free_port():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
 def run(binary, scenario, params):
     port = free_port()
-    b = subprocess.Popen([binary, "--listen", "127.0.0.1:%d" % port, "--admin", "off"],
+    b = subprocess.Popen([binary, "--listen", "127.0.0.1:%d" % port, "--admin", "off", "--data-dir", "none"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(100):

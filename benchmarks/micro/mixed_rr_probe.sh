@@ -7,7 +7,7 @@
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${1:-$ROOT/build/stampede}; OUT=${2:-/tmp/mixed-rr-probe}; SS=${3:-12}
 LOAD=$ROOT/build/stampede-load
-$BIN --listen 127.0.0.1:62821 --admin off --schedulers 2 >/dev/null 2>&1 & B=$!
+$BIN --listen 127.0.0.1:62821 --admin off --data-dir none --schedulers 2 >/dev/null 2>&1 & B=$!
 sleep 0.5
 ( while kill -0 $B 2>/dev/null; do
     t=$(date +%s.%N)

@@ -5,8 +5,8 @@
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${1:-$ROOT/build/stampede}; ROUNDS=${2:-3}
 LOAD=$ROOT/build/stampede-load
-$BIN --listen 127.0.0.1:62811 --admin off --schedulers 2 >/dev/null 2>&1 & B1=$!
-$BIN --listen 127.0.0.1:62812 --admin off --schedulers 2 >/dev/null 2>&1 & B2=$!
+$BIN --listen 127.0.0.1:62811 --admin off --data-dir none --schedulers 2 >/dev/null 2>&1 & B1=$!
+$BIN --listen 127.0.0.1:62812 --admin off --data-dir none --schedulers 2 >/dev/null 2>&1 & B2=$!
 sleep 0.5
 probe() { $LOAD request-reply --port 62811 --requests 3000 --body-size 128 2>/dev/null | python3 -c '
 import json,sys; d=json.load(sys.stdin); r=d["rtt_ns"]; print("p50 %.3f p90 %.3f p99 %.3f ms" % (r["p50"]/1e6, r["p90"]/1e6, r["p99"]/1e6))'; }
