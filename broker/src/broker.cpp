@@ -57,6 +57,37 @@ bool broker::reload_auth(const std::function<config()>& read) {
     return true;
 }
 
+bool broker::reload_tls() {
+    if (!ctx_) {
+        return false;
+    }
+    bool all = true;
+    bool any = false;
+    const auto reload = [&](listener_state& state) {
+        if (!state.tls()) {
+            return;
+        }
+        any = true;
+        std::string why;
+        if (state.reload_tls(why)) {
+            runtime::log::info("reload: ", state.describe());
+        } else {
+            all = false;
+            runtime::log::warn("reload: listener '", state.name(), "' kept its old certificate: ", why);
+        }
+    };
+    for (auto& state : listeners_) {
+        reload(*state);
+    }
+    if (admin_state_) {
+        reload(*admin_state_);
+    }
+    if (any) {
+        (all ? ctx_->tls_reloads : ctx_->tls_reload_failures).fetch_add(1, std::memory_order_relaxed);
+    }
+    return all;
+}
+
 const std::string& broker::io_backend() const {
     return rt_->io_backend_name();
 }

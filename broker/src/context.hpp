@@ -55,6 +55,9 @@ struct broker_context {
     /// Messages dropped because their temporary destination's owner had gone
     /// (held when it went, or sent afterwards).
     std::atomic<std::uint64_t> temporary_dropped{0};
+    /// SIGHUP reloads of the listeners' certificates (broker::reload_tls).
+    std::atomic<std::uint64_t> tls_reloads{0};
+    std::atomic<std::uint64_t> tls_reload_failures{0};  ///< a listener kept its old certificate
     /// Distinguishes this run's message ids from those of earlier runs (whose
     /// messages a journal may bring back).
     const std::string boot_id;

@@ -1,5 +1,5 @@
 // The stampede executable: flags over a JSON configuration, then the broker
-// until SIGINT or SIGTERM; SIGHUP reloads the users and permissions.
+// until SIGINT or SIGTERM; SIGHUP reloads the users, permissions and TLS certificates.
 
 #include <signal.h>
 
@@ -105,9 +105,10 @@ int main(int argc, char** argv) {
         if (signal_number != SIGHUP) {
             break;
         }
-        stampede::runtime::log::info("received SIGHUP: reloading users and permissions",
+        stampede::runtime::log::info("received SIGHUP: reloading users, permissions and certificates",
                                      config_file.empty() ? " (no --config: nothing to read)" : "");
         b.reload_auth([&] { return read_config(config_file, overrides); });
+        b.reload_tls();
     }
     stampede::runtime::log::info("received ", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
     b.stop();

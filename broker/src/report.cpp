@@ -104,6 +104,8 @@ nlohmann::json compose_snapshot(const broker_context& ctx, const std::vector<nlo
                      {"high_water_bytes", memory_high_water_bytes(ctx.cfg.memory)},
                      {"alarm", ctx.memory_alarm.load(std::memory_order_relaxed)},
                      {"queued_bytes", sum_of(out["destinations"], "depth_bytes")}};
+    out["tls"] = {{"reloads", ctx.tls_reloads.load(std::memory_order_relaxed)},
+                  {"reload_failures", ctx.tls_reload_failures.load(std::memory_order_relaxed)}};
     if (ctx.auth) {
         const auto count = [](const std::atomic<std::uint64_t>& c) {
             return c.load(std::memory_order_relaxed);

@@ -59,6 +59,13 @@ class broker {
     /// (auth.reloads, auth.reload_failures). False: the reload failed.
     bool reload_auth(const std::function<config()>& read);
 
+    /// Reads every TLS listener's certificate, key and CA files again (the
+    /// admin endpoint's too) and uses them for later handshakes; connections
+    /// already open keep theirs. A listener whose files cannot be used keeps
+    /// its old context and the reason is logged. Counted in /stats
+    /// (tls.reloads, tls.reload_failures). False: some listener failed.
+    bool reload_tls();
+
     /// Counters of the broker, every destination and every connection, and
     /// the stack high-water marks by fiber kind, as one JSON document.
     nlohmann::json snapshot();
