@@ -23,6 +23,7 @@ using response = http::response<http::string_body>;
 
 constexpr auto idle_timeout = std::chrono::seconds(30);
 // Bounds a TLS handshake, a login's verification and writing an answer.
+// (Reading one request is bounded by admin.request_timeout_ms.)
 constexpr auto request_time_limit = std::chrono::seconds(10);
 constexpr std::size_t default_page = 1000;
 
@@ -272,8 +273,15 @@ std::string to_wire(const response& res) {
 
 // Reads one request into `parser`, keeping bytes past it in `input` for the
 // next (pipelined) request. False when the connection should end.
+// A request must be whole within `time_limit` of its first byte: a client
+// trickling one in byte by byte (slow-loris) is cut off then, not only after
+// idle_timeout without any byte.
 bool read_request(transport::stream& stream, std::string& input,
-                  admin_http::request_parser& parser) {
+                  admin_http::request_parser& parser, std::chrono::milliseconds time_limit) {
+    std::optional<runtime::time_point> request_deadline;
+    if (!input.empty()) {
+        request_deadline = runtime::deadline_after(time_limit);
+    }
     for (;;) {
         boost::beast::error_code ec;
         switch (admin_http::feed(input, parser, ec)) {
@@ -286,9 +294,13 @@ bool read_request(transport::stream& stream, std::string& input,
             case admin_http::feed_status::need_more:
                 break;
         }
-        auto data = stream.receive(runtime::deadline_after(idle_timeout));
+        const auto idle = runtime::deadline_after(idle_timeout);
+        auto data = stream.receive(request_deadline ? std::min(idle, *request_deadline) : idle);
         if (!data) {
             return false;
+        }
+        if (!request_deadline) {
+            request_deadline = runtime::deadline_after(time_limit);
         }
         input.append(data->data(), data->size());
     }
@@ -300,7 +312,8 @@ void serve_connection(broker_context& ctx, transport::stream& stream, const std:
     for (;;) {
         admin_http::request_parser parser;
         admin_http::prepare(parser);
-        if (!read_request(stream, input, parser)) {
+        if (!read_request(stream, input, parser,
+                          std::chrono::milliseconds(ctx.cfg.admin.request_timeout_ms))) {
             return;
         }
         stream.release_input();
@@ -315,6 +328,19 @@ void serve_connection(broker_context& ctx, transport::stream& stream, const std:
             return;
         }
     }
+}
+
+// Past admin.max_connections: a plain-text 503 (a TLS endpoint's client
+// sees the handshake fail instead) and the close.
+void refuse_busy(runtime::tcp_stream tcp, std::size_t limit) {
+    auto stream = transport::make_tcp_stream(std::move(tcp));
+    response res = text(http::status::service_unavailable,
+                        "too many admin connections (admin.max_connections " +
+                            std::to_string(limit) + ")\n");
+    res.keep_alive(false);
+    (void)write_all(*stream, to_wire(res));
+    stream->shutdown_send();
+    stream->close();
 }
 
 // The connection's transport: TLS when the endpoint has a `tls` block.
@@ -343,6 +369,8 @@ std::unique_ptr<transport::stream> open_stream(const listener_state& endpoint,
 
 void serve_admin(broker_context& ctx, runtime::tcp_listener& listener,
                  const listener_state& endpoint, std::string broker_listen) {
+    // Connection fibers all run on this scheduler, and may outlive this loop.
+    auto open = std::make_shared<std::size_t>(0);
     for (;;) {
         auto fd = listener.accept();
         if (!fd) {
@@ -356,9 +384,25 @@ void serve_admin(broker_context& ctx, runtime::tcp_listener& listener,
             }
             continue;
         }
+        // Decided here, in accept order: a connection is refused when the
+        // ones before it fill admin.max_connections.
+        const bool refused = *open >= ctx.cfg.admin.max_connections;
+        if (!refused) {
+            ++*open;
+        }
         runtime::this_scheduler()->spawn(
-            [&ctx, &endpoint, broker_listen, fd = std::move(*fd)]() mutable {
+            [&ctx, &endpoint, broker_listen, open, refused, fd = std::move(*fd)]() mutable {
                 auto tcp = runtime::tcp_stream::adopt(std::move(fd));
+                if (refused) {
+                    if (tcp) {
+                        refuse_busy(std::move(*tcp), ctx.cfg.admin.max_connections);
+                    }
+                    return;
+                }
+                struct leave {
+                    std::size_t& n;
+                    ~leave() { --n; }
+                } counted{*open};
                 if (!tcp) {
                     return;
                 }

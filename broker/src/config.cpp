@@ -436,6 +436,8 @@ void read_admin(const json& j, const std::string& path, admin_config& a) {
         .on("enabled", bool_into(a.enabled))
         .on("listen", string_into(a.listen))
         .on("metrics_destinations", unsigned_into(a.metrics_destinations, 0, 100'000))
+        .on("max_connections", unsigned_into(a.max_connections, 1, 100'000))
+        .on("request_timeout_ms", unsigned_into(a.request_timeout_ms, 100, 600'000))
         .on("token_file",
             [&](const json& v, const std::string& key) {
                 string_into(a.token_file)(v, key);

@@ -4,7 +4,10 @@ dashboard page stay open; the page's script sends the token); a non-loopback adm
 
 import http.client
 import os
+import select
+import socket
 import tempfile
+import time
 import unittest
 
 from stampede_test import Broker, Client
@@ -98,3 +101,71 @@ class AdminOffTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def read_until_closed(sock, deadline):
+    """Everything the endpoint sends until it closes (fails at the deadline)."""
+    data = b""
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(4096)
+        except socket.timeout:
+            break
+        if not chunk:
+            return data
+        data += chunk
+    raise AssertionError("the admin endpoint did not close; sent %r" % data[:200])
+
+
+class AdminBoundsTest(unittest.TestCase):
+    def test_past_max_connections_a_connection_gets_503_naming_the_limit(self):
+        with Broker(config={"admin": {"max_connections": 2}}, admin=True) as broker:
+            held = [socket.create_connection(("127.0.0.1", broker.admin_port)) for _ in range(2)]
+            self.addCleanup(lambda: [s.close() for s in held])
+            # Accepted after the two held ones (the listener's queue is in
+            # order), so counted third whatever the timing.
+            with socket.create_connection(("127.0.0.1", broker.admin_port)) as third:
+                answer = read_until_closed(third, time.monotonic() + 30)
+            self.assertTrue(answer.startswith(b"HTTP/1.1 503"), answer)
+            self.assertIn(b"admin.max_connections 2", answer)
+            # One held connection goes: its place is free again once the
+            # endpoint has seen it go (a must-happen wait, not a timing).
+            held.pop().close()
+            deadline = time.monotonic() + 30
+            while get(broker.admin_port, "/healthz")[0] != 200:
+                self.assertLess(time.monotonic(), deadline, "the freed place never came back")
+                time.sleep(0.05)
+
+    def test_a_request_trickled_in_byte_by_byte_is_cut_off(self):
+        # Slow-loris: a byte every 50 ms keeps the 30 s idle timer from ever
+        # firing; the 500 ms bound on the whole request must end it. Without
+        # that bound this client would trickle until the 60 s failure bound.
+        config = {"admin": {"request_timeout_ms": 500}}
+        with Broker(config=config, admin=True) as broker:
+            with socket.create_connection(("127.0.0.1", broker.admin_port)) as slow:
+                slow.sendall(b"GET /healthz HTTP/1.1\r\n")
+                deadline = time.monotonic() + 60
+                closed = False
+                while not closed:
+                    self.assertLess(time.monotonic(), deadline, "still open after 60 s")
+                    try:
+                        slow.sendall(b"X")
+                    except (BrokenPipeError, ConnectionResetError):
+                        closed = True
+                        break
+                    readable, _, _ = select.select([slow], [], [], 0.05)
+                    if readable:
+                        try:
+                            closed = slow.recv(4096) == b""
+                        except ConnectionResetError:
+                            closed = True
+            # The endpoint still serves everyone else.
+            self.assertEqual(get(broker.admin_port, "/healthz")[0], 200)
+
+    def test_the_bounds_are_checked_at_start_up(self):
+        for bad in ({"max_connections": 0}, {"request_timeout_ms": 5}):
+            with self.subTest(bad=bad):
+                status, err = start_fails({"admin": dict(bad)}, admin="127.0.0.1:0")
+                self.assertNotEqual(status, 0)
+                self.assertIn("admin." + list(bad)[0], err)

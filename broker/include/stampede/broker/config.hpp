@@ -203,6 +203,10 @@ struct admin_config {
     /// /metrics has a series per destination for this many destinations (the
     /// busiest); the rest are summed into one, so its size stays bounded.
     std::size_t metrics_destinations = 100;
+    /// Admin connections open at once; one more gets 503 and is closed.
+    std::size_t max_connections = 64;
+    /// Time to read one request from its first byte (slow-loris bound).
+    std::uint32_t request_timeout_ms = 10'000;
     /// A file holding the bearer token /stats, /metrics and the dashboard
     /// need (`Authorization: Bearer TOKEN`; /healthz stays open). This or
     /// `users` is required when `listen` is not a loopback address.
