@@ -70,10 +70,25 @@ TEST_CASE("messages across schedulers under contention all arrive in per-sender 
         while (finished.load() < 2 * senders_per_scheduler) {
             (void)this_fiber::sleep_for(1ms);
         }
+        // Every cast was posted before its sender finished, but a sink's own
+        // scheduler may not have drained its remote queue yet when this
+        // fiber's call (local to one sink) arrives: order holds per sender,
+        // not between senders. So ask until all have arrived (a must-happen
+        // wait with a failure bound, not a timing).
+        constexpr long expected = 2L * senders_per_scheduler * messages;
         std::vector<std::pair<long, bool>> reports;
         for (auto& s : sinks) {
-            auto r = call(s, report{}, 30s);
-            reports.push_back(r ? *r : std::pair{-1L, false});
+            std::pair<long, bool> seen{-1L, false};
+            const auto deadline = std::chrono::steady_clock::now() + 30s;
+            while (std::chrono::steady_clock::now() < deadline) {
+                auto r = call(s, report{}, 30s);
+                seen = r ? *r : std::pair{-1L, false};
+                if (seen.first >= expected || !r) {
+                    break;
+                }
+                (void)this_fiber::sleep_for(1ms);
+            }
+            reports.push_back(seen);
         }
         return reports;
     });
