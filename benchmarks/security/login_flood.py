@@ -16,11 +16,11 @@ its further attempts are refused at once.
 """
 
 import argparse
+import multiprocessing
 import os
 import socket
 import statistics
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -30,15 +30,24 @@ os.environ.setdefault("STAMPEDE_BIN", os.path.join(HERE, "..", "..", "build", "s
 from stampede_test import Broker, Client, hashed  # noqa: E402
 
 
-def flooder(port, stop, counter):
+def flooder(port, stop, counter, interval, niceness):
+    """One flooding process (processes, not threads: flooding threads would
+    starve the bystander of the interpreter lock and measure this script).
+    `interval`: seconds between its attempts (0: as fast as answered)."""
     frame = (b"CONNECT\naccept-version:1.2\nhost:/\nlogin:alice\npasscode:wrong\n\n\x00")
+    os.nice(niceness)
+    next_at = time.monotonic()
     while not stop.is_set():
+        if interval:
+            next_at += interval
+            time.sleep(max(0.0, next_at - time.monotonic()))
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
                 s.sendall(frame)
                 while s.recv(4096):
                     pass  # ERROR, then the broker closes
-            counter[0] += 1
+            with counter.get_lock():
+                counter.value += 1
         except OSError:
             pass
 
@@ -78,6 +87,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--flooders", type=int, default=32)
+    ap.add_argument("--rate", type=float, default=0,
+                    help="bad logins per second in all (0: as fast as answered)")
+    ap.add_argument("--flood-nice", type=int, default=0,
+                    help="niceness of the flooding processes: on a 2-core machine they "
+                         "compete with the broker and the bystander for the same cores")
     ap.add_argument("--lockout", action="store_true",
                     help="default failure delay and lockout instead of none")
     args = ap.parse_args()
@@ -87,19 +101,22 @@ def main():
     with Broker(config=config, admin=True) as broker:
         pair = bystander_pair(broker.port)
         quiet_rate, quiet_lat = bystander(pair, args.seconds)
-        stop = threading.Event()
-        counter = [0]
-        threads = [threading.Thread(target=flooder, args=(broker.port, stop, counter), daemon=True)
+        stop = multiprocessing.Event()
+        counter = multiprocessing.Value("q", 0)
+        interval = args.flooders / args.rate if args.rate else 0
+        threads = [multiprocessing.Process(target=flooder,
+                                           args=(broker.port, stop, counter, interval, args.flood_nice),
+                                           daemon=True)
                    for _ in range(args.flooders)]
         for t in threads:
             t.start()
         time.sleep(1)  # let the flood reach its pace before measuring (not a test)
         before = broker.stats()["auth"]
-        attempts_before = counter[0]
+        attempts_before = counter.value
         t0 = time.monotonic()
         flood_rate, flood_lat = bystander(pair, args.seconds)
         after = broker.stats()["auth"]
-        attempts = counter[0] - attempts_before
+        attempts = counter.value - attempts_before
         checked = after["logins_failed"] - before["logins_failed"]
         throttled = after["logins_throttled"] - before["logins_throttled"]
         elapsed = time.monotonic() - t0
