@@ -10,6 +10,7 @@ import time
 import unittest
 
 from durability_support import DurabilityCase, body, check_body
+from stampede_test import wait_until
 
 BUDGET = 256 * 1024
 SIZE = 4 * 1024      # body bytes
@@ -59,10 +60,7 @@ class PagedQueues(DurabilityCase):
     def wait_for(self, condition, timeout=30):
         """Polls /stats until `condition` holds (a state barrier, not a wait
         for silence: it fails only if the state never comes)."""
-        deadline = time.monotonic() + timeout
-        while not condition():
-            self.assertLess(time.monotonic(), deadline, "state never reached")
-            time.sleep(0.01)
+        wait_until(condition, "the queue reaches the state", timeout, interval=0.01)
 
     def drain(self, c, numbers, ack=None, sub_id="1"):
         """Receives the messages `numbers`, in that order, bodies exact."""
@@ -178,7 +176,9 @@ class PagedQueues(DurabilityCase):
                 p.send_frame("SEND", h, body(n, SIZE))
             for n in part:
                 p.await_frame("RECEIPT", {"receipt-id": "p-%d" % n})
-        self.assertGreater(self.queue_stats("/queue/ttl")["paged"], 900)
+        # The budget holds about 60 of these; a read-back may already have
+        # taken a chunk in (900 exactly was seen once, on asio).
+        self.assertGreaterEqual(self.queue_stats("/queue/ttl")["paged"], 900)
         c = self.client()
         c.subscribe("/queue/ttl", ack="client-individual")
         self.drain(c, [n for n in numbers if n % 2 == 0], ack=True)

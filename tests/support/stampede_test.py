@@ -54,6 +54,18 @@ def hashed(passcode):
 FAST_AUTH = {"failure_delay_ms": 20, "max_failures": 100000}
 
 
+def wait_until(condition, what, timeout=30, interval=0.02):
+    """Polls `condition` until it holds: a barrier on state the broker
+    reports (a /stats counter, a connection closing), never a wait for
+    silence. Fails with `what` only if the state never comes within
+    `timeout`, which bounds a failure, not a timing."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.0f s waiting until %s" % (timeout, what))
+        time.sleep(interval)
+
+
 def data_dir_args(data_dir, args=(), config=None):
     """`--data-dir DATA_DIR` unless `args` or the `config` dict already name a
     data directory, or `data_dir` is None. Every helper that starts a broker
